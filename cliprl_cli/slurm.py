@@ -361,8 +361,10 @@ echo "[cliprl] $(date -Is) stage $STAGE exited with $rc"
 if [ "$rc" -eq 75 ] && [ "${SLURM_RESTART_COUNT:-0}" -lt "$MAX_REQUEUES" ]; then
     me="${SLURM_JOB_ID:-}"
     [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && me="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
-    echo "[cliprl] checkpointed (exit 75): requeueing $me to resume"
-    scontrol requeue "$me" || true
+    if [ -n "$me" ]; then
+        echo "[cliprl] checkpointed (exit 75): requeueing $me to resume"
+        scontrol requeue "$me" || true
+    fi
 fi
 exit "$rc"
 """
