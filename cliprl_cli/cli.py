@@ -46,6 +46,8 @@ def _register() -> None:
     from .commands import train_base
 
     app.command("train-base")(train_base.train_base_command)
+    from .commands import furl
+    app.command("furl")(furl.furl_command)
     from .commands import slurm
     app.add_typer(slurm.app, name="slurm")
 

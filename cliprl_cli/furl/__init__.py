@@ -1,0 +1,31 @@
+"""FuRL (Fu et al., ICML 2024) on Meta-World in torch: ``cliprl furl``.
+
+Modules: ``env`` (Meta-World + headless upright rendering), ``vlm`` (open_clip, frozen), ``rewards`` (Eqs. 2-5,
+goal-baseline reward), ``sac``, ``buffer`` (replay with fp16 embeddings, alignment samples), ``goal_image``
+(scripted expert goal frame, cached), ``train`` (the loop, relay, variants).
+
+Run outputs under ``--out DIR`` (every JSON file carries a top-level ``"vlm_random_weights"``: true when the VLM had
+random weights, i.e. its rewards are noise):
+
+- ``config.json``: the resolved :class:`~cliprl_cli.furl.train.FurlConfig` plus ``instruction``, ``vlm`` (model and
+  weights) and ``device_resolved``.
+- ``curve.json``: ``{"vlm_random_weights", "task", "variant", "seed", "curve": [point, ...]}``, one point per
+  evaluation (every ``eval_every`` env steps and at the end). Each point: ``step`` (env steps so far),
+  ``success_any`` (fraction of evaluation episodes with a success at any step: Meta-World's convention),
+  ``success_last`` (success at the last step: the paper's), ``return`` (Meta-World's dense return),
+  ``sparse_return`` (sum of ``success - 1``), ``episodes``, ``train_success_episodes``, ``positive_frames``,
+  ``relay_on``, ``updates``, ``wall_s``, ``env_steps_per_s``; and, averaged over the gradient steps since the
+  previous point (absent before learning starts): ``vlm_reward_mean/std/min/max`` (VLM reward of the sampled
+  batches), ``train_reward_mean``, ``critic_loss``, ``actor_loss``, ``alpha``, ``q``, ``entropy``; with alignment:
+  ``align_loss``, ``align_stage`` (1 = Eq. 5, 2 = Eq. 4, averaged), ``align_neg_neg`` (Eq. 5),
+  ``align_pos_neg`` and ``align_pos_pos`` (the two terms of Eq. 4).
+- ``agent.safetensors`` + ``agent.json`` (kind ``furl-agent``): ``agent.*`` (actor, critic, critic_target,
+  log_alpha), ``relay_agent.*`` (the task-reward SAC of the relay variants), ``heads.*`` (f_L = ``heads.text``,
+  f_I = ``heads.image``), ``text_embedding``, ``goal_embedding``.
+- ``expert_rewards.json`` (VLM variants): one scripted-expert trajectory (up to 20 steps past its first success):
+  ``step``, ``success``, ``first_success``, ``zero_shot`` (Eq. 2), ``aligned`` (Eq. 3 with the final heads, when
+  the variant has heads), ``training_reward`` (the VLM reward the variant trains with): the paper's Figure 11.
+- ``frames/``: ``goal.png`` (furl) and a few upright training frames ``step_XXXXXXXX.png``.
+- ``summary.json``: final evaluation point, wall time, steps/s, time split (env, render, embed_wait, update,
+  eval), replay bytes per transition.
+"""

@@ -1,0 +1,130 @@
+"""Meta-World v3 tasks for FuRL: environment creation, headless rendering, upright frames, scripted experts.
+
+Choices (the paper leaves them open or they are Meta-World 3 specifics):
+
+- Environments come from ``gymnasium.make("Meta-World/MT1", env_name=..., seed=...)``. MT1 holds 50 goal
+  configurations ("tasks"); the wrapper picks one at random on every reset. **Fixed goal** (the paper's Table 1,
+  "fixed for each random seed"): we let the seeded wrapper pick one configuration on the first reset and then turn
+  task sampling off, so every episode of a run starts from the same object and goal positions.
+  **Random goal** (``--random-goal``, Table 2): task sampling stays off but the environment's rand-vec is unfrozen,
+  so Meta-World draws fresh object/goal positions from its own seeded RNG at every reset.
+- The observation is Meta-World's 39-d state. Meta-World 3's MT1 tasks are goal-observable (the last three entries
+  are the goal position); the paper's "goal hidden" fixed-goal runs had them zeroed. With a fixed goal these three
+  numbers are constant, so they carry no information either way; with ``--random-goal`` they tell the policy where
+  the goal is, as in the authors' goal-observable random-goal environments.
+- Episodes are 500 steps (Meta-World's TimeLimit); ``terminated`` is never set, so SAC bootstraps through the
+  time-limit truncation (discount 1 on every stored transition, as in the authors' code).
+- The corner cameras render upside down: :func:`render_upright` flips the rows (and only the rows: the authors'
+  code does ``image[::-1]``), and a saved frame was checked by eye.
+- ``fast_render`` turns the MuJoCo scene's shadow and reflection flags off (about 5x faster on a CPU renderer).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import CliprlError
+
+MT10_TASKS = (
+    "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3", "drawer-close-v3",
+    "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3",
+)
+EPISODE_STEPS = 500
+CAMERAS = ("corner", "corner2", "corner3", "corner4", "topview", "behindGripper", "gripperPOV")
+
+
+def ensure_headless_gl() -> str:
+    """Pick a headless OpenGL backend before MuJoCo is imported: MUJOCO_GL=egl unless the user chose one."""
+    backend = os.environ.setdefault("MUJOCO_GL", "egl")
+    if backend == "egl":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    return backend
+
+
+def check_task(task: str) -> str:
+    """Accept an MT10 task name; ``-v2`` names (the paper's) are mapped to Meta-World 3's ``-v3``."""
+    if task.endswith("-v2"):
+        task = task[:-3] + "-v3"
+    if task not in MT10_TASKS:
+        raise CliprlError(f"unknown task {task!r}; known tasks: {', '.join(MT10_TASKS)}")
+    return task
+
+
+def make_env(task: str, *, seed: int, image_size: int | None = 224, camera: str = "corner2",
+             random_goal: bool = False, fast_render: bool = False):
+    """One Meta-World env. ``image_size=None`` builds it without a renderer (evaluation, the `sac` variant)."""
+    task = check_task(task)
+    if camera not in CAMERAS:
+        raise CliprlError(f"unknown camera {camera!r}; known cameras: {', '.join(CAMERAS)}")
+    if image_size is not None:
+        ensure_headless_gl()
+    import gymnasium as gym
+    import metaworld  # noqa: F401  (registers the Meta-World/* ids)
+
+    kwargs: dict[str, Any] = {}
+    if image_size is not None:
+        kwargs = dict(render_mode="rgb_array", camera_name=camera, width=image_size, height=image_size)
+    try:
+        env = gym.make("Meta-World/MT1", env_name=task, seed=seed, disable_env_checker=True, **kwargs)
+    except Exception as exc:  # an OpenGL backend that cannot start, typically
+        raise CliprlError(f"cannot create {task} (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {exc}; "
+                          "set MUJOCO_GL=egl (Mesa works on a CPU) or osmesa (needs libosmesa6)") from None
+    env.reset(seed=seed)  # picks this seed's goal configuration
+    _find_wrapper(env, "toggle_sample_tasks_on_reset").toggle_sample_tasks_on_reset(False)
+    if random_goal:
+        env.unwrapped._freeze_rand_vec = False
+    env.reset()
+    env.unwrapped._cliprl_fast_render = fast_render
+    return env
+
+
+def _find_wrapper(env, attribute: str):
+    while env is not None:
+        if hasattr(type(env), attribute):
+            return env
+        env = getattr(env, "env", None)
+    raise RuntimeError(f"no wrapper with {attribute} (Meta-World API changed?)")
+
+
+def _apply_scene_flags(env, viewer) -> None:
+    if getattr(viewer, "_cliprl_flags_set", False):
+        return
+    if getattr(env.unwrapped, "_cliprl_fast_render", False):
+        import mujoco
+
+        viewer.scn.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        viewer.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+    viewer._cliprl_flags_set = True
+
+
+def render_upright(env):
+    """An upright ``(H, W, 3)`` uint8 frame from the env's camera (the corner cameras render upside down)."""
+    renderer = env.unwrapped.mujoco_renderer
+    viewer = renderer._get_viewer(render_mode="rgb_array")
+    _apply_scene_flags(env, viewer)
+    frame = renderer.render("rgb_array")
+    return frame[::-1].copy()
+
+
+_EXPERT_WORDS = {"insert": "Insertion"}  # peg-insert-side -> SawyerPegInsertionSideV3Policy
+
+
+def close_env(env) -> None:
+    """Close an env, freeing its GL context now rather than in a destructor at interpreter exit (EGL noise)."""
+    try:
+        env.close()
+    except Exception:  # noqa: BLE001 - closing is best effort
+        pass
+
+
+def expert_policy(task: str):
+    """Meta-World's scripted expert for ``task`` (acts from the state observation)."""
+    import metaworld.policies as policies
+
+    words = check_task(task).split("-")[:-1]
+    name = "Sawyer" + "".join(_EXPERT_WORDS.get(w, w.capitalize()) for w in words) + "V3Policy"
+    cls = getattr(policies, name, None)
+    if cls is None:
+        raise CliprlError(f"no scripted expert {name} in metaworld.policies")
+    return cls()

@@ -1,0 +1,96 @@
+"""The FuRL reward math as small pure torch functions (tested against numbers worked out by hand).
+
+Notation follows the paper (see ``shared/papers/README.md``):
+
+- Eq. 2, zero-shot reward: ``r = cos(Phi_L(l), Phi_I(o))``            -> :func:`zero_shot_reward`
+- Eq. 3, aligned reward:   ``r = cos(f_L(Phi_L(l)), f_I(Phi_I(o)))`` -> :class:`Heads` + :func:`aligned_reward`
+- ranking loss ``l_m(a, b) = max(0, r(b) - r(a) + m)`` (a should outrank b)  -> :func:`ranking_loss`
+- Eq. 4 (after the first success): pos-neg + pos-pos (window k)        -> :func:`positive_alignment_loss`
+- Eq. 5 (before any success, goal image): neg-neg pairs ranked by their embedding distance to the goal image
+  -> :func:`goal_ranking_mask` + :func:`negative_alignment_loss`
+- VLM-RM goal-baseline reward (Rocamonde et al. 2023): ``R = 1 - 0.5 ||(x - g) P||^2`` with
+  ``P = a d d^T / ||d||^2 + (1 - a) I``, ``d = g - b``  -> :func:`goal_baseline_reward`
+
+Choices the paper leaves open (documented here, mirrored in the README):
+
+- The ranking loss is written with the margin inside the hinge, ``max(0, r(b) - r(a) + m)``, as in the paper's text;
+  the authors' JAX code uses the margin only in the mask, which has the same gradient but a different value.
+- Eq. 5 averages the hinge over the pairs the mask keeps (``sum(mask * hinge) / max(1, sum(mask))``): the
+  expectation "over negative pairs with ..." in the paper. The authors sum over j and average over i instead,
+  which scales the loss with the batch size; averaging keeps the loss (and its gradient) independent of the batch.
+- In the goal-baseline reward ``x``, ``g`` and ``b`` are unit-normalised (as in Rocamonde et al.), so R <= 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HEAD_HIDDEN = 256
+HEAD_OUT = 64
+
+
+def zero_shot_reward(text_emb: torch.Tensor, image_emb: torch.Tensor) -> torch.Tensor:
+    """Eq. 2: cosine between the instruction embedding ``(D,)`` and image embeddings ``(..., D)``."""
+    return F.cosine_similarity(image_emb.float(), text_emb.float().expand_as(image_emb), dim=-1)
+
+
+def aligned_reward(heads: "Heads", text_emb: torch.Tensor, image_emb: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: cosine between the instruction and image embeddings after the heads f_L, f_I."""
+    return zero_shot_reward(heads.text(text_emb.float()), heads.image(image_emb.float()))
+
+
+def ranking_loss(r_high: torch.Tensor, r_low: torch.Tensor, margin: float) -> torch.Tensor:
+    """Element-wise ``max(0, r_low - r_high + margin)``: zero once ``r_high`` outranks ``r_low`` by the margin."""
+    return torch.relu(r_low - r_high + margin)
+
+
+def positive_alignment_loss(r_pos: torch.Tensor, r_neg: torch.Tensor, r_lag: torch.Tensor,
+                            margin: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 4: ``E[l_m(pos, neg)] + E[l_m(pos_i, pos_{i-k})]``; returns (total, pos-neg term, pos-pos term).
+
+    ``r_pos[i]`` and ``r_lag[i]`` are the rewards of frame i and frame i-k of the same successful trajectory;
+    ``r_neg`` are the rewards of frames from failed trajectories, paired with the positives at random.
+    """
+    pos_neg = ranking_loss(r_pos, r_neg, margin).mean()
+    pos_pos = ranking_loss(r_pos, r_lag, margin).mean()
+    return pos_neg + pos_pos, pos_neg, pos_pos
+
+
+def goal_ranking_mask(goal_dist: torch.Tensor, dist_margin: float = 0.2) -> torch.Tensor:
+    """Eq. 5's pair mask: ``mask[i, j] = ||e_i - e_g|| < ||e_j - e_g|| - m'`` (frame i is clearly closer to the goal)."""
+    d = goal_dist.float()
+    return (d[:, None] < d[None, :] - dist_margin).float()
+
+
+def negative_alignment_loss(r: torch.Tensor, mask: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """Eq. 5: the mean of ``l_m(o_i, o_j)`` over the pairs (i, j) the mask keeps (0 when it keeps none)."""
+    hinge = ranking_loss(r[:, None], r[None, :], margin)
+    return (hinge * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def goal_baseline_reward(image_emb: torch.Tensor, goal_text_emb: torch.Tensor, baseline_text_emb: torch.Tensor,
+                         alpha: float) -> torch.Tensor:
+    """VLM-RM goal-baseline reward ``1 - 0.5 ||(x - g) P||^2``, ``P = a d d^T/||d||^2 + (1 - a) I``, ``d = g - b``.
+
+    ``alpha = 0`` gives ``1 - 0.5 ||x - g||^2`` = the cosine for unit vectors; ``alpha = 1`` keeps only the
+    component of ``x - g`` along the baseline-to-goal direction.
+    """
+    x = F.normalize(image_emb.float(), dim=-1)
+    g = F.normalize(goal_text_emb.float(), dim=-1)
+    b = F.normalize(baseline_text_emb.float(), dim=-1)
+    d = g - b
+    dim = d.shape[-1]
+    proj = alpha * torch.outer(d, d) / d.dot(d).clamp(min=1e-12) + (1.0 - alpha) * torch.eye(dim, device=d.device)
+    y = (x - g) @ proj
+    return 1.0 - 0.5 * (y * y).sum(-1)
+
+
+class Heads(nn.Module):
+    """f_L and f_I: two small MLPs (embedding -> 256 -> 64) on the frozen VLM's text and image embeddings."""
+
+    def __init__(self, text_dim: int, image_dim: int, hidden: int = HEAD_HIDDEN, out: int = HEAD_OUT):
+        super().__init__()
+        self.text = nn.Sequential(nn.Linear(text_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        self.image = nn.Sequential(nn.Linear(image_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
