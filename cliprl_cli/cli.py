@@ -67,13 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # typer.Exit / click's exit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception as exc:  # noqa: BLE001 - click usage errors become one line too
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:  # noqa: BLE001 - click usage errors (typer vendors click) become one line too
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             print("error: aborted", file=sys.stderr)
             return 130
         raise

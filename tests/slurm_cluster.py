@@ -367,12 +367,13 @@ stages:
 
 def init_dvc_repo(path: str | os.PathLike, dvc_yaml: str | None = TOY_PIPELINE) -> Path:
     """A fresh git + DVC repository at ``path`` with ``dvc_yaml`` (None: no dvc.yaml)."""
-    from dvc.repo import Repo
+    import sys
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(path)], check=True)
-    Repo.init(str(path)).close()
+    # in a subprocess: DVC's in-process logging keeps a handle on whatever sys.stdout was (pytest's capture)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=path, check=True)
     if dvc_yaml is not None:
         (path / "dvc.yaml").write_text(dvc_yaml)
     return path

@@ -1,0 +1,221 @@
+"""The CLIP-RL paper's grid world, in two faces with the same dynamics.
+
+An N x N grid; the agent starts in a uniformly random cell other than the goal; four moves (0 up, 1 down,
+2 left, 3 right; a move into the wall leaves the agent in place); reward 1 on reaching the goal, which ends
+the episode; 0 otherwise; an episode is truncated after ``max_steps`` moves (default ``4 * N``).
+
+- :class:`BatchedGridWorld` steps thousands of environments at once in torch array code, with automatic reset;
+  it is the hot path of every CLIP-RL experiment.
+- :class:`GridGoalEnv` is one environment with the gymnasium API, registered as ``cliprl/GridGoal-v0``
+  (``gymnasium.make("cliprl/GridGoal-v0", size=10, task="top left first")``). Its observation is the agent's
+  ``[row, col]``; the policy network sees :func:`encode_positions` of it.
+
+Both use the same move table :data:`MOVES`; ``tests/test_gridworld.py`` checks that they agree step by step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right as (d_row, d_col)
+ACTION_NAMES = ("up", "down", "left", "right")
+NUM_ACTIONS = len(MOVES)
+
+
+def default_max_steps(size: int) -> int:
+    # Four times the side: a random walk rarely finishes, but any sensible policy (at most 2N-2 moves) does.
+    return 4 * size
+
+
+def shortest_path_lengths(size: int, goal: tuple[int, int]):
+    """Manhattan distance from every cell to ``goal`` (an N x N integer tensor): the optimal path length."""
+    import torch
+
+    rows = torch.arange(size).view(-1, 1)
+    cols = torch.arange(size).view(1, -1)
+    return (rows - goal[0]).abs() + (cols - goal[1]).abs()
+
+
+def encode_positions(positions, size: int):
+    """Observation encoding shared by every policy of one grid size: one-hot row concatenated with one-hot column.
+
+    ``positions`` is an integer tensor (B, 2); the result is float32 (B, 2N). Two one-hots rather than one over
+    all N^2 cells keep the input layer small (2N) and make weights of policies for different goals comparable
+    coordinate by coordinate, which weight averaging and the contrastive alignment rely on.
+    """
+    import torch
+
+    out = torch.zeros(positions.shape[0], 2 * size, dtype=torch.float32, device=positions.device)
+    out.scatter_(1, torch.stack((positions[:, 0], positions[:, 1] + size), dim=1), 1.0)
+    return out
+
+
+class BatchedGridWorld:
+    """``num_envs`` grid worlds stepped together in torch; done environments reset themselves.
+
+    State is two integer tensors: ``pos`` (B, 2) and ``t`` (B,). Randomness comes only from ``generator`` so a
+    seeded run is reproducible and its state can be checkpointed (:meth:`state_dict`).
+    """
+
+    def __init__(self, size: int, goal: tuple[int, int], num_envs: int, *, max_steps: int | None = None,
+                 generator=None, device: str = "cpu"):
+        import torch
+
+        if not (0 <= goal[0] < size and 0 <= goal[1] < size):
+            raise ValueError(f"goal {goal} outside a {size}x{size} grid")
+        self.size = size
+        self.goal = (int(goal[0]), int(goal[1]))
+        self.num_envs = num_envs
+        self.max_steps = max_steps or default_max_steps(size)
+        self.device = torch.device(device)
+        self.generator = generator
+        self._moves = torch.tensor(MOVES, dtype=torch.long, device=self.device)
+        self._goal = torch.tensor(self.goal, dtype=torch.long, device=self.device)
+        self._goal_index = self.goal[0] * size + self.goal[1]
+        self.pos = torch.zeros(num_envs, 2, dtype=torch.long, device=self.device)
+        self.t = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    def sample_starts(self, n: int):
+        """``n`` uniformly random cells other than the goal: draw from N^2 - 1 cells and skip over the goal."""
+        import torch
+
+        index = torch.randint(0, self.size * self.size - 1, (n,), generator=self.generator, device=self.device)
+        index = index + (index >= self._goal_index).long()
+        return torch.stack((index // self.size, index % self.size), dim=1)
+
+    def reset(self, starts=None):
+        """Reset every environment (to ``starts`` (B, 2) if given) and return the positions."""
+        self.pos = self.sample_starts(self.num_envs) if starts is None else starts.to(self.device).long().clone()
+        self.num_envs = self.pos.shape[0]
+        self.t = torch_zeros_like(self.t, self.num_envs)
+        return self.pos
+
+    def move(self, pos, actions):
+        """The dynamics alone: ``pos`` (B, 2) moved by ``actions`` (B,), clamped at the walls; no reset."""
+        return (pos + self._moves[actions]).clamp_(0, self.size - 1)
+
+    def step(self, actions):
+        """Move every agent; returns ``(pos, reward, terminated, truncated)``.
+
+        ``pos`` is the observation after automatic reset: an environment that terminated or was truncated on this
+        step already shows its new start cell (as gymnasium's vector envs do with ``autoreset_mode=SAME_STEP``).
+        """
+        import torch
+
+        pos = self.move(self.pos, actions)
+        self.t += 1
+        terminated = (pos == self._goal).all(dim=1)
+        truncated = (self.t >= self.max_steps) & ~terminated
+        done = terminated | truncated
+        # Reset without a host sync: draw fresh starts for all, keep them where done.
+        pos = torch.where(done.unsqueeze(1), self.sample_starts(self.num_envs), pos)
+        self.t.masked_fill_(done, 0)
+        self.pos = pos
+        return pos, terminated.float(), terminated, truncated
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pos": self.pos.clone(), "t": self.t.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pos = state["pos"].to(self.device).long().clone()
+        self.t = state["t"].to(self.device).long().clone()
+        self.num_envs = self.pos.shape[0]
+
+
+def torch_zeros_like(t, n: int):
+    import torch
+
+    return torch.zeros(n, dtype=t.dtype, device=t.device)
+
+
+# ------------------------------------------------------------------------------------------------ gymnasium face
+try:
+    import gymnasium as _gym
+
+    _EnvBase = _gym.Env
+except ImportError:  # pragma: no cover - gymnasium is a dependency
+    _EnvBase = object
+
+
+class GridGoalEnv(_EnvBase):
+    """One grid world with the gymnasium API; same dynamics as :class:`BatchedGridWorld`.
+
+    Args:
+        size: side of the square grid.
+        task: an instruction from the task suite (default suite: the paper's).
+        tasks: path to a task-suite YAML file, or None for the default suite.
+        max_steps: episode cap (default ``4 * size``).
+        goal: an explicit (row, col) goal instead of ``task``.
+        render_mode: ``"ansi"`` renders the grid as text.
+
+    ``reset(options={"start": (row, col)})`` starts from a chosen cell.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, size: int = 10, task: str | None = "top left first", tasks: str | None = None,
+                 max_steps: int | None = None, goal: tuple[int, int] | None = None,
+                 render_mode: str | None = None):
+        from gymnasium import spaces
+
+        from .tasks import load_suite
+
+        self.size = int(size)
+        if goal is None:
+            goal = load_suite(tasks).goal(task, self.size)
+        self.goal = (int(goal[0]), int(goal[1]))
+        self.task = task
+        self.max_steps = max_steps or default_max_steps(self.size)
+        self.render_mode = render_mode
+        self.observation_space = spaces.MultiDiscrete([self.size, self.size])
+        self.action_space = spaces.Discrete(NUM_ACTIONS)
+        self._pos = np.zeros(2, dtype=np.int64)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if options and options.get("start") is not None:
+            start = tuple(int(v) for v in options["start"])
+            if start == self.goal or not all(0 <= v < self.size for v in start):
+                raise ValueError(f"start {start} must be a grid cell other than the goal {self.goal}")
+        else:
+            index = int(self.np_random.integers(0, self.size * self.size - 1))
+            index += index >= self.goal[0] * self.size + self.goal[1]
+            start = divmod(index, self.size)
+        self._pos = np.array(start, dtype=np.int64)
+        self._t = 0
+        return self._pos.copy(), {"goal": self.goal}
+
+    def step(self, action):
+        d_row, d_col = MOVES[int(action)]
+        self._pos[0] = min(max(self._pos[0] + d_row, 0), self.size - 1)
+        self._pos[1] = min(max(self._pos[1] + d_col, 0), self.size - 1)
+        self._t += 1
+        terminated = bool(self._pos[0] == self.goal[0] and self._pos[1] == self.goal[1])
+        truncated = (not terminated) and self._t >= self.max_steps
+        return self._pos.copy(), float(terminated), terminated, truncated, {"goal": self.goal}
+
+    def render(self):
+        if self.render_mode != "ansi":
+            return None
+        rows = []
+        for r in range(self.size):
+            rows.append("".join("A" if (r, c) == tuple(self._pos) else "G" if (r, c) == self.goal else "."
+                                for c in range(self.size)))
+        return "\n".join(rows)
+
+
+def register_envs() -> None:
+    """Register ``cliprl/GridGoal-v0`` with gymnasium (also run by gymnasium's plugin entry point)."""
+    import gymnasium
+
+    if "cliprl/GridGoal-v0" not in gymnasium.registry:
+        gymnasium.register(id="cliprl/GridGoal-v0", entry_point="cliprl_cli.gridworld:GridGoalEnv")
+
+
+# gymnasium 1.x has no plugin entry points: importing this module registers the env, and
+# gymnasium.make("cliprl_cli.gridworld:cliprl/GridGoal-v0", ...) imports it on demand.
+if _EnvBase is not object:
+    register_envs()

@@ -1,0 +1,113 @@
+"""The grid-world policy network and the weight-space operations CLIP-RL needs.
+
+Every policy of one grid size has the same architecture (``PolicySpec``), so weights can be averaged:
+input 2N (one-hot row + one-hot column, :func:`cliprl_cli.gridworld.encode_positions`), ``layers`` hidden
+tanh layers of ``hidden`` units, and two heads on the shared trunk: 4 action logits and 1 state value.
+"Policy weights" ``nn(pi)`` in the paper are all of these parameters (trunk and both heads).
+
+Flattening order (documented, deterministic): ``PARAMETER_ORDER`` of the spec, i.e. ``trunk.0.weight``,
+``trunk.0.bias``, ``trunk.2.weight``, ... , ``logits.weight``, ``logits.bias``, ``value.weight``,
+``value.bias``; each tensor row-major (``torch.flatten``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .gridworld import NUM_ACTIONS
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Architecture of a grid policy; stored in every policy artifact's config."""
+
+    grid_size: int
+    hidden: int = 64
+    layers: int = 2
+    encoding: str = "onehot-row-col"
+
+    @property
+    def input_dim(self) -> int:
+        return 2 * self.grid_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "PolicySpec":
+        return cls(**{k: data[k] for k in ("grid_size", "hidden", "layers", "encoding") if k in data})
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: tuple(p.shape) for name, p in PolicyNet(self).named_parameters()}
+
+
+class PolicyNet(nn.Module):
+    """Shared tanh trunk with an action-logit head and a value head (PPO actor-critic)."""
+
+    def __init__(self, spec: PolicySpec):
+        super().__init__()
+        self.spec = spec
+        layers: list[nn.Module] = []
+        width = spec.input_dim
+        for _ in range(spec.layers):
+            layers += [nn.Linear(width, spec.hidden), nn.Tanh()]
+            width = spec.hidden
+        self.trunk = nn.Sequential(*layers)
+        self.logits = nn.Linear(width, NUM_ACTIONS)
+        self.value = nn.Linear(width, 1)
+        # CleanRL's PPO initialisation: orthogonal, small policy head so the first policy is near uniform.
+        for module in self.trunk:
+            if isinstance(module, nn.Linear):
+                nn.init.orthogonal_(module.weight, gain=2 ** 0.5)
+                nn.init.zeros_(module.bias)
+        nn.init.orthogonal_(self.logits.weight, gain=0.01)
+        nn.init.zeros_(self.logits.bias)
+        nn.init.orthogonal_(self.value.weight, gain=1.0)
+        nn.init.zeros_(self.value.bias)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs)
+        return self.logits(h), self.value(h).squeeze(-1)
+
+
+def parameter_order(spec: PolicySpec) -> list[str]:
+    return list(spec.parameter_shapes())
+
+
+def flatten_params(params: Mapping[str, torch.Tensor], spec: PolicySpec) -> torch.Tensor:
+    """Concatenate a policy's parameters into one vector in :func:`parameter_order`."""
+    shapes = spec.parameter_shapes()
+    missing = [name for name in shapes if name not in params]
+    if missing:
+        raise ValueError(f"missing policy parameters: {missing}")
+    for name, shape in shapes.items():
+        if tuple(params[name].shape) != shape:
+            raise ValueError(f"parameter {name} has shape {tuple(params[name].shape)}, expected {shape}")
+    return torch.cat([params[name].reshape(-1).to(torch.float32) for name in shapes])
+
+
+def unflatten_params(vector: torch.Tensor, spec: PolicySpec) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`flatten_params`."""
+    shapes = spec.parameter_shapes()
+    total = sum(int(torch.Size(s).numel()) for s in shapes.values())
+    if vector.numel() != total:
+        raise ValueError(f"flat vector has {vector.numel()} entries, the architecture needs {total}")
+    out, offset = {}, 0
+    for name, shape in shapes.items():
+        n = int(torch.Size(shape).numel())
+        out[name] = vector[offset:offset + n].reshape(shape).clone()
+        offset += n
+    return out
+
+
+def weighted_average(vectors: Sequence[torch.Tensor] | torch.Tensor, weights: Sequence[float] | torch.Tensor):
+    """``sum_i w_i v_i`` for weights that already sum to one (see :mod:`cliprl_cli.transfer_math`)."""
+    stacked = vectors if isinstance(vectors, torch.Tensor) else torch.stack(list(vectors))
+    w = torch.as_tensor(weights, dtype=stacked.dtype)
+    if w.shape[0] != stacked.shape[0]:
+        raise ValueError(f"{w.shape[0]} weights for {stacked.shape[0]} vectors")
+    return (w.unsqueeze(1) * stacked).sum(dim=0)

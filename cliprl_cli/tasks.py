@@ -1,0 +1,103 @@
+"""Task suites as data: a YAML file mapping instructions to goal cells.
+
+Format (see ``data/gridworld_tasks.yaml``)::
+
+    name: my-suite
+    tasks:
+      top left first: [0, 0]      # [row, col]; negative indices count from the far edge
+    base_tasks: [...]             # optional: the sources the paper's experiment trains
+    target: ...                   # optional: the transfer target
+
+A goal resolves against a grid size: ``[0, -3]`` is ``(0, 7)`` in a 10x10 grid. Two tasks with one goal, a goal
+outside the grid or an unknown instruction fail with one line that lists what is known.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import CliprlError
+
+DEFAULT_SUITE = "gridworld_tasks.yaml"
+
+
+@dataclass(frozen=True)
+class TaskSuite:
+    name: str
+    goals: dict[str, tuple[int, int]]  # instruction -> raw [row, col], possibly negative
+    base_tasks: tuple[str, ...]
+    target: str | None
+    source: str
+
+    def goal(self, instruction: str, size: int) -> tuple[int, int]:
+        """The goal cell of ``instruction`` in a ``size`` x ``size`` grid."""
+        if instruction not in self.goals:
+            known = ", ".join(repr(t) for t in self.goals)
+            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r}; known tasks: {known}")
+        return resolve_cell(self.goals[instruction], size, instruction)
+
+    def check_size(self, size: int) -> dict[str, tuple[int, int]]:
+        """Resolve every goal for ``size``; fail if one falls outside the grid or two coincide."""
+        if size < 2:
+            raise CliprlError(f"grid size must be at least 2, got {size}")
+        resolved: dict[str, tuple[int, int]] = {}
+        seen: dict[tuple[int, int], str] = {}
+        for instruction in self.goals:
+            cell = self.goal(instruction, size)
+            if cell in seen:
+                raise CliprlError(f"tasks {seen[cell]!r} and {instruction!r} share the goal {cell} in a "
+                                  f"{size}x{size} grid (suite {self.source})")
+            seen[cell] = instruction
+            resolved[instruction] = cell
+        return resolved
+
+
+def resolve_cell(cell: tuple[int, int], size: int, instruction: str = "") -> tuple[int, int]:
+    row, col = cell
+    r = row + size if row < 0 else row
+    c = col + size if col < 0 else col
+    if not (0 <= r < size and 0 <= c < size):
+        raise CliprlError(f"goal {list(cell)} of task {instruction!r} lies outside a {size}x{size} grid")
+    return r, c
+
+
+def slug(instruction: str) -> str:
+    """A file-system name for an instruction: ``"top left first"`` -> ``top-left-first``."""
+    return re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-") or "task"
+
+
+def load_suite(path: str | Path | None = None) -> TaskSuite:
+    """Load a suite from ``path``, or the paper's default suite shipped with the package."""
+    import yaml
+
+    if path is None:
+        text = resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text()
+        source = f"<default {DEFAULT_SUITE}>"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise CliprlError(f"task suite not found: {path}")
+        text = path.read_text()
+        source = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CliprlError(f"{source}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not data["tasks"]:
+        raise CliprlError(f"{source}: expected a mapping with a non-empty 'tasks' mapping of instruction -> [row, col]")
+    goals: dict[str, tuple[int, int]] = {}
+    for instruction, cell in data["tasks"].items():
+        if (not isinstance(cell, (list, tuple)) or len(cell) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in cell)):
+            raise CliprlError(f"{source}: task {instruction!r} must map to [row, col] integers, got {cell!r}")
+        goals[str(instruction)] = (int(cell[0]), int(cell[1]))
+    base = tuple(data.get("base_tasks") or ())
+    target = data.get("target")
+    for name in (*base, *([target] if target else [])):
+        if name not in goals:
+            raise CliprlError(f"{source}: {name!r} is listed as a base task or target but has no goal")
+    return TaskSuite(name=str(data.get("name", Path(source).stem)), goals=goals, base_tasks=base,
+                     target=target, source=source)

@@ -1,0 +1,95 @@
+"""`cliprl train-base`: train one base policy to convergence and write it as an artifact.
+
+Output directory layout::
+
+    OUT/policy.safetensors   the network parameters (PolicyNet state_dict; same bytes for the same seed on the CPU)
+    OUT/policy.json          sidecar: kind "base-policy", instruction, goal, spec (architecture + encoding),
+                             PPO config, seed, metrics (env steps and wall time to convergence, AUC), provenance
+    OUT/curve.json           the learning curve: [{env_steps, success_rate, path_ratio, wall_s}, ...]
+    OUT/checkpoint.*         only while a run is in progress or was preempted (removed on completion)
+"""
+
+from __future__ import annotations
+
+
+from pathlib import Path
+from typing import Any
+
+from .artifacts import atomic_write_json, load_artifact, save_artifact
+from .errors import CliprlError, NotConvergedError
+from .policy import PolicySpec
+from .ppo import PPOConfig, TrainResult, train_ppo
+from .progress import ProgressReporter
+from .seeding import seed_everything
+from .tasks import load_suite
+
+POLICY_FILE = "policy.safetensors"
+CURVE_FILE = "curve.json"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+KIND = "base-policy"
+
+
+def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
+               hidden: int = 64, layers: int = 2, ppo: PPOConfig | None = None, threads: int = 1,
+               checkpoint_every_s: float = 60.0, quiet: bool = False) -> dict[str, Any]:
+    """Train the base policy for ``task`` on a ``grid_size`` grid and write it to ``out``; returns the metrics.
+
+    Raises :class:`NotConvergedError` (exit 3) when the budget runs out first; nothing is then written to
+    ``out`` (an artifact already there is left untouched).
+    """
+    ppo = ppo or PPOConfig()
+    suite = load_suite(tasks_file)
+    suite.check_size(grid_size)
+    goal = suite.goal(task, grid_size)
+    spec = PolicySpec(grid_size=grid_size, hidden=hidden, layers=layers)
+    seed_everything(seed, threads=threads)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CliprlError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"task": task, "goal": list(goal), "grid_size": grid_size, "suite": suite.name,
+              "spec": spec.to_dict(), "ppo": ppo.to_dict(), "seed": seed, "threads": threads}
+    with ProgressReporter(f"train-base {grid_size}x{grid_size} '{task}' seed {seed}", ppo.max_env_steps,
+                          quiet=quiet) as progress:
+        result = train_ppo(spec, goal, ppo, seed=seed, checkpoint_path=out / CHECKPOINT_FILE,
+                           checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=config)
+    if not result.converged:
+        raise NotConvergedError(
+            f"'{task}' on a {grid_size}x{grid_size} grid did not converge within {ppo.max_env_steps} env steps "
+            f"(last check: success {result.curve[-1]['success_rate']:.3f}, path ratio "
+            f"{result.curve[-1]['path_ratio']:.3f}); no artifact written; raise --max-env-steps")
+    metrics = write_policy_artifact(out, result, config=config, kind=KIND)
+    if not quiet:
+        progress.log(f"converged in {result.env_steps} env steps, {result.wall_time_s:.1f}s -> {out / POLICY_FILE}")
+    return metrics
+
+
+def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, Any], kind: str,
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    metrics = {"converged": result.converged, "env_steps": result.env_steps, "iterations": result.iterations,
+               "wall_time_s": round(result.wall_time_s, 4), "auc": result.auc,
+               "final_success_rate": result.curve[-1]["success_rate"],
+               "final_path_ratio": result.curve[-1]["path_ratio"], "resumed_from_step": result.resumed_from_step}
+    atomic_write_json(out / CURVE_FILE, result.curve)
+    save_artifact(out / POLICY_FILE, result.params, kind=kind, config=config, metrics=metrics,
+                  timings={"wall_time_s": metrics["wall_time_s"]}, seed=config.get("seed"),
+                  extra={"instruction": config["task"], "goal": config["goal"], "spec": config["spec"],
+                         **(extra or {})})
+    return metrics
+
+
+def load_policy(path: str | Path, *, kind: str | None = KIND):
+    """Load a policy artifact (a directory holding policy.safetensors, or the file); returns (params, sidecar, spec)."""
+    path = Path(path)
+    file = path / POLICY_FILE if path.is_dir() else path
+    params, sidecar = load_artifact(file, kind=kind)
+    spec_data = sidecar.get("spec")
+    if not isinstance(spec_data, dict):
+        raise CliprlError(f"{file}: sidecar has no architecture 'spec'")
+    spec = PolicySpec.from_dict(spec_data)
+    expected = spec.parameter_shapes()
+    if set(expected) != set(params) or any(tuple(params[k].shape) != s for k, s in expected.items()):
+        raise CliprlError(f"{file}: tensors do not match the architecture in its sidecar {spec.to_dict()}")
+    return params, sidecar, spec
+
+

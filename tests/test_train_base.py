@@ -1,0 +1,131 @@
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cliprl_cli.cli import main
+from cliprl_cli.ppo import evaluate_greedy, is_converged
+
+CLIPRL = [sys.executable, "-m", "cliprl_cli.cli"]
+
+
+def hand_policy(size, goal, loop_cell=None):
+    """Optimal: move vertically first, then horizontally. With loop_cell, walk into the wall there forever."""
+
+    def policy(obs):
+        rows = obs[:, :size].argmax(1)
+        cols = obs[:, size:].argmax(1)
+        actions = torch.where(rows > goal[0], 0, torch.where(rows < goal[0], 1, torch.where(cols > goal[1], 2, 3)))
+        if loop_cell is not None:
+            at = (rows == loop_cell[0]) & (cols == loop_cell[1])
+            actions = torch.where(at, 1, actions)  # "down" on the bottom row: bumps the wall, stays put
+        return torch.nn.functional.one_hot(actions, 4).float()
+
+    return policy
+
+
+def test_convergence_rule_on_hand_built_policies():
+    size, goal = 6, (0, 0)
+    good = evaluate_greedy(hand_policy(size, goal), size, goal, 4 * size)
+    assert good["success_rate"] == 1.0 and good["path_ratio"] == pytest.approx(1.0)
+    assert is_converged(good)
+    looping = evaluate_greedy(hand_policy(size, goal, loop_cell=(5, 5)), size, goal, 4 * size)
+    assert looping["success_rate"] == pytest.approx(34 / 35)
+    assert not is_converged(looping)
+
+
+def test_path_tolerance_is_enforced():
+    assert is_converged({"success_rate": 1.0, "path_ratio": 1.05})
+    assert not is_converged({"success_rate": 1.0, "path_ratio": 1.06})
+
+
+def _train(out, *extra):
+    return main(["train-base", "--task", "top left third", "--grid-size", "8", "--seed", "3", "--out", str(out),
+                 "--quiet", *extra])
+
+
+def test_end_to_end_8x8_converges_and_is_deterministic(tmp_path):
+    assert _train(tmp_path / "a") == 0
+    assert _train(tmp_path / "b") == 0
+    a, b = tmp_path / "a" / "policy.safetensors", tmp_path / "b" / "policy.safetensors"
+    assert a.read_bytes() == b.read_bytes()
+    side = json.loads((tmp_path / "a" / "policy.json").read_text())
+    assert side["kind"] == "base-policy" and side["instruction"] == "top left third" and side["goal"] == [0, 5]
+    assert side["metrics"]["converged"] and side["metrics"]["env_steps"] > 0
+    assert side["spec"] == {"grid_size": 8, "hidden": 64, "layers": 2, "encoding": "onehot-row-col"}
+    curve = json.loads((tmp_path / "a" / "curve.json").read_text())
+    assert curve[-1]["success_rate"] == 1.0 and curve[0]["env_steps"] == 0
+    assert not (tmp_path / "a" / "checkpoint.safetensors").exists()
+
+
+def test_budget_exhausted_exits_3_and_writes_nothing(tmp_path, capsys):
+    assert _train(tmp_path / "c", "--max-env-steps", "10") == 3
+    assert not (tmp_path / "c" / "policy.safetensors").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "did not converge" in err[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "bottom"], "unknown task 'bottom'"),
+    (["--task", "top left first", "--tasks", "/nonexistent.yaml"], "task suite not found"),
+    (["--task", "top left first", "--grid-size", "1"], "Invalid value"),
+])
+def test_bad_inputs_one_line(tmp_path, capsys, args, message):
+    code = main(["train-base", *args, "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_suite_through_subprocess(tmp_path):
+    suite = tmp_path / "s.yaml"
+    suite.write_text("tasks:\n  a: [0, 0]\n  b: [0, -8]\n")
+    proc = subprocess.run([*CLIPRL, "train-base", "--task", "a", "--grid-size", "8", "--tasks", str(suite),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "share the goal" in proc.stderr
+
+
+def _cmd(out):
+    return [*CLIPRL, "train-base", "--task", "top left first", "--grid-size", "25", "--seed", "5", "--num-envs", "64",
+            "--out", str(out), "--quiet"]
+
+
+@pytest.mark.slow
+def test_sigterm_at_a_random_point_then_resume_gives_identical_bytes(tmp_path):
+    reference = tmp_path / "ref"
+    assert subprocess.run(_cmd(reference)).returncode == 0
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*_cmd(run), "--checkpoint-every", "0"])
+    ckpt = run / "checkpoint.safetensors"
+    deadline = time.time() + 60
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.5))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 75
+    assert ckpt.exists() and not (run / "policy.safetensors").exists()
+    assert subprocess.run(_cmd(run)).returncode == 0
+    assert (run / "policy.safetensors").read_bytes() == (reference / "policy.safetensors").read_bytes()
+    side = json.loads((run / "policy.json").read_text())
+    assert side["metrics"]["resumed_from_step"] > 0
+    assert not ckpt.exists()
+
+
+def test_corrupt_checkpoint_is_set_aside(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "checkpoint.safetensors").write_bytes(b"garbage")
+    (out / "checkpoint.json").write_text("{}")
+    assert _train(out) == 0
+    assert "set aside" in capsys.readouterr().err
+    assert list(out.glob("checkpoint.safetensors.corrupt-*"))
+    assert (out / "policy.safetensors").exists()
