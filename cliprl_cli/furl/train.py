@@ -65,6 +65,19 @@ VARIANTS = {
 RELAY_LENGTHS = (50, 100, 150, 200)
 
 
+def relay_turn(ep_step, relay_len, first_agent):
+    """Per environment: True where the task-reward agent acts at this episode step, False for the VLM agent.
+
+    Turns last ``relay_len`` steps; ``first_agent`` (0 = VLM agent, 1 = task agent) is who starts the episode.
+    """
+    return ((np.asarray(ep_step) // np.asarray(relay_len)) + np.asarray(first_agent)) % 2 == 1
+
+
+def relay_still_on(relay_on: bool, positive_frames: int, threshold: int = 2500) -> bool:
+    """Relay stops for good once ``threshold`` positive frames have been collected."""
+    return relay_on and positive_frames < threshold
+
+
 @dataclass
 class FurlConfig:
     task: str = "drawer-open-v3"
@@ -279,8 +292,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 st.store.add_trajectory(torch.stack(traj_emb[i]), traj_success[i], cfg.lag)
                 traj_emb[i].clear()
                 traj_success[i].clear()
-        if st.relay_on and st.store.positive_frames >= cfg.relay_threshold:
-            st.relay_on = False
+        st.relay_on = relay_still_on(st.relay_on, st.store.positive_frames, cfg.relay_threshold)
 
     def evaluate() -> dict[str, float]:
         t0 = time.perf_counter()
@@ -340,7 +352,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 obs_t = torch.as_tensor(obs, device=device)
                 actions = st.agent.act(obs_t).cpu().numpy()
                 if st.relay_on:
-                    turn = ((ep_step // relay_len) + first_agent) % 2 == 1
+                    turn = relay_turn(ep_step, relay_len, first_agent)
                     if turn.any():
                         task_actions = st.relay_agent.act(obs_t).cpu().numpy()
                         noise = st.np_rng.normal(0.0, cfg.relay_noise, size=task_actions.shape)
