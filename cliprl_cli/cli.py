@@ -46,6 +46,10 @@ def _register() -> None:
     from .commands import train_base
 
     app.command("train-base")(train_base.train_base_command)
+    from .commands import align, transfer
+
+    app.command("align")(align.align_command)
+    app.command("transfer")(transfer.transfer_command)
     from .commands import furl
     app.command("furl")(furl.furl_command)
     from .commands import slurm

