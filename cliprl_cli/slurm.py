@@ -563,8 +563,9 @@ def overall_state(rows: list[dict[str, Any]]) -> str:
     if any(s.startswith(("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"))
            or "DependencyNeverSatisfied" in s for s in states):
         return "FAILED"
-    if any(s.startswith(("RUNNING", "COMPLETING", "CONFIGURING", "REQUEUE", "RESIZING", "SUSPENDED")) for s in states):
-        return "RUNNING"
+    if any(s.startswith(("RUNNING", "COMPLETING", "CONFIGURING", "REQUEUE", "RESIZING", "SUSPENDED", "CHECKPOINTED"))
+           for s in states) or ("COMPLETED" in states and any(s.startswith("PENDING") for s in states)):
+        return "RUNNING"  # under way: some tasks done or running, others still to come
     if any(s.startswith("PENDING") for s in states):
         return "PENDING"
     return "UNKNOWN"
