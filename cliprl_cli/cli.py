@@ -54,6 +54,8 @@ def _register() -> None:
     app.command("furl")(furl.furl_command)
     from .commands import slurm
     app.add_typer(slurm.app, name="slurm")
+    from .commands import report
+    app.command("report")(report.report_command)
 
 
 _register()

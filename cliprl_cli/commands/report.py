@@ -1,0 +1,39 @@
+"""Typer command: `cliprl report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def report_command(
+    artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", "-a",
+                                   help="Artifacts directory (base/, align/, transfer/, furl/ under it)."),
+    out: Path = typer.Option(Path("artifacts/report"), "--out", "-o",
+                             help="Output directory (report.md, report.html, plots/, metrics.json)."),
+    params: Optional[Path] = typer.Option(None, "--params", help="The pipeline's params.yaml: what was expected "
+                                          "(grid sizes, tasks, methods, trials, FuRL runs) and the profile label."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (matplotlib, Agg)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing "
+                                "(the report is written either way)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary output."),
+) -> None:
+    """Build the report from the pipeline's artifacts: tables beside the papers' numbers, PNG plots, a
+    self-contained HTML page and metrics.json. Missing or partial artifacts are listed in the report, not fatal."""
+    from ..errors import CliprlError
+    from ..report import REPORT_HTML, build_report
+
+    data = build_report(artifacts, out, params=params, plots=plots)
+    if not quiet:
+        typer.echo(f"report -> {out / REPORT_HTML} ({len(data['plots'])} plots, "
+                   f"{len(data['missing'])} missing or incomplete)", err=True)
+        for line in data["missing"][:20]:
+            typer.echo(f"  missing: {line}", err=True)
+        if len(data["missing"]) > 20:
+            typer.echo(f"  ... and {len(data['missing']) - 20} more (see the report)", err=True)
+        for w in data["warnings"]:
+            typer.echo(f"  warning: {w}", err=True)
+    if strict and data["missing"]:
+        raise CliprlError(f"{len(data['missing'])} expected artifact(s) missing or incomplete; see {out / REPORT_HTML}")
