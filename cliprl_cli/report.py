@@ -277,8 +277,9 @@ def _collect_transfer(c: _Collector, sizes: list[int], exp: dict[str, Any]) -> d
             ci = r.get("ci95") if isinstance(r.get("ci95"), (list, tuple)) and len(r.get("ci95")) == 2 else None
             ratios.append({"grid_size": n, "ratio": _num(r.get("ratio")),
                            "ci95": [_num(ci[0]), _num(ci[1])] if ci else None})
-        elif "clip" in summary and "language" in summary:
-            cm, lm = _num(summary["clip"].get("mean")), _num(summary["language"].get("mean"))
+        elif ("clip" in summary or "clip" in recomputed) and ("language" in summary or "language" in recomputed):
+            cm = _num((summary.get("clip") or recomputed["clip"]).get("mean"))
+            lm = _num((summary.get("language") or recomputed["language"]).get("mean"))
             if cm is not None and lm:
                 ratios.append({"grid_size": n, "ratio": cm / lm, "ci95": None})
         cj = c.json(tdir / str(n) / "curves.json", "transfer curves", f"transfer@{n}", required=False)
