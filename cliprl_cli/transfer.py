@@ -34,7 +34,7 @@ import torch
 from .align import load_heads, load_library
 from .artifacts import atomic_write_json, read_json
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
-from .errors import CliprlError
+from .errors import CliprlError, PreemptedError
 from .policy import flatten_params, unflatten_params, weighted_average
 from .ppo import PPOConfig, train_ppo
 from .progress import ProgressReporter
@@ -45,7 +45,6 @@ from .textenc import embed_instructions
 
 METHODS = ("scratch", "language", "clip", "uniform", "nearest-language", "nearest-clip")
 PARTIAL_FILE = "partial.json"
-CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 def method_weights(method: str, language_sims: torch.Tensor, clip_sims: torch.Tensor | None, *,
@@ -67,7 +66,7 @@ def method_weights(method: str, language_sims: torch.Tensor, clip_sims: torch.Te
 def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: str | Path | None = None,
              methods: Sequence[str] = METHODS, trials: int = 10, seed: int = 0, tasks_file: str | Path | None = None,
              ppo: PPOConfig | None = None, weighting: str = "normalized", softmax_temperature: float = 0.1,
-             allow_target_in_sources: bool = False, threads: int = 1, checkpoint_every_s: float = 60.0,
+             allow_target_in_sources: bool = False, threads: int = 1, workers: int = 1, checkpoint_every_s: float = 60.0,
              quiet: bool = False) -> dict[str, Any]:
     """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``."""
     unknown = [m for m in methods if m not in METHODS]
@@ -138,32 +137,26 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         except (CliprlError, KeyError, IndexError, TypeError):
             done = {}
     total = len(methods) * trials
+    jobs = [(method, trial) for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
+
+    def record(method: str, trial: int, row: dict[str, Any], curve: list) -> None:
+        done[(method, trial)] = row
+        curves[method][trial] = curve
+        atomic_write_json(partial_path, {"config": config, "trials": list(done.values()),
+                                         "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
+
     with ProgressReporter(f"transfer {size}x{size} -> '{target}'", total, quiet=quiet, unit="runs") as progress:
         progress.update(len(done))
-        for trial in range(trials):
-            for method in methods:
-                if (method, trial) in done:
-                    continue
-                params, weights, note = inits[method]
-                run_seed = seed * 1000 + trial
-                run_config = {**config, "method": method, "trial": trial}
-                result = train_ppo(library.spec, goal, ppo, seed=run_seed, init_params=params,
-                                   checkpoint_path=out / CHECKPOINT_FILE, checkpoint_every_s=checkpoint_every_s,
-                                   run_config=run_config)
-                done[(method, trial)] = {
-                    "method": method, "trial": trial, "seed": run_seed,
-                    "env_steps": result.env_steps if result.converged else ppo.max_env_steps,
-                    "censored": not result.converged, "auc": result.auc,
-                    "wall_time_s": round(result.wall_time_s, 4), "initial_success_rate": result.curve[0]["success_rate"],
-                    "weights": None if weights is None else dict(zip(library.instructions, weights)),
-                    "weighting_note": note,
-                }
-                curves[method][trial] = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"]}
-                                         for p in result.curve]
-                atomic_write_json(partial_path, {"config": config, "trials": list(done.values()),
-                                                 "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
-                progress.update(len(done), method=method, steps=done[(method, trial)]["env_steps"])
+        job_args = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method,
+                         trial=trial, init=inits[method], sources=library.instructions,
+                         checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
+                         checkpoint_every_s=checkpoint_every_s, run_config={**config, "method": method,
+                                                                            "trial": trial}, threads=threads)
+                    for method, trial in jobs]
+        for method, trial, row, curve in _run_jobs(job_args, workers):
+            record(method, trial, row, curve)
+            progress.update(len(done), method=method, steps=row["env_steps"])
 
     rows = sorted(done.values(), key=lambda r: (methods.index(r["method"]), r["trial"]))
     summary = {}
@@ -189,6 +182,67 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     atomic_write_json(out / "metrics.json", metrics)
     partial_path.unlink(missing_ok=True)
     return results
+
+
+def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
+    """One (method, trial) fine-tuning; a plain function so a worker process can run it."""
+    torch.set_num_threads(job["threads"])
+    params, weights, note = job["init"]
+    ppo = job["ppo"]
+    result = train_ppo(job["spec"], job["goal"], ppo, seed=job["seed"], init_params=params,
+                       checkpoint_path=job["checkpoint"], checkpoint_every_s=job["checkpoint_every_s"],
+                       run_config=job["run_config"])
+    row = {
+        "method": job["method"], "trial": job["trial"], "seed": job["seed"],
+        "env_steps": result.env_steps if result.converged else ppo.max_env_steps,
+        "censored": not result.converged, "auc": result.auc, "wall_time_s": round(result.wall_time_s, 4),
+        "initial_success_rate": result.curve[0]["success_rate"],
+        "weights": None if weights is None else dict(zip(job["sources"], weights)), "weighting_note": note,
+    }
+    curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"]} for p in result.curve]
+    return job["method"], job["trial"], row, curve
+
+
+def _run_jobs(jobs: list[dict[str, Any]], workers: int):
+    """Yield finished jobs; with ``workers > 1`` in a process pool (spawned: torch and fork do not mix).
+
+    Every job is seeded on its own and runs single-threaded, so results do not depend on ``workers``.
+    On SIGTERM/SIGUSR1 the parent forwards the signal to its workers; each checkpoints its trial and the
+    parent raises PreemptedError once they have stopped. Finished trials are already saved in partial.json.
+    """
+    if workers <= 1:
+        for job in jobs:
+            yield _fine_tune(job)
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+    import signal
+
+    from .checkpoint import PreemptionGuard
+
+    with PreemptionGuard() as guard, cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {pool.submit(_fine_tune, job) for job in jobs}
+        while pending:
+            finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                if future.exception() is None:
+                    yield future.result()
+            failures = [f.exception() for f in finished if f.exception() is not None]
+            if guard.requested:
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    if process.is_alive():
+                        os.kill(process.pid, guard.requested)
+                for future in pending:
+                    future.cancel()
+                cf.wait(pending)
+                raise PreemptedError(f"received {guard.signal_name}: running trials checkpointed; rerun the same "
+                                     "command to resume")
+            if failures:
+                for future in pending:
+                    future.cancel()
+                raise failures[0]
 
 
 def _jsonable(value: Any) -> Any:

@@ -32,7 +32,9 @@ def transfer_command(
     softmax_temperature: float = typer.Option(0.1, "--softmax-temperature", help="Temperature of --weighting softmax."),
     allow_target_in_sources: bool = typer.Option(False, "--allow-target-in-sources",
                                                  help="Permit a source policy trained on the target itself."),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads (fixed for reproducible bytes)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads per run (fixed for reproducible bytes)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1,
+                                help="Trials run in parallel processes (results do not depend on it)."),
     checkpoint_every: float = typer.Option(60.0, "--checkpoint-every", min=0.0,
                                            help="Seconds between checkpoints; SIGTERM/SIGUSR1 checkpoint and exit 75."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -47,7 +49,7 @@ def transfer_command(
                        tasks_file=tasks, ppo=PPOConfig(max_env_steps=max_env_steps, num_envs=num_envs,
                                                        num_steps=num_steps, lr=lr),
                        weighting=weighting, softmax_temperature=softmax_temperature,
-                       allow_target_in_sources=allow_target_in_sources, threads=threads,
+                       allow_target_in_sources=allow_target_in_sources, threads=threads, workers=workers,
                        checkpoint_every_s=checkpoint_every, quiet=quiet)
     if not quiet:
         for method, s in results["summary"].items():

@@ -1,0 +1,92 @@
+"""End-to-end align + transfer on an 8x8 grid, and the bad inputs of both commands."""
+
+import json
+import shutil
+
+import pytest
+
+from cliprl_cli.cli import main
+
+TASKS = ["top left first", "top left second", "top right first", "top right second"]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lib")
+    for task in TASKS:
+        assert main(["train-base", "--task", task, "--grid-size", "8", "--seed", "0", "--quiet",
+                     "--out", str(root / "base" / task.replace(" ", "-"))]) == 0
+    return root
+
+
+def test_align_then_transfer_end_to_end(library, tmp_path):
+    align_dir = tmp_path / "align"
+    assert main(["align", "--base", str(library / "base"), "--out", str(align_dir), "--epochs", "200", "-q"]) == 0
+    heads = json.loads((align_dir / "heads.json").read_text())
+    assert heads["kind"] == "align-heads" and heads["instructions"] == sorted(TASKS)
+    assert heads["metrics"]["final_loss"] < heads["metrics"]["initial_loss"]
+    assert len(heads["metrics"]["loss_curve"]) == 200
+    out = tmp_path / "transfer"
+    assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--align", str(align_dir),
+                 "--trials", "2", "--max-env-steps", "200000", "--out", str(out), "-q"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {r["method"] for r in results["trials"]} == {"scratch", "language", "clip", "uniform",
+                                                        "nearest-language", "nearest-clip"}
+    assert len(results["trials"]) == 12
+    for row in results["trials"]:
+        assert row["env_steps"] <= 200000 and row["censored"] == (row["env_steps"] == 200000 and row["censored"])
+        if row["method"] != "scratch":
+            assert sum(row["weights"].values()) == pytest.approx(1.0)
+    assert results["summary"]["language"]["n"] == 2
+    assert "ratio_clip_language" in results
+    assert json.loads((out / "metrics.json").read_text())["ratio_clip_language"] > 0
+    assert not (out / "partial.json").exists()
+
+
+def test_censored_runs_are_counted_at_the_budget(library, tmp_path):
+    out = tmp_path / "t"
+    assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--methods", "scratch",
+                 "--trials", "2", "--max-env-steps", "1", "--out", str(out), "-q"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert all(r["censored"] and r["env_steps"] == 1 for r in results["trials"])
+    assert results["summary"]["scratch"]["censored"] == 2 and results["summary"]["scratch"]["mean"] == 1
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+def test_bad_inputs(library, tmp_path, capsys):
+    base = str(library / "base")
+    assert main(["align", "--base", str(tmp_path / "nope"), "--out", str(tmp_path / "a")]) == 2
+    assert "base-policy directory not found" in _err(capsys)
+    assert main(["transfer", "--target", "go home", "--base", base, "--out", str(tmp_path / "t")]) == 2
+    assert "unknown task 'go home'" in _err(capsys)
+    assert main(["transfer", "--target", "top left first", "--base", base, "--out", str(tmp_path / "t")]) == 2
+    assert "among the source policies" in _err(capsys)
+    assert main(["transfer", "--target", "top left third", "--base", base, "--methods", "clip",
+                 "--out", str(tmp_path / "t")]) == 2
+    assert "needs --align" in _err(capsys)
+    # a corrupt heads file
+    align_dir = tmp_path / "align"
+    assert main(["align", "--base", base, "--out", str(align_dir), "--epochs", "5", "-q"]) == 0
+    (align_dir / "heads.safetensors").write_bytes(b"\x00" * 10)
+    assert main(["transfer", "--target", "top left third", "--base", base, "--align", str(align_dir),
+                 "--out", str(tmp_path / "t")]) == 2
+    assert "heads.safetensors" in _err(capsys)
+
+
+def test_mismatched_architectures_name_the_odd_one(library, tmp_path, capsys):
+    base = tmp_path / "base"
+    shutil.copytree(library / "base", base)
+    assert main(["train-base", "--task", "top left third", "--grid-size", "8", "--hidden", "16", "--quiet",
+                 "--out", str(base / "odd")]) == 0
+    assert main(["align", "--base", str(base), "--out", str(tmp_path / "a")]) == 2
+    err = _err(capsys)
+    assert "odd" in err and "architecture" in err
+    one = tmp_path / "one"
+    shutil.copytree(library / "base" / "top-left-first", one / "top-left-first")
+    assert main(["align", "--base", str(one), "--out", str(tmp_path / "a")]) == 2
+    assert "at least 2" in _err(capsys)
