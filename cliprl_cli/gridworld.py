@@ -55,8 +55,10 @@ def encode_positions(positions, size: int):
 class BatchedGridWorld:
     """``num_envs`` grid worlds stepped together in torch; done environments reset themselves.
 
-    State is two integer tensors: ``pos`` (B, 2) and ``t`` (B,). Randomness comes only from ``generator`` so a
-    seeded run is reproducible and its state can be checkpointed (:meth:`state_dict`).
+    State is two integer tensors: ``cell`` (B,), the flat index ``row * N + col``, and ``t`` (B,), the step count.
+    A move is one lookup in a precomputed (N^2 * 4) successor table, which keeps a step to a dozen vector ops
+    (the hot path of every experiment). Randomness comes only from ``generator`` so a seeded run is reproducible
+    and its state can be checkpointed (:meth:`state_dict`).
     """
 
     def __init__(self, size: int, goal: tuple[int, int], num_envs: int, *, max_steps: int | None = None,
@@ -71,63 +73,78 @@ class BatchedGridWorld:
         self.max_steps = max_steps or default_max_steps(size)
         self.device = torch.device(device)
         self.generator = generator
-        self._moves = torch.tensor(MOVES, dtype=torch.long, device=self.device)
-        self._goal = torch.tensor(self.goal, dtype=torch.long, device=self.device)
-        self._goal_index = self.goal[0] * size + self.goal[1]
-        self.pos = torch.zeros(num_envs, 2, dtype=torch.long, device=self.device)
+        self.goal_cell = self.goal[0] * size + self.goal[1]
+        cells = torch.arange(size * size, device=self.device)
+        rows, cols = cells // size, cells % size
+        moves = torch.tensor(MOVES, dtype=torch.long, device=self.device)
+        next_rows = (rows.unsqueeze(1) + moves[:, 0]).clamp(0, size - 1)
+        next_cols = (cols.unsqueeze(1) + moves[:, 1]).clamp(0, size - 1)
+        self.successor = (next_rows * size + next_cols).reshape(-1)  # successor[cell * 4 + action]
+        self.observations = encode_positions(torch.stack((rows, cols), dim=1), size)  # (N^2, 2N)
+        self.cell = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.t = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    @property
+    def pos(self):
+        """Positions as (B, 2) ``[row, col]``."""
+        import torch
+
+        return torch.stack((self.cell // self.size, self.cell % self.size), dim=1)
+
+    def observe(self, cells=None):
+        """The policy's input for ``cells`` (default: the current ones): a row of the precomputed encoding table."""
+        return self.observations[self.cell if cells is None else cells]
 
     def sample_starts(self, n: int):
         """``n`` uniformly random cells other than the goal: draw from N^2 - 1 cells and skip over the goal."""
         import torch
 
         index = torch.randint(0, self.size * self.size - 1, (n,), generator=self.generator, device=self.device)
-        index = index + (index >= self._goal_index).long()
-        return torch.stack((index // self.size, index % self.size), dim=1)
+        return index + (index >= self.goal_cell).long()
 
     def reset(self, starts=None):
-        """Reset every environment (to ``starts`` (B, 2) if given) and return the positions."""
-        self.pos = self.sample_starts(self.num_envs) if starts is None else starts.to(self.device).long().clone()
-        self.num_envs = self.pos.shape[0]
-        self.t = torch_zeros_like(self.t, self.num_envs)
-        return self.pos
-
-    def move(self, pos, actions):
-        """The dynamics alone: ``pos`` (B, 2) moved by ``actions`` (B,), clamped at the walls; no reset."""
-        return (pos + self._moves[actions]).clamp_(0, self.size - 1)
-
-    def step(self, actions):
-        """Move every agent; returns ``(pos, reward, terminated, truncated)``.
-
-        ``pos`` is the observation after automatic reset: an environment that terminated or was truncated on this
-        step already shows its new start cell (as gymnasium's vector envs do with ``autoreset_mode=SAME_STEP``).
-        """
+        """Reset every environment (to ``starts``, (B, 2) positions, if given); returns the cells."""
         import torch
 
-        pos = self.move(self.pos, actions)
+        if starts is None:
+            self.cell = self.sample_starts(self.num_envs)
+        else:
+            starts = starts.to(self.device).long()
+            self.cell = starts[:, 0] * self.size + starts[:, 1]
+        self.num_envs = self.cell.shape[0]
+        self.t = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+        return self.cell
+
+    def move(self, cells, actions):
+        """The dynamics alone: the cells reached from ``cells`` by ``actions``, clamped at the walls; no reset."""
+        return self.successor[cells * NUM_ACTIONS + actions]
+
+    def step(self, actions):
+        """Move every agent; returns ``(cell, reward, terminated, truncated)``.
+
+        ``cell`` is the observation after automatic reset: an environment that terminated or was truncated on this
+        step already shows its new start cell (as gymnasium's vector envs do with ``autoreset_mode=SAME_STEP``).
+        """
+        cell = self.move(self.cell, actions)
         self.t += 1
-        terminated = (pos == self._goal).all(dim=1)
-        truncated = (self.t >= self.max_steps) & ~terminated
-        done = terminated | truncated
-        # Reset without a host sync: draw fresh starts for all, keep them where done.
-        pos = torch.where(done.unsqueeze(1), self.sample_starts(self.num_envs), pos)
-        self.t.masked_fill_(done, 0)
-        self.pos = pos
-        return pos, terminated.float(), terminated, truncated
+        terminated = cell == self.goal_cell
+        done = terminated | (self.t >= self.max_steps)
+        truncated = done & ~terminated
+        # On the CPU a host check is free: draw new starts only for the environments that finished.
+        if bool(done.any()):
+            index = done.nonzero().squeeze(1)
+            cell[index] = self.sample_starts(index.numel())
+            self.t[index] = 0
+        self.cell = cell
+        return cell, terminated.float(), terminated, truncated
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pos": self.pos.clone(), "t": self.t.clone()}
+        return {"cell": self.cell.clone(), "t": self.t.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pos = state["pos"].to(self.device).long().clone()
+        self.cell = state["cell"].to(self.device).long().clone()
         self.t = state["t"].to(self.device).long().clone()
-        self.num_envs = self.pos.shape[0]
-
-
-def torch_zeros_like(t, n: int):
-    import torch
-
-    return torch.zeros(n, dtype=t.dtype, device=t.device)
+        self.num_envs = self.cell.shape[0]
 
 
 # ------------------------------------------------------------------------------------------------ gymnasium face

@@ -28,7 +28,7 @@ from torch import nn
 from .checkpoint import (PreemptionGuard, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
                          remove_checkpoint, save_checkpoint)
 from .errors import PreemptedError
-from .gridworld import BatchedGridWorld, encode_positions, shortest_path_lengths
+from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
 
 
@@ -92,14 +92,12 @@ def evaluate_greedy(policy: Callable[[torch.Tensor], torch.Tensor], size: int, g
     shortest path lengths, over the cells that reached; ``inf`` when none did) and ``mean_length``.
     """
     env = BatchedGridWorld(size, goal, 1, max_steps=max_steps)
-    cells = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"), -1).reshape(-1, 2)
     # The greedy policy is deterministic and the state is the cell, so one forward pass over all cells gives a
     # successor table; following it from every start is pure integer indexing (no network call per step).
-    successor = env.move(cells, policy(encode_positions(cells, size)).argmax(dim=1))
-    successor = successor[:, 0] * size + successor[:, 1]
-    goal_index = goal[0] * size + goal[1]
-    starts = torch.arange(size * size)
-    starts = starts[starts != goal_index]
+    cells = torch.arange(size * size)
+    successor = env.move(cells, policy(env.observe(cells)).argmax(dim=1))
+    goal_index = env.goal_cell
+    starts = cells[cells != goal_index]
     shortest = shortest_path_lengths(size, goal).reshape(-1)[starts].float()
     pos = starts.clone()
     active = torch.ones(len(starts), dtype=torch.bool)
@@ -166,7 +164,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
             net.load_state_dict({k[len("net/"):]: v for k, v in tensors.items() if k.startswith("net/")})
             optimizer_from_tensors(optimizer, tensors, state["optimizer"])
             generator.set_state(tensors["rng/generator"])
-            env.load_state_dict({"pos": tensors["env/pos"], "t": tensors["env/t"]})
+            env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
             iteration, env_steps = state["iteration"], state["env_steps"]
             curve, elapsed_before = state["curve"], state["elapsed_s"]
             resumed_from = env_steps
@@ -178,7 +176,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
         tensors.update(opt_tensors)
         tensors["rng/generator"] = generator.get_state()
-        tensors["env/pos"], tensors["env/t"] = env.pos, env.t
+        tensors["env/cell"], tensors["env/t"] = env.cell, env.t
         save_checkpoint(checkpoint_path, tensors, {"iteration": iteration, "env_steps": env_steps,
                                                    "curve": curve, "elapsed_s": elapsed,
                                                    "optimizer": opt_meta}, ckpt_config)
@@ -210,16 +208,16 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
                 raise PreemptedError(f"received {guard.signal_name}: checkpoint written to {checkpoint_path} at "
                                      f"{env_steps} env steps; rerun the same command to resume")
             # ---- rollout
-            obs = encode_positions(env.pos, size)
+            obs = env.observe()
             with torch.no_grad():
                 for t in range(config.num_steps):
                     logits, value = net(obs)
                     action = _sample_actions(logits, generator)
                     obs_buf[t], act_buf[t], val_buf[t] = obs, action, value
                     logp_buf[t] = torch.log_softmax(logits, dim=1).gather(1, action.unsqueeze(1)).squeeze(1)
-                    pos, reward, terminated, truncated = env.step(action)
+                    cell, reward, terminated, truncated = env.step(action)
                     rew_buf[t], done_buf[t] = reward, (terminated | truncated).float()
-                    obs = encode_positions(pos, size)
+                    obs = env.observe(cell)
                 _, next_value = net(obs)
                 # ---- GAE (done at step t means the transition t ended its episode: no bootstrap through it)
                 advantages = torch.zeros_like(rew_buf)

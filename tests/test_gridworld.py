@@ -10,7 +10,8 @@ from cliprl_cli.gridworld import BatchedGridWorld, GridGoalEnv, encode_positions
 def test_moves_clamp_at_walls_and_reward_on_goal():
     env = BatchedGridWorld(4, (0, 3), 3, generator=torch.Generator().manual_seed(0))
     env.reset(torch.tensor([[0, 0], [3, 3], [0, 2]]))
-    pos, reward, terminated, truncated = env.step(torch.tensor([0, 1, 3]))  # up at top wall, down at bottom, right
+    _, reward, terminated, truncated = env.step(torch.tensor([0, 1, 3]))  # up at top wall, down at bottom, right
+    pos = env.pos
     assert pos[0].tolist() == [0, 0] and pos[1].tolist() == [3, 3]
     assert reward.tolist() == [0.0, 0.0, 1.0] and terminated.tolist() == [False, False, True]
     assert not truncated.any()
@@ -30,8 +31,7 @@ def test_truncation_after_max_steps():
 
 def test_starts_are_uniform_over_non_goal_cells():
     env = BatchedGridWorld(3, (1, 1), 1, generator=torch.Generator().manual_seed(0))
-    starts = env.sample_starts(80_000)
-    index = starts[:, 0] * 3 + starts[:, 1]
+    index = env.sample_starts(80_000)
     counts = torch.bincount(index, minlength=9).float()
     assert counts[4] == 0
     others = counts[torch.arange(9) != 4]
@@ -48,14 +48,14 @@ def test_batched_and_gymnasium_faces_agree_step_by_step():
         if start == goal:
             continue
         obs, _ = single.reset(seed=episode, options={"start": start})
-        pos = batched.reset(torch.tensor([start]))
-        assert obs.tolist() == pos[0].tolist()
+        batched.reset(torch.tensor([start]))
+        assert obs.tolist() == batched.pos[0].tolist()
         for _ in range(single.max_steps):
             action = int(rng.integers(0, 4))
             obs, reward, terminated, truncated, _ = single.step(action)
-            before_reset = batched.move(batched.pos, torch.tensor([action]))
+            before_reset = batched.move(batched.cell, torch.tensor([action])).item()
             _, b_reward, b_term, b_trunc = batched.step(torch.tensor([action]))
-            assert obs.tolist() == before_reset[0].tolist()
+            assert obs.tolist() == list(divmod(before_reset, size))
             assert (reward, terminated, truncated) == (b_reward.item(), b_term.item(), b_trunc.item())
             if terminated or truncated:
                 break
@@ -72,6 +72,8 @@ def test_gymnasium_registration_and_check_env():
 def test_encoding_and_shortest_paths():
     enc = encode_positions(torch.tensor([[1, 2]]), 4)
     assert enc.tolist() == [[0, 1, 0, 0, 0, 0, 1, 0]]
+    env = BatchedGridWorld(4, (0, 0), 1)
+    assert torch.equal(env.observe(torch.tensor([1 * 4 + 2])), enc)
     assert shortest_path_lengths(3, (0, 0)).tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
 
 

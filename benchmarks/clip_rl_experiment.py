@@ -1,0 +1,102 @@
+"""The CLIP-RL paper's experiment end to end, timed: base policies for four grid sizes, alignment, and every
+transfer method x K trials per size. Prints where the time goes and the training throughput, and writes the
+per-size summaries (the README's table comes from this file's output).
+
+    .venv/bin/python benchmarks/clip_rl_experiment.py [--sizes 8 10 15 25] [--trials 10] [--workers 2]
+        [--work DIR] [--json benchmarks/results/clip_rl_experiment.json] [--profile]
+
+It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
+default parameters (nothing here is tuned toward a result). Target (issue 7): under 10 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import platform
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from cliprl_cli.align import AlignConfig, align
+from cliprl_cli.tasks import load_suite, slug
+from cliprl_cli.train_base import train_base
+from cliprl_cli.transfer import METHODS, transfer
+
+
+def run(sizes, trials, workers, work: Path) -> dict:
+    suite = load_suite()
+    timings = {"train_base_s": 0.0, "align_s": 0.0, "transfer_s": 0.0}
+    base_steps, base_wall = 0, 0.0
+    per_size = {}
+    for size in sizes:
+        t0 = time.perf_counter()
+        for task in suite.base_tasks:
+            metrics = train_base(task, size, 0, work / "base" / str(size) / slug(task), quiet=True)
+            base_steps += metrics["env_steps"]
+            base_wall += metrics["wall_time_s"]
+        t1 = time.perf_counter()
+        align_metrics = align(work / "base" / str(size), work / "align" / str(size), AlignConfig(), quiet=True)
+        t2 = time.perf_counter()
+        results = transfer(suite.target, work / "base" / str(size), work / "transfer" / str(size),
+                           align_dir=work / "align" / str(size), methods=METHODS, trials=trials, workers=workers,
+                           quiet=True)
+        t3 = time.perf_counter()
+        timings["train_base_s"] += t1 - t0
+        timings["align_s"] += t2 - t1
+        timings["transfer_s"] += t3 - t2
+        fine_steps = sum(r["env_steps"] for r in results["trials"])
+        fine_wall = sum(r["wall_time_s"] for r in results["trials"])
+        per_size[size] = {"summary": results["summary"], "ratio_clip_language": results.get("ratio_clip_language"),
+                          "similarities": results["similarities"],
+                          "align": {k: v for k, v in align_metrics.items() if k != "loss_curve"},
+                          "seconds": {"train_base": t1 - t0, "align": t2 - t1, "transfer": t3 - t2},
+                          "fine_tune_env_steps": fine_steps, "fine_tune_wall_s": fine_wall}
+        base_line = " ".join(f"{m}={s['mean']:.0f}" for m, s in results["summary"].items())
+        print(f"size {size:>2}: base {t1 - t0:5.1f}s align {t2 - t1:4.1f}s transfer {t3 - t2:6.1f}s | mean steps "
+              f"{base_line} | clip/language {results['ratio_clip_language']['ratio']:.2f}", flush=True)
+    return {"per_size": per_size, "timings": timings,
+            "base_training_steps_per_s": base_steps / base_wall if base_wall else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 10, 15, 25])
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None, help="where the artifacts go (default: a temp dir)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="cProfile the run (single process: --workers 1)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    work = args.work or Path(tempfile.mkdtemp(prefix="cliprl-experiment-"))
+    start = time.perf_counter()
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    out = run(args.sizes, args.trials, 1 if profiler else args.workers, work)
+    total = time.perf_counter() - start
+    out.update({"total_s": total, "sizes": args.sizes, "trials": args.trials, "workers": args.workers,
+                "machine": {"cpus": __import__("os").cpu_count(), "processor": platform.processor(),
+                            "torch": torch.__version__}, "work_dir": str(work)})
+    print(f"total {total:.1f}s ({total / 60:.1f} min); phases: " +
+          ", ".join(f"{k} {v:.1f}s" for k, v in out["timings"].items()) +
+          f"; base training {out['base_training_steps_per_s']:,.0f} env steps/s (incl. PPO updates)")
+    if profiler:
+        profiler.disable()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(25)
+        out["profile_top"] = stream.getvalue()
+        print(stream.getvalue())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
