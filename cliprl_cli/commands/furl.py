@@ -35,6 +35,7 @@ def furl_command(
     num_envs: Optional[int] = typer.Option(None, "--num-envs", help="Environments stepped together; their frames "
                                            "are embedded as one batch [profile]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: half the cores)."),
     random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
                                               "(default: the paper's Table 4)."),
@@ -69,7 +70,7 @@ def furl_command(
                  num_envs=num_envs)
     resolved = {k: (v if v is not None else PROFILES[profile][k]) for k, v in given.items()}
     cfg = FurlConfig(task=task, variant=variant, seed=seed, out=out, device=device, random_goal=random_goal,
-                     instruction=instruction, camera=camera, vlm_checkpoint=vlm_checkpoint,
+                     instruction=instruction, camera=camera, threads=threads, vlm_checkpoint=vlm_checkpoint,
                      baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, rho=rho, batch_size=batch_size,
                      buffer_size=buffer_size, goal_cache=goal_cache, quiet=quiet, **resolved)
     summary = run_furl(cfg)

@@ -101,7 +101,12 @@ def _apply_scene_flags(env, viewer) -> None:
 def render_upright(env):
     """An upright ``(H, W, 3)`` uint8 frame from the env's camera (the corner cameras render upside down)."""
     renderer = env.unwrapped.mujoco_renderer
-    viewer = renderer._get_viewer(render_mode="rgb_array")
+    try:
+        viewer = renderer._get_viewer(render_mode="rgb_array")
+    except Exception as exc:  # noqa: BLE001 - no usable OpenGL: say what to do instead of a traceback
+        raise CliprlError(f"headless rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL')} "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); try MUJOCO_GL=egl (Mesa, works on a CPU) "
+                          "or MUJOCO_GL=osmesa (needs libosmesa6)") from None
     _apply_scene_flags(env, viewer)
     frame = renderer.render("rgb_array")
     return frame[::-1].copy()

@@ -87,6 +87,7 @@ class FurlConfig:
     out: str = "runs/furl"
     device: str = "auto"
     num_envs: int = 1
+    threads: int | None = None
     random_goal: bool = False
     instruction: str | None = None
     # rendering / VLM
@@ -192,7 +193,13 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
+    # CPU threads for torch: half the cores (at least 1), leaving the rest to the renderer (Mesa llvmpipe runs on
+    # the CPU too) and the environment. Measured on a loaded 2-core machine: 2 torch threads for a tiny encoder
+    # ran 50x slower than 1 (threads spinning against the renderer).
+    import os
+
+    threads = cfg.threads or max(1, (os.cpu_count() or 2) // 2)
+    gen = seed_everything(cfg.seed, threads=threads)
     instruction = cfg.instruction or load_instruction(cfg.task)
     uses_vlm = spec["vlm"] is not None
 
