@@ -90,3 +90,34 @@ def test_mismatched_architectures_name_the_odd_one(library, tmp_path, capsys):
     shutil.copytree(library / "base" / "top-left-first", one / "top-left-first")
     assert main(["align", "--base", str(one), "--out", str(tmp_path / "a")]) == 2
     assert "at least 2" in _err(capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["2"])
+def test_transfer_sigterm_then_resume_matches_uninterrupted(library, tmp_path, workers):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def cmd(out):
+        return [sys.executable, "-m", "cliprl_cli.cli", "transfer", "--target", "top left third", "--base",
+                str(library / "base"), "--methods", "scratch,uniform", "--trials", "3", "--out", str(out),
+                "--checkpoint-every", "0", "-j", workers, "-q"]
+
+    def steps(out):
+        rows = json.loads((out / "results.json").read_text())["trials"]
+        return [(r["method"], r["trial"], r["env_steps"], r["auc"]) for r in rows]
+
+    assert subprocess.run(cmd(tmp_path / "ref")).returncode == 0
+    run = tmp_path / "run"
+    proc = subprocess.Popen(cmd(run))
+    deadline = time.time() + 120
+    while not list(run.glob("checkpoint-*.safetensors")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 75
+    assert not (run / "results.json").exists()
+    assert subprocess.run(cmd(run)).returncode == 0
+    assert steps(run) == steps(tmp_path / "ref")
+    assert not list(run.glob("checkpoint-*")) and not (run / "partial.json").exists()
