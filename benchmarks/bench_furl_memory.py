@@ -4,7 +4,7 @@
    and the projected size of a 1e6-transition buffer (target: fits in 8 GB);
 2. a real 1e6-transition RN50-sized buffer plus the alignment store, allocated and *filled* (every page touched),
    with the process's peak RSS (`--skip-fill` to skip);
-3. peak RSS of a default small run, `cliprl furl --profile cpu-small` (a subprocess).
+3. peak RSS of a default small run (run first, before the fill), `cliprl furl --profile cpu-small` (a subprocess).
 
     python benchmarks/bench_furl_memory.py --json benchmarks/results/bench_furl_memory.json
 """
@@ -47,6 +47,19 @@ def main() -> None:
                                           "buffer_1e6_gb": round(per * 1e6 / GB, 3)}
         print(f"{name:>13} (D={dim:4d}): {per:5d} B/transition -> 1e6 transitions = {per * 1e6 / GB:.2f} GiB")
 
+    # the run first: a child forked from a process holding the filled buffer would report that memory
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), HF_HUB_OFFLINE="1")
+        cmd = [sys.executable, "-m", "cliprl_cli.cli", "furl", "--profile", "cpu-small", "--steps",
+               str(args.run_steps), "--out", tmp + "/run", "--goal-cache", tmp + "/goals", "--quiet"]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        child_peak = peak_rss_bytes(resource.RUSAGE_CHILDREN)
+        result["default_small_run"] = {"command": " ".join(cmd[2:]), "returncode": proc.returncode,
+                                       "peak_rss_gb": round(child_peak / GB, 3),
+                                       "wall_s": round(time.perf_counter() - t, 1)}
+        print(f"cliprl furl --profile cpu-small --steps {args.run_steps}: peak RSS {child_peak / GB:.2f} GiB "
+              f"(rc {proc.returncode})")
     if not args.skip_fill:
         rss0 = peak_rss_bytes()
         t = time.perf_counter()
@@ -69,18 +82,6 @@ def main() -> None:
               f"{3 * 20_000 * 1024 * 2 / GB:.2f} GiB; process peak RSS {peak / GB:.2f} GiB (< 8 GiB: {peak < 8 * GB})")
         del buf, store
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), HF_HUB_OFFLINE="1")
-        cmd = [sys.executable, "-m", "cliprl_cli.cli", "furl", "--profile", "cpu-small", "--steps",
-               str(args.run_steps), "--out", tmp + "/run", "--goal-cache", tmp + "/goals", "--quiet"]
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        child_peak = peak_rss_bytes(resource.RUSAGE_CHILDREN)
-        result["default_small_run"] = {"command": " ".join(cmd[2:]), "returncode": proc.returncode,
-                                       "peak_rss_gb": round(child_peak / GB, 3),
-                                       "wall_s": round(time.perf_counter() - t, 1)}
-        print(f"cliprl furl --profile cpu-small --steps {args.run_steps}: peak RSS {child_peak / GB:.2f} GiB "
-              f"(rc {proc.returncode})")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -27,26 +27,26 @@ def furl_command(
     out: str = typer.Option("runs/furl", "--out", help="Output directory (curve.json, agent.safetensors, ...)."),
     profile: str = typer.Option("default", "--profile", help="Defaults for the options not given: default, "
                                 "paper (1e6 steps, 256 px) or cpu-small (3k steps, 64 px, tiny random VLM)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps in total [profile]."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps in total (from --profile)."),
     random_steps: Optional[int] = typer.Option(None, "--random-steps",
-                                               help="Uniform-random steps before learning (paper 10k) [profile]."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N env steps [profile]."),
-    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Episodes per evaluation [profile]."),
+                                               help="Uniform-random steps before learning (paper 10k) (from --profile)."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N env steps (from --profile)."),
+    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Episodes per evaluation (from --profile)."),
     num_envs: Optional[int] = typer.Option(None, "--num-envs", help="Environments stepped together; their frames "
-                                           "are embedded as one batch [profile]."),
+                                           "are embedded as one batch (from --profile)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: half the cores)."),
     random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
                                               "(default: the paper's Table 4)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Rendered frame side in px [profile]."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Rendered frame side in px (from --profile)."),
     camera: str = typer.Option("corner2", "--camera", help="Meta-World camera for the VLM (paper: corner2)."),
     fast_render: Optional[bool] = typer.Option(None, "--fast-render/--full-render", "--no-shadows/--shadows",
-                                               help="Turn the renderer's shadows and reflections off [profile]."),
+                                               help="Turn the renderer's shadows and reflections off (from --profile)."),
     vlm_model: Optional[str] = typer.Option(None, "--vlm-model", help="open_clip model name, or cliprl-tiny "
-                                            "[profile; paper: RN50]."),
+                                            "(from --profile; paper: RN50)."),
     vlm_pretrained: Optional[str] = typer.Option(None, "--vlm-pretrained", help="open_clip pretrained tag, or "
-                                                 "'none' for RANDOM weights [profile; paper: openai]."),
+                                                 "'none' for RANDOM weights (from --profile; paper: openai)."),
     vlm_checkpoint: Optional[str] = typer.Option(None, "--vlm-checkpoint", help="Local open_clip state-dict file "
                                                  "(overrides --vlm-pretrained)."),
     baseline_prompt: str = typer.Option("A robot arm on a table.", "--baseline-prompt",

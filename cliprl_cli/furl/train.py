@@ -194,7 +194,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     # CPU threads for torch: half the cores (at least 1), leaving the rest to the renderer (Mesa llvmpipe runs on
-    # the CPU too) and the environment. Measured on a loaded 2-core machine: 2 torch threads for a tiny encoder
+    # the CPU too) and the environment. Measured on a loaded 2-core machine: 2 torch threads for the tiny encoder
     # ran 50x slower than 1 (threads spinning against the renderer).
     import os
 
