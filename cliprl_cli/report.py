@@ -369,6 +369,21 @@ def _plt():
 _RANDOM_TAG = " [RANDOM-WEIGHT VLM: rewards are noise]"
 
 
+def _steps_axis(ax) -> None:
+    """Env-step x axes as 50k / 1.2M, so long budgets do not overlap."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def fmt(x, _pos):
+        if abs(x) >= 1e6:
+            return f"{x / 1e6:g}M"
+        if abs(x) >= 1e3:
+            return f"{x / 1e3:g}k"
+        return f"{x:g}"
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+
+
 def _save(fig, path: Path) -> Path:
     import io
 
@@ -376,6 +391,7 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     _plt().close(fig)
     atomic_write_bytes(path, buf.getvalue())
+    path.chmod(0o644)
     return path
 
 
@@ -434,6 +450,7 @@ def _make_plots(data: dict[str, Any], plots_dir: Path) -> list[dict[str, str]]:
             plt.close(fig)
             continue
         ax.set_xlabel("env steps")
+        _steps_axis(ax)
         ax.set_ylabel("success rate (all starts)")
         ax.set_title(f"Fine-tuning on the target, {n}x{n} (one line per trial)")
         ax.legend(fontsize=8)
@@ -451,9 +468,10 @@ def _make_plots(data: dict[str, Any], plots_dir: Path) -> list[dict[str, str]]:
                     ax.plot(*zip(*pts), lw=1, label=task)
             ax.set_title(f"{n}x{n}")
             ax.set_xlabel("env steps")
+            _steps_axis(ax)
         axes[0][0].set_ylabel("success rate")
         axes[0][-1].legend(fontsize=7)
-        fig.suptitle("Base policies: learning curves")
+        fig.suptitle("Base policies: learning curves", y=1.03)
         add(fig, "base_curves.png", "Base-policy learning curves per grid size.", "clip")
     # alignment loss
     if data["align"]["loss_curves"]:
@@ -486,11 +504,12 @@ def _make_plots(data: dict[str, Any], plots_dir: Path) -> list[dict[str, str]]:
                                 if variant in FURL_PAPER_COLUMNS else None)
         for ax, key in zip(axes, ("success_last", "success_any")):
             ax.set_xlabel("env steps")
+            _steps_axis(ax)
             ax.set_ylabel(f"{key} (one line per seed)")
             ax.set_ylim(-0.05, 1.05)
         axes[1].legend(fontsize=7)
         fig.suptitle(f"FuRL {task}: evaluation success" + (_RANDOM_TAG if random else ""),
-                     color="red" if random else "black", fontsize=10)
+                     color="red" if random else "black", fontsize=10, y=1.03)
         add(fig, f"furl_success_{task}.png", f"FuRL {task}: success at the last step (paper's measure) and at any "
             "step (Meta-World's)." + (" RANDOM-WEIGHT VLM." if random else ""), "furl")
     # VLM reward along a scripted-expert trajectory (Figure 11)
@@ -543,6 +562,14 @@ def _ci(ci: Any, digits: int = 0) -> str:
     return f"[{_f(ci[0], digits)}, {_f(ci[1], digits)}]"
 
 
+def _saving(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    if ratio <= 1:
+        return f"{(1 - ratio) * 100:.0f}% fewer steps"
+    return f"{(ratio - 1) * 100:.0f}% more steps"
+
+
 def _tables(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every table as {title, section, note, header, rows (strings)}: the one source for Markdown and HTML."""
     tables = []
@@ -568,11 +595,11 @@ def _tables(data: dict[str, Any]) -> list[dict[str, Any]]:
     for n in sizes:
         r = ratio_by[n]
         rows.append([f"{n}x{n}", _f(r["ratio"], 3), _ci(r["ci95"], 3),
-                     f"{(1 - r['ratio']) * 100:+.0f}% steps" if r["ratio"] is not None else "-",
+                     _saving(r["ratio"]),
                      "~0.5 (about 50% fewer steps; per-size values not given)" if n in PAPER_GRID_SIZES else
                      "not in the paper"])
     tables.append({"title": "CLIP-RL: clip/language ratio vs the paper", "section": "clip", "note": CLIP_RL_PAPER,
-                   "header": ["grid", "ratio (ours)", "95% CI", "saving (ours)", "paper"], "rows": rows})
+                   "header": ["grid", "ratio (ours)", "95% CI", "clip vs language (ours)", "paper"], "rows": rows})
     rows = [[f"{r['grid_size']}x{r['grid_size']}", r["task"], {True: "yes", False: "no"}.get(r["converged"], "-"),
              _f(r["env_steps"]), _f(r["wall_time_s"], 1), _f(r["auc"], 3)] for r in data["base"]["rows"]]
     tables.append({"title": "Base policies", "section": "clip", "note": "One PPO policy per grid size and base task.",
@@ -797,6 +824,8 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     atomic_write_text(out / REPORT_MD, render_markdown(data))
     atomic_write_text(out / REPORT_HTML, render_html(data, plots_dir))
     atomic_write_json(out / METRICS_FILE, data["metrics"])
+    for name in (REPORT_MD, REPORT_HTML, METRICS_FILE):
+        (out / name).chmod(0o644)
     for run in furl["runs"]:  # paths are not JSON: keep the returned data serialisable
         run["dir"] = str(run["dir"])
     return data

@@ -94,7 +94,7 @@ def test_complete_set_gives_expected_tables(tmp_path):
     assert _row(clip, "5x5", "clip")[-1] == "0.750 [0.500, 1.000]"
     assert _row(clip, "5x5", "language")[-1] == ""
     ratio = _table(data, "CLIP-RL: clip/language ratio")
-    assert _row(ratio, "5x5")[1:4] == ["0.750", "[0.500, 1.000]", "+25% steps"]
+    assert _row(ratio, "5x5")[1:4] == ["0.750", "[0.500, 1.000]", "25% fewer steps"]
     assert "no per-size numbers" in ratio["note"]
     base = _table(data, "Base policies")
     assert _row(base, "5x5", "top right first")[2:4] == ["yes", "8,192"]
