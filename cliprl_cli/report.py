@@ -582,11 +582,14 @@ def _tables(data: dict[str, Any]) -> list[dict[str, Any]]:
                      f"{r['censored'] if r['censored'] is not None else '-'}", _f(r["mean"]), _ci(r["ci95"]),
                      _f(r["median"]), _f(r["iqm"]), _f(r["budget"]),
                      (f"{_f(ratio['ratio'], 3)} {_ci(ratio['ci95'], 3)}" if ratio else "")])
+    trial_counts = [r["n"] for r in tr["rows"] if isinstance(r["n"], int)]
+    few = (f" Only {max(trial_counts)} trial(s) per method here (the paper: 10): the intervals are rough."
+           if trial_counts and max(trial_counts) < 10 else "")
     tables.append({
         "title": "CLIP-RL: env steps to convergence on the target, per grid size and method", "section": "clip",
         "note": ("Mean over trials with a 95% interval; censored runs (budget exhausted) are counted at the "
                  "budget, never dropped. Ratio = clip mean / language mean (Algorithm 2 / Algorithm 1); paper: "
-                 f"about {CLIP_RL_PAPER_RATIO} on average (no per-size numbers in the text)."),
+                 f"about {CLIP_RL_PAPER_RATIO} on average (no per-size numbers in the text).{few}"),
         "header": ["grid", "method", "trials", "censored", "mean steps", "95% CI", "median", "IQM", "budget",
                    "clip/language ratio [95% CI]"],
         "rows": rows})
