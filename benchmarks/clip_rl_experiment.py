@@ -64,6 +64,27 @@ def run(sizes, trials, workers, work: Path) -> dict:
             "base_training_steps_per_s": base_steps / base_wall if base_wall else None}
 
 
+def markdown_table(out: dict) -> str:
+    """The README's table: mean env steps to convergence [95% CI] (censored runs) per size and method."""
+    sizes = list(out["per_size"])
+    methods = list(next(iter(out["per_size"].values()))["summary"])
+    lines = ["| method | " + " | ".join(f"{s}x{s}" for s in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for method in methods:
+        cells = []
+        for size in sizes:
+            s = out["per_size"][size]["summary"][method]
+            cens = f", {s['censored']} censored" if s["censored"] else ""
+            cells.append(f"{s['mean']:,.0f} [{s['ci95'][0]:,.0f}, {s['ci95'][1]:,.0f}]{cens}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    ratios = []
+    for size in sizes:
+        r = out["per_size"][size]["ratio_clip_language"]
+        ratios.append(f"**{r['ratio']:.2f}** [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
+    lines.append("| clip / language (paper: ~0.5) | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 10, 15, 25])
@@ -87,6 +108,7 @@ def main() -> None:
     print(f"total {total:.1f}s ({total / 60:.1f} min); phases: " +
           ", ".join(f"{k} {v:.1f}s" for k, v in out["timings"].items()) +
           f"; base training {out['base_training_steps_per_s']:,.0f} env steps/s (incl. PPO updates)")
+    print(markdown_table(out))
     if profiler:
         profiler.disable()
         stream = io.StringIO()

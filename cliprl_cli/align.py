@@ -135,7 +135,7 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     weights_z, mean, std = standardize(library.flat())
     seed_everything(config.seed, threads=1)
     heads = Heads(config, text.shape[1], weights_z.shape[1])
-    optimizer = torch.optim.Adam([p for p in heads.parameters() if p.requires_grad], lr=config.lr)
+    optimizer = torch.optim.Adam([p for p in heads.parameters() if p.requires_grad], lr=config.lr, foreach=True)
     loss_curve: list[float] = []
     with ProgressReporter(f"align {library.spec.grid_size}x{library.spec.grid_size}", config.epochs,
                           quiet=quiet, unit="epochs") as progress:
