@@ -57,9 +57,17 @@ def furl_command(
     buffer_size: int = typer.Option(1_000_000, "--buffer-size", help="Replay capacity (paper 1e6)."),
     goal_cache: Optional[str] = typer.Option(None, "--goal-cache", help="Goal-image cache directory "
                                              "(default ~/.cache/cliprl/furl-goals)."),
+    checkpoint_every: float = typer.Option(300.0, "--checkpoint-every", min=0.0,
+                                           help="Seconds between checkpoints to OUT/checkpoint.safetensors (also "
+                                                "written on SIGTERM/SIGUSR1, then exit 75; rerunning the same "
+                                                "command resumes)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Train SAC with (fuzzy) VLM rewards on one Meta-World task: FuRL and the paper's baselines."""
+    """Train SAC with (fuzzy) VLM rewards on one Meta-World task: FuRL and the paper's baselines.
+
+    Preemption-safe: a checkpoint is written every --checkpoint-every seconds and on SIGTERM/SIGUSR1 (between two
+    environment steps), then the command exits 75; running the same command again resumes, with the same final
+    bytes on the CPU. A corrupt checkpoint is reported, renamed *.corrupt-<time>, and the run starts afresh."""
     from ..errors import CliprlError
     from ..furl.train import FurlConfig, run_furl
 
@@ -73,7 +81,7 @@ def furl_command(
                      instruction=instruction, camera=camera, threads=threads, vlm_checkpoint=vlm_checkpoint,
                      baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, rho=rho, batch_size=batch_size,
                      buffer_size=buffer_size, goal_cache=goal_cache, quiet=quiet, **resolved)
-    summary = run_furl(cfg)
+    summary = run_furl(cfg, checkpoint_every_s=checkpoint_every)
     if not quiet:
         final = summary.get("final", {})
         typer.echo(f"{cfg.task} {cfg.variant} seed {cfg.seed}: success_any={final.get('success_any')} "

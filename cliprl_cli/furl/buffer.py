@@ -58,6 +58,25 @@ class ReplayBuffer:
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
+    def state_tensors(self, prefix: str = "buffer") -> tuple[dict[str, torch.Tensor], dict]:
+        """The filled rows as named tensors, plus ``ptr``/``size`` (for a checkpoint; the empty tail is not saved)."""
+        n = self.size
+        tensors = {f"{prefix}/{name}": t[:n] for name, t in self._columns().items()}
+        return tensors, {"ptr": self.ptr, "size": self.size}
+
+    def load_state_tensors(self, tensors, meta: dict, prefix: str = "buffer") -> None:
+        n = int(meta["size"])
+        for name, t in self._columns().items():
+            t[:n] = tensors[f"{prefix}/{name}"].to(self.device, t.dtype)
+        self.ptr, self.size = int(meta["ptr"]), n
+
+    def _columns(self) -> dict[str, torch.Tensor]:
+        columns = {"obs": self.obs, "next_obs": self.next_obs, "act": self.act, "task_reward": self.task_reward,
+                   "discount": self.discount}
+        if self.emb is not None:
+            columns.update(emb=self.emb, goal_dist=self.goal_dist)
+        return columns
+
     def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         idx = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.device)
         batch = {"obs": self.obs[idx], "act": self.act[idx], "task_reward": self.task_reward[idx],
@@ -125,6 +144,24 @@ class AlignmentStore:
         for target, value in zip(targets, values):
             target[idx] = value.to(self.device, torch.float16)
         return (ptr + n) % self.capacity, min(size + n, self.capacity)
+
+    def state_tensors(self, prefix: str = "align") -> tuple[dict[str, torch.Tensor], dict]:
+        """The filled rows of the two ring buffers, plus pointers and counters (for a checkpoint)."""
+        tensors = {f"{prefix}/pos": self.pos[:self.pair_size], f"{prefix}/lag": self.lag[:self.pair_size],
+                   f"{prefix}/neg": self.neg[:self.neg_size]}
+        meta = {"pair_ptr": self.pair_ptr, "pair_size": self.pair_size, "neg_ptr": self.neg_ptr,
+                "neg_size": self.neg_size, "positive_frames": self.positive_frames,
+                "successful_trajectories": self.successful_trajectories}
+        return tensors, meta
+
+    def load_state_tensors(self, tensors, meta: dict, prefix: str = "align") -> None:
+        self.pair_ptr, self.pair_size = int(meta["pair_ptr"]), int(meta["pair_size"])
+        self.neg_ptr, self.neg_size = int(meta["neg_ptr"]), int(meta["neg_size"])
+        self.positive_frames = int(meta["positive_frames"])
+        self.successful_trajectories = int(meta["successful_trajectories"])
+        self.pos[:self.pair_size] = tensors[f"{prefix}/pos"].to(self.device, torch.float16)
+        self.lag[:self.pair_size] = tensors[f"{prefix}/lag"].to(self.device, torch.float16)
+        self.neg[:self.neg_size] = tensors[f"{prefix}/neg"].to(self.device, torch.float16)
 
     def ready(self) -> bool:
         """Eq. 4 needs a positive pair and a negative."""

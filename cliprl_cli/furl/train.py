@@ -35,12 +35,30 @@ step) and Adam at lr 1e-4; Eq. 5 uses the SAC batch itself and the pairs its goa
 authors' code); with several environments, all share one goal in the fixed-goal setting.
 
 The loop's whole state lives in one :class:`RunState` so that a checkpoint/resume can save and restore it.
+
+Preemption (``OUT/checkpoint.safetensors`` + ``.json``): the run checkpoints every ``checkpoint_every_s`` seconds
+and when SIGTERM/SIGUSR1 arrives, always between two environment steps (at most one step's latency, well inside
+SLURM's ``--signal=B:TERM@60`` warning), then exits 75; rerunning the same command resumes and, on the CPU, writes
+the same ``agent.safetensors`` bytes as an uninterrupted run. Saved: the SAC agents with their optimizers, heads and
+their optimizer, the filled part of the replay buffer and alignment store, the transitions whose embeddings were
+in flight (the embedding thread is waited for first), the per-environment episode bookkeeping, the loss
+accumulators, and every RNG (torch generator, torch global/CUDA, numpy generator, numpy global, python).
+
+MuJoCo/Meta-World state is not serialised: it is rebuilt by *replay*. Each environment's current episode is
+recorded as the RNG states its reset drew from (Meta-World draws random goals from the global ``np.random``, or from
+``env.unwrapped.np_random`` when seeded) and the actions taken since; on resume a freshly built environment gets
+those RNG states back, is reset, and re-steps the actions (at most 499, no rendering: about a second). MuJoCo is
+deterministic for the same inputs on the same build, so this restores everything, including Python-side
+attributes (``_prev_obs``, path length, task targets) and wrapper counters that a qpos/qvel snapshot would miss;
+the replayed observation is compared with the saved one and a mismatch (another MuJoCo build) is reported.
+The evaluation environment is always between episodes at a checkpoint, so its RNG states are enough.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,7 +67,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CliprlError
+from ..checkpoint import (PreemptionGuard, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
+                          remove_checkpoint, save_checkpoint)
+from ..errors import CliprlError, PreemptedError
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+# FurlConfig fields that do not change what a run computes: a checkpoint written with other values still resumes
+# (``threads``: a requeued job may land on a node with another core count; the run continues, not bit-identically).
+_NOT_IN_CHECKPOINT_CONFIG = ("out", "quiet", "threads")
 
 VARIANTS = {
     # name: (use task reward, vlm reward kind, relay, heads, align eq4, align eq5)
@@ -173,10 +198,31 @@ class RunState:
     relay_on: bool = False
     train_successes: int = 0
     curve: list = field(default_factory=list)
+    # per-environment episode bookkeeping (one entry per environment)
+    obs: Any = None                                    # current observations, float32 (num_envs, obs_dim)
+    ep_step: Any = None                                # steps into the current episode
+    relay_len: Any = None                              # relay turn length of the current episode
+    first_agent: Any = None                            # 0: the VLM agent starts the episode, 1: the task agent
+    ep_success: Any = None                             # a success seen in the current episode
+    traj_emb: list = field(default_factory=list)       # embeddings of the current trajectory (alignment store)
+    traj_success: list = field(default_factory=list)   # their success flags
+    ep_actions: list = field(default_factory=list)     # actions of the current episode (replayed on resume)
+    ep_start_rng: list = field(default_factory=list)   # RNG states the current episode's reset drew from
 
 
-def run_furl(cfg: FurlConfig) -> dict[str, Any]:
-    """Train one (task, variant, seed); write everything under ``cfg.out``; return the final summary."""
+def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = 300.0) -> dict[str, Any]:
+    """Train one (task, variant, seed); write everything under ``cfg.out``; return the final summary.
+
+    A checkpoint is written to ``OUT/checkpoint.safetensors`` every ``checkpoint_every_s`` seconds and on
+    SIGTERM/SIGUSR1 (then :class:`PreemptedError`, exit 75); a valid one there is resumed from, and it is removed
+    once the run's artifacts are written.
+    """
+    # The guard is on from the start, so a signal during the (slow) set-up is honoured at the first step.
+    with PreemptionGuard() as guard:
+        return _run_furl(cfg, guard, checkpoint_every_s)
+
+
+def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float) -> dict[str, Any]:
     cfg.validate()
     import torch
 
@@ -259,13 +305,23 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- per-environment episode bookkeeping
     n = cfg.num_envs
-    obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)
-    ep_step = np.zeros(n, dtype=np.int64)
-    relay_len = st.np_rng.choice(RELAY_LENGTHS, size=n)
-    first_agent = np.arange(n) % 2  # 0: the VLM agent starts, 1: the task agent starts; flips every episode
-    traj_emb: list[list] = [[] for _ in range(n)]
-    traj_success: list[list] = [[] for _ in range(n)]
-    ep_success = np.zeros(n, dtype=bool)
+    st.ep_actions = [[] for _ in range(n)]
+    st.ep_start_rng = [None] * n
+
+    def reset_env(i: int):
+        """Start env i's next episode, noting first the RNG states its reset draws from (a resume replays from here)."""
+        st.ep_start_rng[i] = {"np_global": _np_global_state(),
+                              "env": envs[i].unwrapped.np_random.bit_generator.state}
+        st.ep_actions[i] = []
+        return envs[i].reset()[0]
+
+    st.obs = np.stack([reset_env(i) for i in range(n)]).astype(np.float32)
+    st.ep_step = np.zeros(n, dtype=np.int64)
+    st.relay_len = st.np_rng.choice(RELAY_LENGTHS, size=n)
+    st.first_agent = np.arange(n) % 2  # 0: the VLM agent starts, 1: the task agent starts; flips every episode
+    st.traj_emb = [[] for _ in range(n)]
+    st.traj_success = [[] for _ in range(n)]
+    st.ep_success = np.zeros(n, dtype=bool)
     goal_emb_cpu = goal_emb.cpu() if goal_emb is not None else None
     sample_at = set(np.linspace(1, cfg.steps, max(cfg.sample_frames, 1), dtype=int).tolist())
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if uses_vlm else None
@@ -293,12 +349,12 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
         if st.store is None:
             return
         for i in range(len(o)):
-            traj_emb[i].append(emb[i])
-            traj_success[i].append(bool(success[i]))
+            st.traj_emb[i].append(emb[i])
+            st.traj_success[i].append(bool(success[i]))
             if done_mask[i]:
-                st.store.add_trajectory(torch.stack(traj_emb[i]), traj_success[i], cfg.lag)
-                traj_emb[i].clear()
-                traj_success[i].clear()
+                st.store.add_trajectory(torch.stack(st.traj_emb[i]), st.traj_success[i], cfg.lag)
+                st.traj_emb[i].clear()
+                st.traj_success[i].clear()
         st.relay_on = relay_still_on(st.relay_on, st.store.positive_frames, cfg.relay_threshold)
 
     def evaluate() -> dict[str, float]:
@@ -348,10 +404,158 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
     if goal_frame is not None:
         atomic_write_bytes(out / "frames" / "goal.png", png_bytes(goal_frame))
 
+    # ---------------------------------------------------------------- checkpoint and resume
+    ckpt_path = out / CHECKPOINT_FILE
+    ckpt_config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_CHECKPOINT_CONFIG}
+    ckpt_config["device_resolved"] = str(device)
+
+    def write_checkpoint() -> None:
+        tensors: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        for name, agent in (("agent", st.agent), ("relay_agent", st.relay_agent)):
+            if agent is not None:
+                meta[name] = _sac_to_tensors(agent, name, tensors)
+        if st.heads is not None:
+            tensors.update({f"heads/{k}": v for k, v in st.heads.state_dict().items()})
+        if st.heads_opt is not None:
+            opt_tensors, meta["heads_opt"] = optimizer_to_tensors(st.heads_opt, "heads_opt")
+            tensors.update(opt_tensors)
+        buf_tensors, meta["buffer"] = st.buffer.state_tensors("buffer")
+        tensors.update(buf_tensors)
+        if st.store is not None:
+            store_tensors, meta["store"] = st.store.state_tensors("align")
+            tensors.update(store_tensors)
+        tensors["loop/obs"] = torch.from_numpy(st.obs)
+        for i in range(n):
+            tensors[f"env{i}/actions"] = torch.from_numpy(
+                np.asarray(st.ep_actions[i], dtype=np.float32).reshape(-1, act_dim))
+            if st.traj_emb[i]:
+                tensors[f"env{i}/traj_emb"] = torch.stack(st.traj_emb[i])
+        if pending is not None:
+            # Wait for the embedding thread and save the in-flight transitions as they are: committing them now
+            # would move the relay switch-off and the alignment store one step earlier than in an unbroken run.
+            item, fut = pending
+            emb = fut.result() if fut is not None else None
+            names = ("obs", "act", "r_task", "final_obs", "done", "success")
+            tensors.update({f"pending/{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in zip(names, item)})
+            if emb is not None:
+                tensors["pending/emb"] = emb
+        for key, value in acc.items():
+            if torch.is_tensor(value):
+                tensors[f"acc/{key}"] = value
+        tensors["rng/torch_gen"] = st.torch_gen.get_state()
+        tensors["rng/torch_global"] = torch.get_rng_state()
+        if device.type == "cuda":
+            tensors["rng/torch_cuda"] = torch.cuda.get_rng_state(device)
+        python_rng = random.getstate()
+        state = {
+            **meta, "step": st.step, "episodes": st.episodes, "updates": st.updates, "relay_on": st.relay_on,
+            "train_successes": st.train_successes, "curve": st.curve,
+            "ep_step": st.ep_step.tolist(), "relay_len": st.relay_len.tolist(),
+            "first_agent": st.first_agent.tolist(), "ep_success": st.ep_success.tolist(),
+            "traj_success": st.traj_success, "ep_start_rng": st.ep_start_rng,
+            "pending": pending is not None,
+            "acc_scalars": {k: v for k, v in acc.items() if not torch.is_tensor(v)}, "acc_n": acc_n,
+            "timings": timings, "elapsed_s": time.perf_counter() - t_start, "last_eval_step": last_eval_step,
+            "rng": {"np_rng": st.np_rng.bit_generator.state, "np_global": _np_global_state(),
+                    "python": [python_rng[0], list(python_rng[1]), python_rng[2]],
+                    "eval_env": eval_env.unwrapped.np_random.bit_generator.state},
+        }
+        save_checkpoint(ckpt_path, tensors, state, ckpt_config)
+
+    def restore(tensors, state) -> None:
+        nonlocal pending, acc, acc_n, t_start, last_eval_step
+        for name, agent in (("agent", st.agent), ("relay_agent", st.relay_agent)):
+            if agent is not None:
+                _sac_from_tensors(agent, name, tensors, state[name])
+        if st.heads is not None:
+            st.heads.load_state_dict({k[len("heads/"):]: v for k, v in tensors.items() if k.startswith("heads/")})
+        if st.heads_opt is not None:
+            optimizer_from_tensors(st.heads_opt, tensors, state["heads_opt"], "heads_opt")
+        st.buffer.load_state_tensors(tensors, state["buffer"], "buffer")
+        if st.store is not None:
+            st.store.load_state_tensors(tensors, state["store"], "align")
+        st.step, st.episodes, st.updates = state["step"], state["episodes"], state["updates"]
+        st.relay_on, st.train_successes, st.curve = state["relay_on"], state["train_successes"], state["curve"]
+        st.ep_step = np.asarray(state["ep_step"], dtype=np.int64)
+        st.relay_len = np.asarray(state["relay_len"], dtype=st.relay_len.dtype)
+        st.first_agent = np.asarray(state["first_agent"], dtype=st.first_agent.dtype)
+        st.ep_success = np.asarray(state["ep_success"], dtype=bool)
+        st.traj_success = [list(flags) for flags in state["traj_success"]]
+        st.traj_emb = [list(tensors[f"env{i}/traj_emb"].unbind(0)) if f"env{i}/traj_emb" in tensors else []
+                       for i in range(n)]
+        # Rebuild each environment's state: reset from the RNG states its episode started with, replay the actions.
+        saved_obs = tensors["loop/obs"].numpy().copy()
+        replayed = np.empty_like(saved_obs)
+        for i, env in enumerate(envs):
+            start = state["ep_start_rng"][i]
+            _set_np_global_state(start["np_global"])
+            env.unwrapped.np_random.bit_generator.state = start["env"]
+            st.ep_start_rng[i] = start
+            o = env.reset()[0]
+            st.ep_actions[i] = [a.copy() for a in tensors[f"env{i}/actions"].numpy()]
+            for a in st.ep_actions[i]:
+                o = env.step(a)[0]
+            replayed[i] = o
+        if not np.array_equal(replayed, saved_obs):
+            print(f"warning: {ckpt_path}: replaying the environments did not reproduce the saved observations "
+                  "(another MuJoCo/Meta-World build?); the run continues, but not bit-identically", file=sys.stderr)
+        st.obs = replayed
+        pending = None
+        if state["pending"]:
+            names = ("obs", "act", "r_task", "final_obs", "done", "success")
+            item = tuple(tensors[f"pending/{k}"].numpy().copy() for k in names)
+            fut = None
+            if "pending/emb" in tensors:
+                fut = concurrent.futures.Future()
+                fut.set_result(tensors["pending/emb"].clone())
+            pending = (item, fut)
+        acc = {**state["acc_scalars"], **{k[len("acc/"):]: v.clone() for k, v in tensors.items()
+                                          if k.startswith("acc/")}}
+        acc_n = state["acc_n"]
+        timings.update(state["timings"])
+        t_start = time.perf_counter() - state["elapsed_s"]
+        last_eval_step = state["last_eval_step"]
+        # The RNGs last: building and replaying the environments above draws from the global numpy RNG.
+        rng = state["rng"]
+        st.np_rng.bit_generator.state = rng["np_rng"]
+        _set_np_global_state(rng["np_global"])
+        random.setstate((rng["python"][0], tuple(rng["python"][1]), rng["python"][2]))
+        eval_env.unwrapped.np_random.bit_generator.state = rng["eval_env"]
+        st.torch_gen.set_state(tensors["rng/torch_gen"])
+        torch.set_rng_state(tensors["rng/torch_global"])
+        if device.type == "cuda" and "rng/torch_cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng/torch_cuda"], device)
+
+    resumed_from = None
+    loaded = load_checkpoint(ckpt_path, ckpt_config)
+    if loaded is not None:
+        restore(*loaded)
+        resumed_from = st.step
+
+    def close_all() -> None:
+        if executor is not None:
+            executor.shutdown()
+        for env in envs:
+            close_env(env)
+        close_env(eval_env)
+
     # ---------------------------------------------------------------- the loop
     steps_total = cfg.steps
+    last_ckpt = time.perf_counter()
     with ProgressReporter(f"furl {cfg.task} {cfg.variant}", total=steps_total, quiet=cfg.quiet) as progress:
+        if resumed_from is not None:
+            progress.log(f"resumed from checkpoint {ckpt_path} at step {resumed_from}")
         while st.step < steps_total:
+            # 0. checkpoint (between two environment steps: see the module docstring)
+            if guard.requested or time.perf_counter() - last_ckpt >= checkpoint_every_s:
+                write_checkpoint()
+                last_ckpt = time.perf_counter()
+                if guard.requested:
+                    close_all()
+                    raise PreemptedError(f"received {guard.signal_name}: checkpoint written to {ckpt_path} at step "
+                                         f"{st.step}; rerun the same command to resume")
+            obs = st.obs
             # 1. act
             if st.step < cfg.random_steps:
                 actions = st.np_rng.uniform(-1.0, 1.0, size=(n, act_dim)).astype(np.float32)
@@ -359,7 +563,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 obs_t = torch.as_tensor(obs, device=device)
                 actions = st.agent.act(obs_t).cpu().numpy()
                 if st.relay_on:
-                    turn = relay_turn(ep_step, relay_len, first_agent)
+                    turn = relay_turn(st.ep_step, st.relay_len, st.first_agent)
                     if turn.any():
                         task_actions = st.relay_agent.act(obs_t).cpu().numpy()
                         noise = st.np_rng.normal(0.0, cfg.relay_noise, size=task_actions.shape)
@@ -373,6 +577,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
             done = np.zeros(n, dtype=bool)
             for i, env in enumerate(envs):
                 o2, _, term, trunc, info = env.step(actions[i])
+                st.ep_actions[i].append(np.array(actions[i], dtype=np.float32))
                 success[i] = bool(info["success"])
                 done[i] = term or trunc
                 final_obs[i] = o2
@@ -387,17 +592,17 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 if sample_due:
                     atomic_write_bytes(out / "frames" / f"step_{st.step:08d}.png", png_bytes(frames[0]))
             timings["render"] += time.perf_counter() - t1
-            ep_success |= success
-            for i, env in enumerate(envs):
-                ep_step[i] += 1
+            st.ep_success |= success
+            for i in range(n):
+                st.ep_step[i] += 1
                 if done[i]:
                     st.episodes += 1
-                    st.train_successes += int(ep_success[i])
-                    ep_success[i] = False
-                    next_obs[i] = env.reset()[0]
-                    ep_step[i] = 0
-                    relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
-                    first_agent[i] ^= 1
+                    st.train_successes += int(st.ep_success[i])
+                    st.ep_success[i] = False
+                    next_obs[i] = reset_env(i)
+                    st.ep_step[i] = 0
+                    st.relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
+                    st.first_agent[i] ^= 1
             item = (obs.copy(), actions.astype(np.float32), success.astype(np.float32) - 1.0, final_obs, done,
                     success)
             # 3. hand the frames to the embedding thread; commit the previous step's transitions
@@ -412,7 +617,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 pending = (item, fut)
             else:
                 commit((*item, None))
-            obs = next_obs
+            st.obs = next_obs
             # 4. learn
             if st.step >= cfg.random_steps and st.buffer.size >= 1:
                 t3 = time.perf_counter()
@@ -426,8 +631,6 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
                 progress.update(st.step)
         if pending is not None:
             commit((*pending[0], pending[1].result()))
-    if executor is not None:
-        executor.shutdown()
 
     # ---------------------------------------------------------------- artifacts
     tensors = st.agent.state_tensors("agent")
@@ -442,7 +645,7 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
     final = st.curve[-1] if st.curve else {}
     wall = time.perf_counter() - t_start
     summary = {**mark, "task": cfg.task, "variant": cfg.variant, "seed": cfg.seed, "steps": st.step,
-               "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
+               "resumed_from_step": resumed_from, "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
                "timings_s": {k: round(v, 3) for k, v in timings.items()},
                "replay_bytes_per_transition": st.buffer.bytes_per_transition(),
                "replay_bytes": st.buffer.nbytes(), "positive_frames": st.store.positive_frames if st.store else 0}
@@ -452,11 +655,48 @@ def run_furl(cfg: FurlConfig) -> dict[str, Any]:
     if uses_vlm:
         summary["expert_rewards"] = _expert_rewards(cfg, vlm, text_emb, heads, vlm_reward, mark, out,
                                                     expert_rollout, atomic_write_json, R)
-    for env in envs:
-        close_env(env)
-    close_env(eval_env)
+    close_all()
     atomic_write_json(out / "summary.json", summary)
+    # Only now: a run killed while writing its artifacts resumes from the last checkpoint and writes them again.
+    remove_checkpoint(ckpt_path)
     return summary
+
+
+def _np_global_state() -> dict[str, Any]:
+    """numpy's legacy global RNG state (Meta-World draws random goals from it) as JSON."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached)}
+
+
+def _set_np_global_state(state: dict[str, Any]) -> None:
+    np.random.set_state((state["kind"], np.asarray(state["keys"], dtype=np.uint32), state["pos"],
+                         state["has_gauss"], state["cached_gaussian"]))
+
+
+_SAC_OPTIMIZERS = ("actor_opt", "critic_opt", "alpha_opt")
+
+
+def _sac_to_tensors(agent, prefix: str, tensors: dict) -> dict[str, Any]:
+    """Add a SAC agent's networks, log(alpha) and optimizer states to ``tensors``; return the optimizers' JSON."""
+    tensors.update(agent.state_tensors(prefix))
+    meta = {}
+    for name in _SAC_OPTIMIZERS:
+        opt_tensors, meta[name] = optimizer_to_tensors(getattr(agent, name), f"{prefix}.{name}")
+        tensors.update(opt_tensors)
+    return meta
+
+
+def _sac_from_tensors(agent, prefix: str, tensors, meta: dict[str, Any]) -> None:
+    import torch
+
+    for name in ("actor", "critic", "critic_target"):
+        head = f"{prefix}.{name}."
+        getattr(agent, name).load_state_dict({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
+    with torch.no_grad():
+        agent.log_alpha.copy_(tensors[f"{prefix}.log_alpha"])
+    for name in _SAC_OPTIMIZERS:
+        optimizer_from_tensors(getattr(agent, name), tensors, meta[name], f"{prefix}.{name}")
 
 
 def update(st: RunState, cfg: FurlConfig, spec: dict, vlm_reward, text_emb, R) -> dict[str, Any]:
