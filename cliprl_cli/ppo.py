@@ -131,13 +131,16 @@ def _sample_actions(logits: torch.Tensor, generator: torch.Generator) -> torch.T
 
 def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, seed: int,
               init_params: dict[str, torch.Tensor] | None = None, checkpoint_path: str | Path | None = None,
-              checkpoint_every_s: float = 60.0, progress: Any = None, run_config: dict | None = None) -> TrainResult:
+              checkpoint_every_s: float = 60.0, progress: Any = None, run_config: dict | None = None,
+              keep_checkpoint: bool = False) -> TrainResult:
     """Train a policy for ``goal`` until it converges or the budget runs out.
 
     ``init_params`` initialises the network (transfer); otherwise it is seeded from ``seed``. With a
     ``checkpoint_path``, the state is saved every ``checkpoint_every_s`` seconds and when SIGTERM/SIGUSR1
     arrives (then :class:`PreemptedError` is raised), and a valid checkpoint there is resumed from.
     ``run_config`` is what a checkpoint must match to be resumed (defaults to spec + config + seed + goal).
+    With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a
+    kill between the end of training and the write loses nothing.
     """
     size = spec.grid_size
     generator = torch.Generator().manual_seed(seed)
@@ -262,7 +265,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
                 last_ckpt = time.perf_counter()
 
     wall = elapsed_before + time.perf_counter() - start
-    if checkpoint_path is not None:
+    if checkpoint_path is not None and not keep_checkpoint:
         remove_checkpoint(checkpoint_path)
     params = {k: v.detach().clone() for k, v in net.state_dict().items()}
     return TrainResult(converged=converged, env_steps=env_steps, iterations=iteration, wall_time_s=wall,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import atomic_write_json, load_artifact, save_artifact
+from .checkpoint import PreemptionGuard, remove_checkpoint
 from .errors import CliprlError, NotConvergedError
 from .policy import PolicySpec
 from .ppo import PPOConfig, TrainResult, train_ppo
@@ -49,16 +50,20 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
     out.mkdir(parents=True, exist_ok=True)
     config = {"task": task, "goal": list(goal), "grid_size": grid_size, "suite": suite.name,
               "spec": spec.to_dict(), "ppo": ppo.to_dict(), "seed": seed, "threads": threads}
-    with ProgressReporter(f"train-base {grid_size}x{grid_size} '{task}' seed {seed}", ppo.max_env_steps,
-                          quiet=quiet) as progress:
+    # A SIGTERM that arrives once training is over (during the write) is held back: the run finishes and exits 0.
+    with PreemptionGuard(), ProgressReporter(f"train-base {grid_size}x{grid_size} '{task}' seed {seed}",
+                                             ppo.max_env_steps, quiet=quiet) as progress:
         result = train_ppo(spec, goal, ppo, seed=seed, checkpoint_path=out / CHECKPOINT_FILE,
-                           checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=config)
-    if not result.converged:
-        raise NotConvergedError(
-            f"'{task}' on a {grid_size}x{grid_size} grid did not converge within {ppo.max_env_steps} env steps "
-            f"(last check: success {result.curve[-1]['success_rate']:.3f}, path ratio "
-            f"{result.curve[-1]['path_ratio']:.3f}); no artifact written; raise --max-env-steps")
-    metrics = write_policy_artifact(out, result, config=config, kind=KIND)
+                           checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=config,
+                           keep_checkpoint=True)
+        if not result.converged:
+            remove_checkpoint(out / CHECKPOINT_FILE)
+            raise NotConvergedError(
+                f"'{task}' on a {grid_size}x{grid_size} grid did not converge within {ppo.max_env_steps} env steps "
+                f"(last check: success {result.curve[-1]['success_rate']:.3f}, path ratio "
+                f"{result.curve[-1]['path_ratio']:.3f}); no artifact written; raise --max-env-steps")
+        metrics = write_policy_artifact(out, result, config=config, kind=KIND)
+        remove_checkpoint(out / CHECKPOINT_FILE)
     if not quiet:
         progress.log(f"converged in {result.env_steps} env steps, {result.wall_time_s:.1f}s -> {out / POLICY_FILE}")
     return metrics
@@ -74,7 +79,7 @@ def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, A
     save_artifact(out / POLICY_FILE, result.params, kind=kind, config=config, metrics=metrics,
                   timings={"wall_time_s": metrics["wall_time_s"]}, seed=config.get("seed"),
                   extra={"instruction": config["task"], "goal": config["goal"], "spec": config["spec"],
-                         **(extra or {})})
+                         "learning_curve": result.curve, **(extra or {})})
     return metrics
 
 
