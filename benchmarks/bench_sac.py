@@ -24,13 +24,16 @@ def bench_ours(task: str, steps: int, starts: int, device: str, threads: int) ->
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
+        # threads= matters: run_furl sets torch's thread count itself (default: half the cores)
         cfg = FurlConfig(task=task, variant="sac", steps=steps, random_steps=starts, eval_every=starts,
-                         eval_episodes=1, out=tmp, device=device, image_size=64, quiet=True, sample_frames=1)
+                         eval_episodes=1, out=tmp, device=device, image_size=64, quiet=True, sample_frames=1,
+                         threads=threads)
         summary = run_furl(cfg)
         curve = json.loads((Path(tmp) / "curve.json").read_text())["curve"]
-    # points at `starts` (end of the random phase) and at `steps`; wall_s is taken after each evaluation
+    # points at `starts` (end of the random phase), ..., `steps`; wall_s is taken after each point's evaluation, so
+    # the evaluations of all points but the first lie between the first and the last wall_s
     first, last = curve[0], curve[-1]
-    learn_s = last["wall_s"] - first["wall_s"] - summary["timings_s"]["eval"] / len(curve)
+    learn_s = last["wall_s"] - first["wall_s"] - summary["timings_s"]["eval"] * (len(curve) - 1) / len(curve)
     return {"impl": "cliprl", "learn_steps": steps - starts, "learn_s": round(learn_s, 3),
             "steps_per_s": round((steps - starts) / learn_s, 2), "updates": last["updates"]}
 
@@ -99,6 +102,71 @@ def bench_updates(n: int, device: str, threads: int) -> dict:
     return {"updates_per_s": out, "speedup": round(out["ours"] / out["sb3"], 3)}
 
 
+def gemm_floor(threads: int, batch: int = 256, hidden: int = 256, obs_dim: int = 39, act_dim: int = 4,
+               repeats: int = 5) -> dict:
+    """Roofline-style floor: time of the bare matrix products of one SAC update (nothing else), as a torch loop.
+
+    Forward: actor(s'), 2 target critics (s', a'), 2 critics (s, a), actor(s), 2 critics (s, pi(s)). Backward: the
+    critics' weight and input gradients (no input gradient for the first layer), the actor's, and for the actor loss
+    the critics' input gradients only (critic weights frozen). 45 GEMMs, 0.61 GFLOP at batch 256.
+    """
+    import statistics
+
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def mlp(i, o):
+        return [(batch, i, hidden), (batch, hidden, hidden), (batch, hidden, o)]
+
+    def bwd(shapes, first_input_grad=False, weight_grad=True):
+        out = []
+        for j, (m, k, n) in enumerate(shapes):
+            if weight_grad:
+                out.append((k, m, n))  # dW = x^T dy
+            if j > 0 or first_input_grad:
+                out.append((m, n, k))  # dx = dy W^T
+        return out
+
+    actor, critic = mlp(obs_dim, 2 * act_dim), mlp(obs_dim + act_dim, 1)
+    gemms = actor + critic * 2 + critic * 2 + bwd(critic) * 2 + actor + bwd(actor)
+    gemms += critic * 2 + bwd(critic, first_input_grad=True, weight_grad=False) * 2
+    flops = sum(2 * m * k * n for m, k, n in gemms)
+    mats = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in gemms]
+
+    def once():
+        for x, w, o in mats:
+            torch.mm(x, w, out=o)
+
+    for _ in range(20):
+        once()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(50):
+            once()
+        times.append((time.perf_counter() - t) / 50)
+    big = torch.randn(1024, 1024)
+    for _ in range(3):
+        big @ big
+    t = time.perf_counter()
+    for _ in range(10):
+        big @ big
+    peak = 2 * 1024 ** 3 * 10 / (time.perf_counter() - t)
+    med = statistics.median(times)
+    return {"gemms": len(gemms), "gflop_per_update": round(flops / 1e9, 3), "ms_per_update_median": round(med * 1e3, 2),
+            "ms_per_update_min": round(min(times) * 1e3, 2), "ms_per_update_max": round(max(times) * 1e3, 2),
+            "max_updates_per_s": round(1 / med, 1), "gflops": round(flops / med / 1e9, 1),
+            "gflops_1024_gemm": round(peak / 1e9, 1)}
+
+
+def _spread(values: list[float]) -> dict:
+    import statistics
+
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2), "max": round(max(values), 2),
+            "runs": [round(v, 2) for v in values]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="drawer-open-v3")
@@ -107,21 +175,47 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--update-steps", type=int, default=200, help="gradient steps in the update-only figure")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
+    parser.add_argument("--repeats", type=int, default=1, help="alternating ours/SB3 runs; medians are reported")
     parser.add_argument("--json", default="benchmarks/results/bench_sac.json")
     args = parser.parse_args()
-    updates = bench_updates(args.update_steps, args.device, args.threads)
-    print(f"gradient steps/s alone: cliprl {updates['updates_per_s']['ours']:.1f}, "
-          f"SB3 {updates['updates_per_s']['sb3']:.1f} ({updates['speedup']:.2f}x)")
-    ours = bench_ours(args.task, args.steps, args.learning_starts, args.device, args.threads)
-    sb3 = bench_sb3(args.task, args.steps, args.learning_starts, args.device, args.threads)
+    load_before = os.getloadavg()
+    floor = gemm_floor(args.threads) if args.device == "cpu" else None
+    if floor:
+        print(f"GEMM floor: {floor['ms_per_update_median']:.2f} ms/update ({floor['gflop_per_update']} GFLOP, "
+              f"{floor['gflops']} GFLOP/s; 1024^3 GEMM {floor['gflops_1024_gemm']} GFLOP/s) -> at most "
+              f"{floor['max_updates_per_s']} updates/s")
+    ups, ours_runs, sb3_runs = [], [], []
+    for _ in range(args.repeats):
+        updates = bench_updates(args.update_steps, args.device, args.threads)
+        ups.append(updates)
+        print(f"gradient steps/s alone: cliprl {updates['updates_per_s']['ours']:.1f}, "
+              f"SB3 {updates['updates_per_s']['sb3']:.1f} ({updates['speedup']:.2f}x)")
+        ours_runs.append(bench_ours(args.task, args.steps, args.learning_starts, args.device, args.threads))
+        sb3_runs.append(bench_sb3(args.task, args.steps, args.learning_starts, args.device, args.threads))
+        print(f"env steps/s: cliprl {ours_runs[-1]['steps_per_s']:.1f}, SB3 {sb3_runs[-1]['steps_per_s']:.1f} "
+              f"({ours_runs[-1]['steps_per_s'] / sb3_runs[-1]['steps_per_s']:.2f}x)")
     import torch
 
+    ours_sps = [r["steps_per_s"] for r in ours_runs]
+    sb3_sps = [r["steps_per_s"] for r in sb3_runs]
+    ratios = [a / b for a, b in zip(ours_sps, sb3_sps)]
     result = {"task": args.task, "device": args.device, "threads": args.threads, "torch": torch.__version__,
-              "cpu_count": os.cpu_count(), "ours": ours, "sb3": sb3, "update_only": updates,
-              "speedup": round(ours["steps_per_s"] / sb3["steps_per_s"], 3)}
-    print(f"cliprl SAC : {ours['steps_per_s']:8.1f} env steps/s (learning phase, {ours['learn_steps']} steps)")
-    print(f"SB3 SAC    : {sb3['steps_per_s']:8.1f} env steps/s")
-    print(f"speed-up   : {result['speedup']:.2f}x")
+              "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before],
+              "load_avg_after": [round(x, 2) for x in os.getloadavg()], "repeats": args.repeats,
+              "ours": {**ours_runs[-1], "steps_per_s": _spread(ours_sps)},
+              "sb3": {**sb3_runs[-1], "steps_per_s": _spread(sb3_sps)}, "speedup": _spread(ratios),
+              "update_only": {"ours": _spread([u["updates_per_s"]["ours"] for u in ups]),
+                              "sb3": _spread([u["updates_per_s"]["sb3"] for u in ups]),
+                              "speedup": _spread([u["speedup"] for u in ups])},
+              "gemm_floor": floor}
+    u = result["update_only"]
+    print(f"{'':24s}{'cliprl':>10s}{'SB3':>10s}{'ratio':>8s}   (medians of {args.repeats}; load {load_before[0]:.2f})")
+    print(f"{'env steps/s (learning)':24s}{result['ours']['steps_per_s']['median']:10.1f}"
+          f"{result['sb3']['steps_per_s']['median']:10.1f}{result['speedup']['median']:8.2f}")
+    print(f"{'gradient steps/s alone':24s}{u['ours']['median']:10.1f}{u['sb3']['median']:10.1f}"
+          f"{u['speedup']['median']:8.2f}")
+    if floor:
+        print(f"{'GEMM floor updates/s':24s}{floor['max_updates_per_s']:10.1f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
