@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .adam import Adam
 from .artifacts import atomic_write_json, load_artifact, save_artifact
 from .clip_math import info_nce, standardize
 from .errors import CliprlError
@@ -135,13 +136,13 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     weights_z, mean, std = standardize(library.flat())
     seed_everything(config.seed, threads=1)
     heads = Heads(config, text.shape[1], weights_z.shape[1])
-    optimizer = torch.optim.Adam([p for p in heads.parameters() if p.requires_grad], lr=config.lr, foreach=True)
+    optimizer = Adam(heads.parameters(), lr=config.lr)
     loss_curve: list[float] = []
     with ProgressReporter(f"align {library.spec.grid_size}x{library.spec.grid_size}", config.epochs,
                           quiet=quiet, unit="epochs") as progress:
         for epoch in range(config.epochs):
             loss = info_nce(heads.similarity(text, weights_z), heads.log_temperature.exp())
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_curve.append(round(loss.item(), 6))

@@ -25,8 +25,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .checkpoint import (PreemptionGuard, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
-                         remove_checkpoint, save_checkpoint)
+from .adam import Adam
+from .checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from .errors import PreemptedError
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
@@ -148,7 +148,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     net = PolicyNet(spec)
     if init_params is not None:
         net.load_state_dict(init_params)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-5, foreach=True)
+    optimizer = Adam(net.parameters(), lr=config.lr, eps=1e-5)
     env = BatchedGridWorld(size, goal, config.num_envs, generator=generator)
     env.reset()
 
@@ -165,7 +165,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
         if loaded is not None:
             tensors, state = loaded
             net.load_state_dict({k[len("net/"):]: v for k, v in tensors.items() if k.startswith("net/")})
-            optimizer_from_tensors(optimizer, tensors, state["optimizer"])
+            optimizer.load_state_tensors(tensors)
             generator.set_state(tensors["rng/generator"])
             env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
             iteration, env_steps = state["iteration"], state["env_steps"]
@@ -176,13 +176,11 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
 
     def write_checkpoint(elapsed: float) -> None:
         tensors = {f"net/{k}": v for k, v in net.state_dict().items()}
-        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
-        tensors.update(opt_tensors)
+        tensors.update(optimizer.state_tensors())
         tensors["rng/generator"] = generator.get_state()
         tensors["env/cell"], tensors["env/t"] = env.cell, env.t
         save_checkpoint(checkpoint_path, tensors, {"iteration": iteration, "env_steps": env_steps,
-                                                   "curve": curve, "elapsed_s": elapsed,
-                                                   "optimizer": opt_meta}, ckpt_config)
+                                                   "curve": curve, "elapsed_s": elapsed}, ckpt_config)
 
     start = time.perf_counter()
     last_ckpt = start
@@ -251,7 +249,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
                     value_loss = 0.5 * (value - b_ret[idx]).pow(2).mean()
                     entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
                     loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
-                    optimizer.zero_grad(set_to_none=True)
+                    optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm, foreach=True)
                     optimizer.step()
