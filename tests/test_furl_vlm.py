@@ -30,6 +30,20 @@ def test_random_weights_are_marked_and_embeddings_normalised(tiny):
     assert text.shape == (tiny.embed_dim,) and abs(text.norm().item() - 1) < 1e-4
 
 
+def test_preprocess_crops_uint8_first_with_the_same_result(tiny):
+    """Cropping the uint8 frames before the float conversion gives exactly the float-first result."""
+    import torch.nn.functional as F
+
+    frames = np.random.default_rng(1).integers(0, 256, size=(2, 90, 90, 3), dtype=np.uint8)
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float().div_(255.0)
+    c = round(90 * 0.75)
+    top = (90 - c) // 2
+    x = F.interpolate(x[..., top:top + c, top:top + c], size=(tiny.image_size, tiny.image_size), mode="bicubic",
+                      align_corners=False, antialias=True)
+    ref = (x - tiny.mean) / tiny.std
+    assert torch.equal(tiny.preprocess(frames), ref)
+
+
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
 def test_loads_a_checkpoint_file_saved_here(tiny, tmp_path, suffix):
     path = tmp_path / f"tiny{suffix}"
