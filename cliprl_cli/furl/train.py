@@ -455,7 +455,8 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
             "first_agent": st.first_agent.tolist(), "ep_success": st.ep_success.tolist(),
             "traj_success": st.traj_success, "ep_start_rng": st.ep_start_rng,
             "pending": pending is not None,
-            "acc_scalars": {k: v for k, v in acc.items() if not torch.is_tensor(v)}, "acc_n": acc_n,
+            "acc_keys": list(acc), "acc_scalars": {k: v for k, v in acc.items() if not torch.is_tensor(v)},
+            "acc_n": acc_n,
             "timings": timings, "elapsed_s": time.perf_counter() - t_start, "last_eval_step": last_eval_step,
             "rng": {"np_rng": st.np_rng.bit_generator.state, "np_global": _np_global_state(),
                     "python": [python_rng[0], list(python_rng[1]), python_rng[2]],
@@ -510,8 +511,9 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
                 fut = concurrent.futures.Future()
                 fut.set_result(tensors["pending/emb"].clone())
             pending = (item, fut)
-        acc = {**state["acc_scalars"], **{k[len("acc/"):]: v.clone() for k, v in tensors.items()
-                                          if k.startswith("acc/")}}
+        # In the saved key order: it is the order of the curve points' keys.
+        acc = {key: (tensors[f"acc/{key}"].to(device) if f"acc/{key}" in tensors else state["acc_scalars"][key])
+               for key in state["acc_keys"]}
         acc_n = state["acc_n"]
         timings.update(state["timings"])
         t_start = time.perf_counter() - state["elapsed_s"]
@@ -645,7 +647,8 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
     final = st.curve[-1] if st.curve else {}
     wall = time.perf_counter() - t_start
     summary = {**mark, "task": cfg.task, "variant": cfg.variant, "seed": cfg.seed, "steps": st.step,
-               "resumed_from_step": resumed_from, "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
+               "resumed_from_step": resumed_from,
+               "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
                "timings_s": {k: round(v, 3) for k, v in timings.items()},
                "replay_bytes_per_transition": st.buffer.bytes_per_transition(),
                "replay_bytes": st.buffer.nbytes(), "positive_frames": st.store.positive_frames if st.store else 0}
