@@ -17,6 +17,7 @@ Nothing is ever pickled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -88,8 +89,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
+@functools.lru_cache(maxsize=8)
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
-    """The current git commit (with ``-dirty`` when the tree has changes), or None outside a repository."""
+    """The current git commit (with ``-dirty`` when the tree has changes), or None outside a repository.
+
+    Cached per process: a long run that checkpoints every few minutes records the commit it started from."""
     try:
         here = str(cwd or Path(__file__).resolve().parent)
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
@@ -102,14 +106,20 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
         return None
 
 
-def package_versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str], ...]:
     versions = {"python": platform.python_version()}
     for name in _VERSIONED_PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape results (read once per process: checkpoints write often)."""
+    return dict(_package_versions())
 
 
 def provenance() -> dict[str, Any]:

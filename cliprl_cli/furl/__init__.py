@@ -27,5 +27,8 @@ random weights, i.e. its rewards are noise):
   the variant has heads), ``training_reward`` (the VLM reward the variant trains with): the paper's Figure 11.
 - ``frames/``: ``goal.png`` (furl) and a few upright training frames ``step_XXXXXXXX.png``.
 - ``summary.json``: final evaluation point, wall time, steps/s, time split (env, render, embed_wait, update,
-  eval), replay bytes per transition.
+  eval), replay bytes per transition, ``resumed_from_step`` (None for an uninterrupted run).
+- ``checkpoint.safetensors`` + ``checkpoint.json``: only while a run is in progress or was preempted
+  (``--checkpoint-every`` seconds, and on SIGTERM/SIGUSR1, then exit 75); removed once ``summary.json`` is written.
+  The scheme is described in :mod:`cliprl_cli.furl.train`.
 """
