@@ -30,12 +30,18 @@ PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 class PreemptionGuard:
     """Context manager: while active, SIGTERM and SIGUSR1 set ``requested`` instead of killing the process."""
 
+    # Set once any guard in the process has seen a signal: the process is then shutting down in order, and a
+    # second TERM (SLURM may signal an array task more than once) must not kill it between the checkpoint and the
+    # exit code, so every guard leaves the signals ignored instead of restoring the default handler.
+    shutting_down = False
+
     def __init__(self) -> None:
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum, frame) -> None:  # noqa: ARG002 - signal API
         self.requested = signum
+        PreemptionGuard.shutting_down = True
 
     def __enter__(self) -> "PreemptionGuard":
         import threading
@@ -47,7 +53,7 @@ class PreemptionGuard:
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if PreemptionGuard.shutting_down else handler)
         self._previous.clear()
 
     @property

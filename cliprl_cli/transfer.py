@@ -34,6 +34,7 @@ import torch
 from .align import load_heads, load_library
 from .artifacts import atomic_write_json, read_json
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
+from .checkpoint import PreemptionGuard
 from .errors import CliprlError, PreemptedError
 from .policy import flatten_params, unflatten_params, weighted_average
 from .ppo import PPOConfig, train_ppo
@@ -146,7 +147,10 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         atomic_write_json(partial_path, {"config": config, "trials": list(done.values()),
                                          "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
 
-    with ProgressReporter(f"transfer {size}x{size} -> '{target}'", total, quiet=quiet, unit="runs") as progress:
+    # The guard covers the whole loop and the final writes: a SIGTERM between trials checkpoints (partial.json is
+    # already current) and exits 75; one that arrives after the last trial is held back until the results are written.
+    with PreemptionGuard() as guard, ProgressReporter(f"transfer {size}x{size} -> '{target}'", total, quiet=quiet,
+                                                      unit="runs") as progress:
         progress.update(len(done))
         job_args = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method,
                          trial=trial, init=inits[method], sources=library.instructions,
@@ -154,7 +158,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
                          checkpoint_every_s=checkpoint_every_s, run_config={**config, "method": method,
                                                                             "trial": trial}, threads=threads)
                     for method, trial in jobs]
-        for method, trial, row, curve in _run_jobs(job_args, workers):
+        for method, trial, row, curve in _run_jobs(job_args, workers, guard):
             record(method, trial, row, curve)
             progress.update(len(done), method=method, steps=row["env_steps"])
 
@@ -203,7 +207,7 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
     return job["method"], job["trial"], row, curve
 
 
-def _run_jobs(jobs: list[dict[str, Any]], workers: int):
+def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
     """Yield finished jobs; with ``workers > 1`` in a process pool (spawned: torch and fork do not mix).
 
     Every job is seeded on its own and runs single-threaded, so results do not depend on ``workers``.
@@ -212,17 +216,16 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int):
     """
     if workers <= 1:
         for job in jobs:
+            if guard.requested:
+                raise PreemptedError(f"received {guard.signal_name} between trials: finished trials are saved in "
+                                     f"{PARTIAL_FILE}; rerun the same command to resume")
             yield _fine_tune(job)
         return
     import concurrent.futures as cf
     import multiprocessing
     import os
-    import signal
 
-    from .checkpoint import PreemptionGuard
-
-    with PreemptionGuard() as guard, cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(_fine_tune, job) for job in jobs}
         while pending:
             finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -231,12 +234,14 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int):
                     yield future.result()
             failures = [f.exception() for f in finished if f.exception() is not None]
             if guard.requested:
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    if process.is_alive():
-                        os.kill(process.pid, guard.requested)
-                for future in pending:
-                    future.cancel()
-                cf.wait(pending)
+                # Keep signalling until every running trial has stopped: a worker can already hold its next trial
+                # (the executor queues one ahead), and that one must checkpoint too rather than run to the end.
+                pending = {future for future in pending if not future.cancel()}
+                while pending:
+                    for process in list((getattr(pool, "_processes", None) or {}).values()):
+                        if process.is_alive():
+                            os.kill(process.pid, guard.requested)
+                    _, pending = cf.wait(pending, timeout=0.5)
                 raise PreemptedError(f"received {guard.signal_name}: running trials checkpointed; rerun the same "
                                      "command to resume")
             if failures:

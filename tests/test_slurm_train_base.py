@@ -21,7 +21,7 @@ pytestmark = requires_slurm()
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "slurm" / "train_base_array.sbatch"
 ARGS = ["--num-envs", "64", "--quiet"]
-GRID, SEED, TASK = "25", "1", "top left first"  # 25x25 trains for seconds: time to preempt it
+GRID, SEED, TASK = "50", "1", "top left first"  # 50x50 trains for ~10 s: time to preempt it mid-run
 
 
 def test_preempted_train_base_job_resumes_to_identical_bytes(tmp_path):

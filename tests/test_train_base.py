@@ -95,7 +95,7 @@ def test_bad_suite_through_subprocess(tmp_path):
 
 
 def _cmd(out):
-    return [*CLIPRL, "train-base", "--task", "top left first", "--grid-size", "25", "--seed", "5", "--num-envs", "64",
+    return [*CLIPRL, "train-base", "--task", "top left first", "--grid-size", "50", "--seed", "5", "--num-envs", "64",
             "--out", str(out), "--quiet"]
 
 

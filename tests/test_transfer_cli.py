@@ -103,7 +103,8 @@ def test_transfer_sigterm_then_resume_matches_uninterrupted(library, tmp_path, w
     def cmd(out):
         return [sys.executable, "-m", "cliprl_cli.cli", "transfer", "--target", "top left third", "--base",
                 str(library / "base"), "--methods", "scratch,uniform", "--trials", "3", "--out", str(out),
-                "--checkpoint-every", "0", "-j", workers, "-q"]
+                "--checkpoint-every", "0", "-j", workers, "-q",
+                "--num-envs", "16", "--lr", "0.0001"]  # slow trials: seconds of work left when the signal comes
 
     def steps(out):
         rows = json.loads((out / "results.json").read_text())["trials"]
