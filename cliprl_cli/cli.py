@@ -11,7 +11,7 @@ import sys
 import typer
 
 from . import __version__
-from .errors import EXIT_INTERNAL, CliprlError
+from .errors import CliprlError
 
 app = typer.Typer(
     name="cliprl",

@@ -36,7 +36,7 @@ from .artifacts import atomic_write_json, read_json
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .checkpoint import PreemptionGuard
 from .errors import CliprlError, PreemptedError
-from .policy import flatten_params, unflatten_params, weighted_average
+from .policy import unflatten_params, weighted_average
 from .ppo import PPOConfig, train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
@@ -147,8 +147,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         atomic_write_json(partial_path, {"config": config, "trials": list(done.values()),
                                          "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
 
-    # The guard covers the whole loop and the final writes: a SIGTERM between trials checkpoints (partial.json is
-    # already current) and exits 75; one that arrives after the last trial is held back until the results are written.
+    # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
+    # during a trial checkpoints it first. The final writes below are atomic, and partial.json is removed last, so a
+    # kill during them only means the rerun rewrites the results from partial.json.
     with PreemptionGuard() as guard, ProgressReporter(f"transfer {size}x{size} -> '{target}'", total, quiet=quiet,
                                                       unit="runs") as progress:
         progress.update(len(done))

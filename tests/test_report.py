@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from cliprl_cli.cli import main
 from cliprl_cli.report import build_report, furl_paper_success

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from slurm_cluster import requires_slurm, slurm_cluster
 

@@ -25,7 +25,7 @@ random weights, i.e. its rewards are noise):
 - ``expert_rewards.json`` (VLM variants): one scripted-expert trajectory (up to 20 steps past its first success):
   ``step``, ``success``, ``first_success``, ``zero_shot`` (Eq. 2), ``aligned`` (Eq. 3 with the final heads, when
   the variant has heads), ``training_reward`` (the VLM reward the variant trains with): the paper's Figure 11.
-- ``frames/``: ``goal.png`` (furl) and a few upright training frames ``step_XXXXXXXX.png``.
+- ``frames/``: ``goal.png`` (furl) and a few upright training frames ``step_<8-digit env step>.png``.
 - ``summary.json``: final evaluation point, wall time, steps/s, time split (env, render, embed_wait, update,
   eval), replay bytes per transition, ``resumed_from_step`` (None for an uninterrupted run).
 - ``checkpoint.safetensors`` + ``checkpoint.json``: only while a run is in progress or was preempted
