@@ -24,8 +24,10 @@ def align_command(
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed of the heads' initialisation."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Align instruction embeddings with policy weights (CLIP-RL Algorithm 2, step 2): train two projection heads
-    with the symmetric InfoNCE loss on the (instruction, policy) pairs of one grid size."""
+    """Align instruction embeddings with policy weights (CLIP-RL Algorithm 2, step 2).
+
+    Trains two projection heads with the symmetric InfoNCE loss on the (instruction, policy) pairs of one grid size.
+    """
     from ..align import AlignConfig, align
 
     metrics = align(base, out, AlignConfig(head=head, dim=dim, hidden=hidden, epochs=epochs, lr=lr,

@@ -28,8 +28,11 @@ def train_base_command(
                                                 "then exit 75; rerunning the command resumes)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Train a base policy (PPO, MLP) for one instruction until the greedy policy reaches the goal from every start
-    cell with a mean path within 5% of the shortest. Exit 3 (and no artifact) if the step budget runs out first."""
+    """Train a base policy (PPO, MLP) for one instruction until it converges.
+
+    Converged: the greedy policy reaches the goal from every start cell with a mean path within 5% of the shortest.
+    Exit 3 (and no artifact) if the step budget runs out first.
+    """
     from ..ppo import PPOConfig
     from ..train_base import train_base
 

@@ -39,8 +39,10 @@ def transfer_command(
                                            help="Seconds between checkpoints; SIGTERM/SIGUSR1 checkpoint and exit 75."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Initialise the target's policy from the base library by each method (CLIP-RL Algorithms 1 and 2 and
-    baselines), fine-tune with the train-base trainer and convergence rule, and summarise steps to convergence."""
+    """Transfer to a target task by each method (Algorithms 1 and 2, baselines) and count steps to convergence.
+
+    Each method's initial policy is fine-tuned with the train-base trainer and convergence rule over K trials.
+    """
     from ..ppo import PPOConfig
     from ..transfer import transfer
 
