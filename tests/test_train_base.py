@@ -104,12 +104,17 @@ def test_sigterm_at_a_random_point_then_resume_gives_identical_bytes(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([*_cmd(run), "--checkpoint-every", "0"])
     ckpt = run / "checkpoint.safetensors"
-    deadline = time.time() + 60
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.uniform(0.0, 0.5))
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 75
+    try:
+        deadline = time.time() + 60
+        while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 75
+    finally:  # never leave a run behind a failed test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert ckpt.exists() and not (run / "policy.safetensors").exists()
     assert subprocess.run(_cmd(run)).returncode == 0
     assert (run / "policy.safetensors").read_bytes() == (reference / "policy.safetensors").read_bytes()

@@ -113,11 +113,16 @@ def test_transfer_sigterm_then_resume_matches_uninterrupted(library, tmp_path, w
     assert subprocess.run(cmd(tmp_path / "ref")).returncode == 0
     run = tmp_path / "run"
     proc = subprocess.Popen(cmd(run))
-    deadline = time.time() + 120
-    while not list(run.glob("checkpoint-*.safetensors")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(120) == 75
+    try:
+        deadline = time.time() + 120
+        while not list(run.glob("checkpoint-*.safetensors")) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 75
+    finally:  # never leave a hung run (and its workers) behind a failed test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert not (run / "results.json").exists()
     assert subprocess.run(cmd(run)).returncode == 0
     assert steps(run) == steps(tmp_path / "ref")
