@@ -153,7 +153,16 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
     tensor_path = Path(tensor_path)
     if tensor_path.suffix != TENSOR_SUFFIX:
         raise ValueError(f"tensor artifacts end in {TENSOR_SUFFIX}: {tensor_path}")
-    contiguous = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    contiguous: dict[str, Any] = {}
+    storages: set[int] = set()
+    for name, t in tensors.items():
+        t = t.detach().to("cpu").contiguous()
+        # safetensors refuses tensors that share memory (one accumulator stored under two names, a view of
+        # another tensor): give every later sharer its own copy, so any dict of tensors can be saved.
+        if t.untyped_storage().data_ptr() in storages and t.numel() > 0:
+            t = t.clone()
+        storages.add(t.untyped_storage().data_ptr())
+        contiguous[name] = t
     blob = safetensors_save(contiguous)
     atomic_write_bytes(tensor_path, blob)
     sidecar = {

@@ -68,3 +68,13 @@ def test_truncated_tensor_file_without_hash_and_schema_and_shape_checks(tmp_path
         load_artifact(path, expected_shapes={"w": (3, 2)})
     with pytest.raises(ArtifactError, match="expected a 'policy'"):
         load_artifact(path, kind="policy")
+
+
+def test_tensors_sharing_memory_are_saved(tmp_path):
+    shared = torch.tensor(0.5)
+    base = torch.arange(6.0)
+    path = save_artifact(tmp_path / "s.safetensors", {"a": shared, "b": shared, "whole": base, "view": base[:3]},
+                         kind="test")
+    tensors, _ = load_artifact(path)
+    assert tensors["a"].item() == tensors["b"].item() == 0.5
+    assert tensors["view"].tolist() == [0.0, 1.0, 2.0] and tensors["whole"].tolist() == base.tolist()
