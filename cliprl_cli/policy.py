@@ -105,7 +105,7 @@ def unflatten_params(vector: torch.Tensor, spec: PolicySpec) -> dict[str, torch.
 
 
 def weighted_average(vectors: Sequence[torch.Tensor] | torch.Tensor, weights: Sequence[float] | torch.Tensor):
-    """``sum_i w_i v_i`` for weights that already sum to one (see :mod:`cliprl_cli.transfer_math`)."""
+    """``sum_i w_i v_i`` for weights that already sum to one (see :func:`cliprl_cli.clip_math.similarity_weights`)."""
     stacked = vectors if isinstance(vectors, torch.Tensor) else torch.stack(list(vectors))
     w = torch.as_tensor(weights, dtype=stacked.dtype)
     if w.shape[0] != stacked.shape[0]:

@@ -678,8 +678,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         out.append("")
     else:
         out.append("Nothing: every expected artifact was found.\n")
-    for section, heading in (("clip", "CLIP-RL: policy transfer in the grid world"),
-                             ("furl", "FuRL: fuzzy VLM rewards on Meta-World")):
+    for section, heading in SECTIONS:
         out.append(f"## {heading}\n")
         for t in [t for t in data["tables"] if t["section"] == section]:
             out.append(f"### {t['title']}\n")
@@ -694,6 +693,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         out.append("")
     return "\n".join(out)
 
+
+# The report's sections, in order: (key used by tables and plots, heading), shared by the markdown and HTML renderers.
+SECTIONS = (("clip", "CLIP-RL: policy transfer in the grid world"), ("furl", "FuRL: fuzzy VLM rewards on Meta-World"))
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}"
@@ -715,8 +717,7 @@ def render_html(data: dict[str, Any], plots_dir: Path | None) -> str:
     out.append("<ul>" + "".join(f"<li>{e(m)}</li>" for m in data["missing"]) + "</ul>" if data["missing"]
                else "<p>Nothing: every expected artifact was found.</p>")
     out.append("</div>")
-    for section, heading in (("clip", "CLIP-RL: policy transfer in the grid world"),
-                             ("furl", "FuRL: fuzzy VLM rewards on Meta-World")):
+    for section, heading in SECTIONS:
         out.append(f"<h2>{e(heading)}</h2>")
         for t in [t for t in data["tables"] if t["section"] == section]:
             out.append(f"<h3>{e(t['title'])}</h3>")
