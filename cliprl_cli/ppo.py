@@ -132,12 +132,14 @@ def _sample_actions(logits: torch.Tensor, generator: torch.Generator) -> torch.T
 def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, seed: int,
               init_params: dict[str, torch.Tensor] | None = None, checkpoint_path: str | Path | None = None,
               checkpoint_every_s: float = 60.0, progress: Any = None, run_config: dict | None = None,
-              keep_checkpoint: bool = False) -> TrainResult:
+              keep_checkpoint: bool = False, stop_event: Any = None) -> TrainResult:
     """Train a policy for ``goal`` until it converges or the budget runs out.
 
     ``init_params`` initialises the network (transfer); otherwise it is seeded from ``seed``. With a
     ``checkpoint_path``, the state is saved every ``checkpoint_every_s`` seconds and when SIGTERM/SIGUSR1
     arrives (then :class:`PreemptedError` is raised), and a valid checkpoint there is resumed from.
+    ``stop_event`` (a ``multiprocessing.Event``) asks for the same stop: a pool worker learns of its parent's
+    signal from it (see ``transfer._run_jobs``).
     ``run_config`` is what a checkpoint must match to be resumed (defaults to spec + config + seed + goal).
     With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a
     kill between the end of training and the write loses nothing.
@@ -204,9 +206,11 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
         if not curve:
             converged = check(0.0)
         while not converged and iteration < max_iterations:
-            if guard.requested and checkpoint_path is not None:
+            stop = guard.signal_name or ("SIGTERM (from the parent)" if stop_event is not None and stop_event.is_set()
+                                         else "")
+            if stop and checkpoint_path is not None:
                 write_checkpoint(elapsed_before + time.perf_counter() - start)
-                raise PreemptedError(f"received {guard.signal_name}: checkpoint written to {checkpoint_path} at "
+                raise PreemptedError(f"received {stop}: checkpoint written to {checkpoint_path} at "
                                      f"{env_steps} env steps; rerun the same command to resume")
             # ---- rollout
             obs = env.observe()

@@ -191,12 +191,14 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
 
 def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
     """One (method, trial) fine-tuning; a plain function so a worker process can run it."""
+    if _STOP_EVENT is not None and _STOP_EVENT.is_set():
+        raise PreemptedError("stopped before it started")
     torch.set_num_threads(job["threads"])
     params, weights, note = job["init"]
     ppo = job["ppo"]
     result = train_ppo(job["spec"], job["goal"], ppo, seed=job["seed"], init_params=params,
                        checkpoint_path=job["checkpoint"], checkpoint_every_s=job["checkpoint_every_s"],
-                       run_config=job["run_config"])
+                       run_config=job["run_config"], stop_event=_STOP_EVENT)
     row = {
         "method": job["method"], "trial": job["trial"], "seed": job["seed"],
         "env_steps": result.env_steps if result.converged else ppo.max_env_steps,
@@ -212,8 +214,15 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
     """Yield finished jobs; with ``workers > 1`` in a process pool (spawned: torch and fork do not mix).
 
     Every job is seeded on its own and runs single-threaded, so results do not depend on ``workers``.
-    On SIGTERM/SIGUSR1 the parent forwards the signal to its workers; each checkpoints its trial and the
-    parent raises PreemptedError once they have stopped. Finished trials are already saved in partial.json.
+    On SIGTERM/SIGUSR1 the parent sets a shared stop event; each running trial checkpoints at its next iteration,
+    each queued trial returns at once, and the parent raises PreemptedError once all have stopped. Finished trials
+    are already saved in partial.json.
+
+    Why an event and not a forwarded signal: a signal that reaches a worker while it is idle or still starting
+    would kill it, the pool breaks, and CPython 3.11's pool manager then dies on the cancelled futures and leaves
+    the interpreter hanging at exit. Workers therefore ignore SIGTERM/SIGUSR1 outside a trial (a signal sent to
+    the whole process group, as ``scancel`` does, still reaches a running trial through its own guard), and no
+    future is ever cancelled on this path.
     """
     if workers <= 1:
         for job in jobs:
@@ -224,31 +233,48 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
         return
     import concurrent.futures as cf
     import multiprocessing
-    import os
 
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    stop_event = context.Event()
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                initargs=(stop_event,)) as pool:
         pending = {pool.submit(_fine_tune, job) for job in jobs}
+        failure: BaseException | None = None
         while pending:
             finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
             for future in finished:
-                if future.exception() is None:
+                error = future.exception()
+                if error is None:
                     yield future.result()
-            failures = [f.exception() for f in finished if f.exception() is not None]
+                elif not isinstance(error, PreemptedError) and failure is None:
+                    failure = error
             if guard.requested:
-                # Keep signalling until every running trial has stopped: a worker can already hold its next trial
-                # (the executor queues one ahead), and that one must checkpoint too rather than run to the end.
-                pending = {future for future in pending if not future.cancel()}
-                while pending:
-                    for process in list((getattr(pool, "_processes", None) or {}).values()):
-                        if process.is_alive():
-                            os.kill(process.pid, guard.requested)
-                    _, pending = cf.wait(pending, timeout=0.5)
-                raise PreemptedError(f"received {guard.signal_name}: running trials checkpointed; rerun the same "
-                                     "command to resume")
-            if failures:
-                for future in pending:
-                    future.cancel()
-                raise failures[0]
+                stop_event.set()
+                continue  # collect every trial: running ones checkpoint, queued ones return at once
+            if failure is not None:
+                stop_event.set()  # the others checkpoint too; a rerun resumes them after the cause is fixed
+                continue
+        if guard.requested:
+            raise PreemptedError(f"received {guard.signal_name}: running trials checkpointed; rerun the same "
+                                 "command to resume")
+        if isinstance(failure, cf.process.BrokenProcessPool):
+            raise CliprlError("a transfer worker process died (killed by the system?); finished trials are saved "
+                              f"in {PARTIAL_FILE}: rerun the same command to resume", exit_code=1) from failure
+        if failure is not None:
+            raise failure
+
+
+_STOP_EVENT: Any = None
+
+
+def _init_worker(stop_event: Any) -> None:
+    """Pool initializer: remember the parent's stop event and ignore the preemption signals outside a trial."""
+    import signal
+
+    global _STOP_EVENT
+    _STOP_EVENT = stop_event
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """End-to-end align + transfer on an 8x8 grid, and the bad inputs of both commands."""
 
 import json
+from pathlib import Path
 import shutil
 
 import pytest
@@ -92,38 +93,65 @@ def test_mismatched_architectures_name_the_odd_one(library, tmp_path, capsys):
     assert "at least 2" in _err(capsys)
 
 
+def _slow_transfer_cmd(library, out):
+    import sys
+
+    return [sys.executable, "-m", "cliprl_cli.cli", "transfer", "--target", "top left third", "--base",
+            str(library / "base"), "--methods", "scratch,uniform", "--trials", "3", "--out", str(out),
+            "--checkpoint-every", "0", "-j", "2", "-q",
+            "--num-envs", "16", "--lr", "0.0001"]  # slow trials: seconds of work left when the signal comes
+
+
+def _trial_steps(out):
+    rows = json.loads((out / "results.json").read_text())["trials"]
+    return [(r["method"], r["trial"], r["env_steps"], r["auc"]) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(library, tmp_path_factory):
+    import subprocess
+
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert subprocess.run(_slow_transfer_cmd(library, out)).returncode == 0
+    return _trial_steps(out)
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """Pids of the spawned pool workers of ``pid`` (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children
+            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() and b"resource_tracker" not in
+            Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", ["2"])
-def test_transfer_sigterm_then_resume_matches_uninterrupted(library, tmp_path, workers):
+@pytest.mark.parametrize("interruption", ["sigterm-parent", "worker-killed"])
+def test_transfer_interrupted_then_resumed_matches_uninterrupted(library, uninterrupted, tmp_path, interruption):
+    """SIGTERM to the parent exits 75 with trials checkpointed; a worker killed by the system (OOM) exits 1 with a
+    one-line error. Either way no process hangs, and the rerun resumes to the uninterrupted run's numbers."""
+    import os
     import signal
     import subprocess
-    import sys
     import time
 
-    def cmd(out):
-        return [sys.executable, "-m", "cliprl_cli.cli", "transfer", "--target", "top left third", "--base",
-                str(library / "base"), "--methods", "scratch,uniform", "--trials", "3", "--out", str(out),
-                "--checkpoint-every", "0", "-j", workers, "-q",
-                "--num-envs", "16", "--lr", "0.0001"]  # slow trials: seconds of work left when the signal comes
-
-    def steps(out):
-        rows = json.loads((out / "results.json").read_text())["trials"]
-        return [(r["method"], r["trial"], r["env_steps"], r["auc"]) for r in rows]
-
-    assert subprocess.run(cmd(tmp_path / "ref")).returncode == 0
     run = tmp_path / "run"
-    proc = subprocess.Popen(cmd(run))
+    proc = subprocess.Popen(_slow_transfer_cmd(library, run), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not list(run.glob("checkpoint-*.safetensors")) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(120) == 75
+        if interruption == "sigterm-parent":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.kill(_pool_workers(proc.pid)[0], signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
     finally:  # never leave a hung run (and its workers) behind a failed test
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert proc.returncode == (75 if interruption == "sigterm-parent" else 1), stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("error: "), stderr
     assert not (run / "results.json").exists()
-    assert subprocess.run(cmd(run)).returncode == 0
-    assert steps(run) == steps(tmp_path / "ref")
+    assert subprocess.run(_slow_transfer_cmd(library, run)).returncode == 0
+    assert _trial_steps(run) == uninterrupted
     assert not list(run.glob("checkpoint-*")) and not (run / "partial.json").exists()
