@@ -2,7 +2,9 @@
 
 Same task (Meta-World, fixed goal), same settings: 256x256 actor and critics, batch 256, Adam lr 1e-4, tau 0.01,
 gamma 0.99, target entropy -|A|/2, one gradient step per env step after `--learning-starts` uniform-random steps.
-Only the learning phase is timed (evaluation excluded). Prints the figures and writes JSON (--json).
+Both run with the same torch thread count (`--threads`, default: every core). Only the learning phase is timed
+(evaluation excluded). The update-only figure also runs our update through autograd (`SAC.update_autograd`, the
+GPU path) to show what the hand-written gradients are worth. Prints the figures and writes JSON (--json).
 
     python benchmarks/bench_sac.py --steps 3000 --learning-starts 1000 --json benchmarks/results/bench_sac.json
 """
@@ -76,6 +78,8 @@ def bench_updates(n: int, device: str, threads: int) -> dict:
     torch.set_num_threads(threads)
     dev = torch.device(device)
     ours = SAC(39, 4, device=dev)
+    ours_autograd = SAC(39, 4, device=dev)  # the same update through autograd (the GPU path), for the breakdown
+    ours_autograd.manual_gradients = False
     g = torch.Generator().manual_seed(0)
     batch = [torch.randn(256, 39, generator=g), torch.rand(256, 4, generator=g) * 2 - 1, -torch.ones(256),
              torch.randn(256, 39, generator=g), torch.ones(256)]
@@ -88,7 +92,8 @@ def bench_updates(n: int, device: str, threads: int) -> dict:
         sb3.replay_buffer.add(obs[i], obs[(i + 1) % 1000], np.zeros(4), np.array([-1.0]), np.array([False]), [{}])
     sb3._setup_learn(total_timesteps=1, callback=None)
     out = {}
-    for name, fn in (("ours", lambda: ours.update(*batch)), ("sb3", lambda: sb3.train(gradient_steps=1, batch_size=256))):
+    for name, fn in (("ours", lambda: ours.update(*batch)), ("ours_autograd", lambda: ours_autograd.update(*batch)),
+                     ("sb3", lambda: sb3.train(gradient_steps=1, batch_size=256))):
         for _ in range(10):
             fn()
         if dev.type == "cuda":
@@ -188,7 +193,8 @@ def main() -> None:
     for _ in range(args.repeats):
         updates = bench_updates(args.update_steps, args.device, args.threads)
         ups.append(updates)
-        print(f"gradient steps/s alone: cliprl {updates['updates_per_s']['ours']:.1f}, "
+        print(f"gradient steps/s alone: cliprl {updates['updates_per_s']['ours']:.1f} "
+              f"(autograd {updates['updates_per_s']['ours_autograd']:.1f}), "
               f"SB3 {updates['updates_per_s']['sb3']:.1f} ({updates['speedup']:.2f}x)")
         ours_runs.append(bench_ours(args.task, args.steps, args.learning_starts, args.device, args.threads))
         sb3_runs.append(bench_sb3(args.task, args.steps, args.learning_starts, args.device, args.threads))
@@ -205,6 +211,7 @@ def main() -> None:
               "ours": {**ours_runs[-1], "steps_per_s": _spread(ours_sps)},
               "sb3": {**sb3_runs[-1], "steps_per_s": _spread(sb3_sps)}, "speedup": _spread(ratios),
               "update_only": {"ours": _spread([u["updates_per_s"]["ours"] for u in ups]),
+                              "ours_autograd": _spread([u["updates_per_s"]["ours_autograd"] for u in ups]),
                               "sb3": _spread([u["updates_per_s"]["sb3"] for u in ups]),
                               "speedup": _spread([u["speedup"] for u in ups])},
               "gemm_floor": floor}
@@ -214,6 +221,8 @@ def main() -> None:
           f"{result['sb3']['steps_per_s']['median']:10.1f}{result['speedup']['median']:8.2f}")
     print(f"{'gradient steps/s alone':24s}{u['ours']['median']:10.1f}{u['sb3']['median']:10.1f}"
           f"{u['speedup']['median']:8.2f}")
+    print(f"{'  same, via autograd':24s}{u['ours_autograd']['median']:10.1f}{u['sb3']['median']:10.1f}"
+          f"{u['ours_autograd']['median'] / u['sb3']['median']:8.2f}")
     if floor:
         print(f"{'GEMM floor updates/s':24s}{floor['max_updates_per_s']:10.1f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -61,35 +61,6 @@ class PreemptionGuard:
         return signal.Signals(self.requested).name if self.requested else ""
 
 
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optim") -> tuple[dict, dict]:
-    """Split an optimizer's state_dict into tensors (for safetensors) and JSON (param_groups, scalars)."""
-    state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, Any] = {}
-    for index, slot in state["state"].items():
-        for key, value in slot.items():
-            name = f"{prefix}/{index}/{key}"
-            if isinstance(value, torch.Tensor):
-                tensors[name] = value
-            else:
-                scalars[name] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor],
-                           meta: Mapping[str, Any], prefix: str = "optim") -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        if not name.startswith(prefix + "/"):
-            continue
-        _, index, key = name.split("/", 2)
-        state.setdefault(int(index), {})[key] = value.clone()
-    for name, value in meta.get("scalars", {}).items():
-        _, index, key = name.split("/", 2)
-        state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
 def save_checkpoint(path: str | Path, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any],
                     config: Mapping[str, Any]) -> Path:
     return save_artifact(path, tensors, kind="checkpoint", config=config, extra={"state": dict(state)})

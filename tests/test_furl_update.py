@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from cliprl_cli.adam import Adam
 from cliprl_cli.furl import rewards as R
 from cliprl_cli.furl.buffer import AlignmentStore, ReplayBuffer
 from cliprl_cli.furl.sac import SAC
@@ -21,7 +22,7 @@ def make_state(relay_on=True):
     buf.add(rng.normal(size=(64, 39)), rng.uniform(-1, 1, (64, 4)), -np.ones(64), rng.normal(size=(64, 39)),
             np.ones(64), emb, torch.linspace(0, 2, 64))
     return RunState(agent=SAC(39, 4, device=dev), relay_agent=SAC(39, 4, device=dev), heads=heads,
-                    heads_opt=torch.optim.Adam(heads.parameters(), lr=1e-2), buffer=buf,
+                    heads_opt=Adam(heads.parameters(), lr=1e-2, fused=True), buffer=buf,
                     store=AlignmentStore(D, 100), np_rng=rng, torch_gen=torch.Generator().manual_seed(0),
                     relay_on=relay_on)
 

@@ -67,11 +67,13 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import (PreemptionGuard, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
-                          remove_checkpoint, save_checkpoint)
+from ..adam import Adam
+from ..checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from ..errors import CliprlError, PreemptedError
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+# 2: optimizers are cliprl_cli.adam.Adam (state as tensors; SAC's actor and log(alpha) share one)
+CHECKPOINT_FORMAT = 2
 # FurlConfig fields that do not change what a run computes: a checkpoint written with other values still resumes
 # (``threads``: a requeued job may land on a node with another core count; the run continues, not bit-identically).
 _NOT_IN_CHECKPOINT_CONFIG = ("out", "quiet", "threads")
@@ -286,7 +288,7 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
         heads = R.Heads(vlm.embed_dim, vlm.embed_dim).to(device)
         heads.requires_grad_(spec["eq4"] or spec["eq5"])
         if spec["eq4"] or spec["eq5"]:
-            heads_opt = torch.optim.Adam(heads.parameters(), lr=cfg.lr)
+            heads_opt = Adam(heads.parameters(), lr=cfg.lr, fused=True)
     st = RunState(
         agent=SAC(obs_dim, act_dim, **sac_kw),
         relay_agent=SAC(obs_dim, act_dim, **sac_kw) if spec["relay"] else None,
@@ -408,6 +410,7 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
     ckpt_path = out / CHECKPOINT_FILE
     ckpt_config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_CHECKPOINT_CONFIG}
     ckpt_config["device_resolved"] = str(device)
+    ckpt_config["checkpoint_format"] = CHECKPOINT_FORMAT  # an older layout is set aside, not misread
 
     def write_checkpoint() -> None:
         tensors: dict[str, Any] = {}
@@ -418,7 +421,7 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
         if st.heads is not None:
             tensors.update({f"heads/{k}": v for k, v in st.heads.state_dict().items()})
         if st.heads_opt is not None:
-            opt_tensors, meta["heads_opt"] = optimizer_to_tensors(st.heads_opt, "heads_opt")
+            opt_tensors = st.heads_opt.state_tensors("heads_opt")
             tensors.update(opt_tensors)
         buf_tensors, meta["buffer"] = st.buffer.state_tensors("buffer")
         tensors.update(buf_tensors)
@@ -472,7 +475,7 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
         if st.heads is not None:
             st.heads.load_state_dict({k[len("heads/"):]: v for k, v in tensors.items() if k.startswith("heads/")})
         if st.heads_opt is not None:
-            optimizer_from_tensors(st.heads_opt, tensors, state["heads_opt"], "heads_opt")
+            st.heads_opt.load_state_tensors(tensors, "heads_opt")
         st.buffer.load_state_tensors(tensors, state["buffer"], "buffer")
         if st.store is not None:
             st.store.load_state_tensors(tensors, state["store"], "align")
@@ -677,17 +680,15 @@ def _set_np_global_state(state: dict[str, Any]) -> None:
                          state["has_gauss"], state["cached_gaussian"]))
 
 
-_SAC_OPTIMIZERS = ("actor_opt", "critic_opt", "alpha_opt")
+_SAC_OPTIMIZERS = ("actor_opt", "critic_opt")
 
 
 def _sac_to_tensors(agent, prefix: str, tensors: dict) -> dict[str, Any]:
     """Add a SAC agent's networks, log(alpha) and optimizer states to ``tensors``; return the optimizers' JSON."""
     tensors.update(agent.state_tensors(prefix))
-    meta = {}
     for name in _SAC_OPTIMIZERS:
-        opt_tensors, meta[name] = optimizer_to_tensors(getattr(agent, name), f"{prefix}.{name}")
-        tensors.update(opt_tensors)
-    return meta
+        tensors.update(getattr(agent, name).state_tensors(f"{prefix}.{name}"))
+    return {}
 
 
 def _sac_from_tensors(agent, prefix: str, tensors, meta: dict[str, Any]) -> None:
@@ -699,7 +700,7 @@ def _sac_from_tensors(agent, prefix: str, tensors, meta: dict[str, Any]) -> None
     with torch.no_grad():
         agent.log_alpha.copy_(tensors[f"{prefix}.log_alpha"])
     for name in _SAC_OPTIMIZERS:
-        optimizer_from_tensors(getattr(agent, name), tensors, meta[name], f"{prefix}.{name}")
+        getattr(agent, name).load_state_tensors(tensors, f"{prefix}.{name}")
 
 
 def update(st: RunState, cfg: FurlConfig, spec: dict, vlm_reward, text_emb, R) -> dict[str, Any]:
@@ -746,7 +747,7 @@ def update(st: RunState, cfg: FurlConfig, spec: dict, vlm_reward, text_emb, R) -
 
 
 def _step(opt, loss) -> None:
-    opt.zero_grad(set_to_none=True)
+    opt.zero_grad()
     loss.backward()
     opt.step()
 

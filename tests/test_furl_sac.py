@@ -1,0 +1,150 @@
+"""SAC's pieces against independent computations: the squashed-Gaussian log-probability, the twin critic, the
+hand-computed gradients of the CPU update, and the fused Adam step (numbers worked out by hand)."""
+
+import math
+
+import pytest
+import torch
+
+from cliprl_cli.adam import Adam
+from cliprl_cli.furl.sac import SAC, actor_grads, critic_grads
+
+
+def make_agent(seed=0):
+    torch.manual_seed(seed)
+    agent = SAC(39, 4, device=torch.device("cpu"), hidden=32)
+    with torch.no_grad():
+        agent.log_alpha.fill_(-1.3)
+    return agent
+
+
+def batch(n=64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, 39, generator=g), torch.rand(n, 4, generator=g) * 2 - 1, -torch.ones(n),
+            torch.randn(n, 39, generator=g), torch.ones(n))
+
+
+def test_log_prob_matches_torch_distributions():
+    from torch.distributions import Independent, Normal, TransformedDistribution
+    from torch.distributions.transforms import TanhTransform
+
+    agent = make_agent()
+    obs = batch()[0]
+    torch.manual_seed(3)
+    action, logp, _ = agent.actor.sample(obs)
+    mean, log_std = agent.actor(obs)
+    dist = TransformedDistribution(Independent(Normal(mean, log_std.exp()), 1), [TanhTransform(cache_size=1)])
+    torch.manual_seed(3)
+    u = mean + log_std.exp() * torch.randn_like(mean)  # the same draw, before the squash
+    reference = dist.log_prob(torch.tanh(u))
+    assert torch.allclose(logp.squeeze(-1), reference, atol=1e-3)
+    assert torch.allclose(action, torch.tanh(u), atol=1e-6)
+
+
+def test_twin_critic_is_two_independent_mlps():
+    agent = make_agent()
+    obs, act = batch()[:2]
+    q = agent.critic(obs, act)
+    x = torch.cat([obs, act], dim=-1)
+    for i in range(2):
+        h = x
+        for layer, (w, b) in enumerate(zip(agent.critic.weights, agent.critic.biases)):
+            h = h @ w[i] + b[i]
+            if layer < 2:
+                h = torch.relu(h)
+        assert torch.allclose(q[i], h, atol=1e-6)
+    assert not torch.allclose(q[0], q[1])  # the two networks are initialised independently
+
+
+def test_hand_gradients_equal_autograd():
+    agent = make_agent()
+    obs, act, _, _, _ = batch()
+    target = torch.randn(len(obs), 1, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        loss, _ = critic_grads(agent.critic, obs, act, target)
+    by_hand = [p.grad.clone() for p in agent.critic.parameters()]
+    agent.critic_opt.zero_grad()
+    q = agent.critic(obs, act)
+    reference = ((q - target) ** 2).mean(dim=(1, 2)).sum()
+    reference.backward()
+    assert torch.allclose(loss, reference)
+    for mine, p in zip(by_hand, agent.critic.parameters()):
+        assert torch.allclose(mine, p.grad, rtol=1e-4, atol=1e-7)
+
+    alpha = agent.log_alpha.detach().exp()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        loss, logp = actor_grads(agent.actor, agent.critic, obs, alpha)
+    by_hand = [p.grad.clone() for p in agent.actor.parameters()]
+    agent.actor_opt.zero_grad()
+    torch.manual_seed(7)
+    new_act, logp_ref, _ = agent.actor.sample(obs)
+    agent.critic.requires_grad_(False)
+    reference = (alpha * logp_ref - agent.critic(obs, new_act).min(dim=0).values).mean()
+    reference.backward()
+    assert torch.allclose(loss, reference, atol=1e-6) and torch.allclose(logp, logp_ref, atol=1e-5)
+    for mine, p in zip(by_hand, agent.actor.parameters()):
+        assert torch.allclose(mine, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_manual_and_autograd_updates_agree():
+    """A whole update both ways from the same state and noise: same losses, and parameters that moved alike."""
+    results = []
+    for manual in (True, False):
+        agent = make_agent()
+        agent.manual_gradients = manual
+        torch.manual_seed(11)
+        stats = agent.update(*batch())
+        results.append((stats, [p.detach().clone() for p in [*agent.actor.parameters(), *agent.critic.parameters(),
+                                                                *agent.critic_target.parameters(), agent.log_alpha]]))
+    (s1, p1), (s2, p2) = results
+    for key in ("critic_loss", "actor_loss", "q", "entropy"):
+        assert torch.allclose(s1[key], s2[key], atol=1e-5), key
+    # Adam's first step moves every parameter by lr * g / (|g| + eps), about 1e-4: agreement to a small fraction
+    # of that means the same gradients (an element whose gradient is ~0 may round either way, hence the 2 lr bound)
+    for a, b in zip(p1, p2):
+        assert (a - b).abs().max() <= 2e-4 + 1e-7
+        assert (a - b).abs().mean() < 1e-6
+
+
+def test_alpha_gradient_by_hand():
+    """d/d log(alpha) of -(alpha (log pi + H)) averaged: with every log pi = -1, H = -2, alpha = e^0 = 1 it is 3."""
+    agent = SAC(3, 4, device=torch.device("cpu"), hidden=8)
+    logp = torch.full((5, 1), -1.0)
+    loss = -(agent.log_alpha.exp() * (logp + agent.target_entropy)).mean()
+    loss.backward()
+    assert agent.target_entropy == -2.0
+    assert agent.log_alpha.grad.item() == pytest.approx(3.0)
+    # the manual path's formula gives the same number
+    assert (-(agent.log_alpha.detach().exp() * (logp.mean() + agent.target_entropy))).item() == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_adam_steps_by_hand(fused):
+    """p = 1, g = 0.5, lr = 0.1: step 1 moves by lr * g / |g| = 0.1; a second step with g = -0.5 gives
+    m_hat = (0.9*0.05 - 0.05)/(1-0.81) = -0.0263..., v_hat = 0.25, so p = 0.9 + 0.1 * 0.0263/0.5."""
+    p = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = Adam([p], lr=0.1, fused=fused)
+    p.grad = torch.tensor([0.5])
+    opt.step()
+    assert p.item() == pytest.approx(0.9, abs=1e-6)
+    p.grad = torch.tensor([-0.5])
+    opt.step()
+    m_hat = (0.9 * 0.05 + 0.1 * -0.5) / (1 - 0.9 ** 2)
+    v_hat = (0.999 * 0.00025 + 0.001 * 0.25) / (1 - 0.999 ** 2)
+    assert p.item() == pytest.approx(0.9 - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8), abs=1e-6)
+
+
+def test_fused_adam_is_torch_fused_adam():
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(2, 5, 7)), torch.nn.Parameter(torch.randn(3))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a, b = Adam(ours, lr=1e-2, fused=True), torch.optim.Adam(theirs, lr=1e-2, fused=True)
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in ours]
+        for opt, params in ((a, ours), (b, theirs)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+    for x, y in zip(ours, theirs):
+        assert torch.equal(x, y)
