@@ -37,6 +37,36 @@ def test_frames_are_flipped_upright():
     close_env(env)
 
 
+def test_several_envs_render_their_own_scenes_and_fast_render_is_close():
+    """Each env renders in its own GL context (a second env in another state gives another frame, and rendering
+    it does not disturb the first); the fast frame (no shadows, reflections or multisampling) is near the full one."""
+    a = make_env("drawer-open-v3", seed=0, image_size=48, fast_render=True)
+    b = make_env("drawer-open-v3", seed=0, image_size=48, fast_render=True)
+    for _ in range(20):
+        b.step(np.array([1.0, 0.0, 1.0, 1.0], dtype=np.float32))  # move b's arm away
+    first_a = render_upright(a)
+    assert not np.array_equal(render_upright(b), first_a)
+    assert np.array_equal(render_upright(a), first_a)
+    full = make_env("drawer-open-v3", seed=0, image_size=48, fast_render=False)
+    difference = np.abs(render_upright(full).astype(int) - first_a.astype(int))
+    assert 0 < difference.mean() < 30  # shadows and edges differ; the scene is the same
+    for env in (a, b, full):
+        close_env(env)
+
+
+def test_import_of_torch_dynamo_after_rendering_does_not_crash():
+    """Mesa's LLVM then triton's LLVM segfaults the process; make_env loads triton first (see env.py)."""
+    import subprocess
+    import sys
+
+    code = ("from cliprl_cli.furl.env import make_env, render_upright\n"
+            "render_upright(make_env('drawer-open-v3', seed=0, image_size=32, fast_render=True))\n"
+            "import torch._dynamo\nprint('alive')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MUJOCO_GL": "egl"})
+    assert proc.returncode == 0 and "alive" in proc.stdout, proc.stderr[-2000:]
+
+
 def test_task_names_instructions_and_experts():
     assert check_task("drawer-open-v2") == "drawer-open-v3"
     with pytest.raises(CliprlError, match="known tasks"):

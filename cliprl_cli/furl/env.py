@@ -16,7 +16,12 @@ Choices (the paper leaves them open or they are Meta-World 3 specifics):
   time-limit truncation (discount 1 on every stored transition, as in the authors' code).
 - The corner cameras render upside down: :func:`render_upright` flips the rows (and only the rows: the authors'
   code does ``image[::-1]``), and a saved frame was checked by eye.
-- ``fast_render`` turns the MuJoCo scene's shadow and reflection flags off (about 5x faster on a CPU renderer).
+- ``fast_render`` turns the MuJoCo scene's shadow and reflection flags off and renders without multisample
+  anti-aliasing (Meta-World asks for 4 samples; the llvmpipe resolve of those dominated the frame time): about
+  8x faster on a CPU renderer than the full-quality frame. A frame differs from the anti-aliased one by about 1/255
+  per pixel on average, along edges; shadows and reflections are the visible difference.
+- Frames are read as RGB only (gymnasium's viewer reads depth as well, which costs ~15% of a fast frame), with
+  the env's own GL context made current first: with several envs in one process each has its own context.
 """
 
 from __future__ import annotations
@@ -39,7 +44,24 @@ def ensure_headless_gl() -> str:
     backend = os.environ.setdefault("MUJOCO_GL", "egl")
     if backend == "egl":
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    _load_triton_before_mesa()
     return backend
+
+
+def _load_triton_before_mesa() -> None:
+    """Import triton (shipped with CUDA builds of torch) before Mesa's renderer loads its own LLVM.
+
+    The other order crashes: once a frame has been rendered on Mesa (llvmpipe), the first import of
+    ``torch._dynamo`` (torchvision, open_clip and ``torch.optim`` all import it) loads triton's LLVM and the process
+    dies with a segmentation fault. Loading triton first costs ~0.2 s and makes any later import safe.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            import triton  # noqa: F401
+        except Exception:  # noqa: BLE001 - a broken triton only matters to GPU compilation, never here
+            pass
 
 
 def check_task(task: str) -> str:
@@ -76,6 +98,8 @@ def make_env(task: str, *, seed: int, image_size: int | None = 224, camera: str 
         env.unwrapped._freeze_rand_vec = False
     env.reset()
     env.unwrapped._cliprl_fast_render = fast_render
+    if fast_render:  # read when the GL context is made, at the first render
+        env.unwrapped.model.vis.quality.offsamples = 0
     return env
 
 
@@ -108,8 +132,21 @@ def render_upright(env):
                           f"({type(exc).__name__}: {str(exc)[:200]}); try MUJOCO_GL=egl (Mesa, works on a CPU) "
                           "or MUJOCO_GL=osmesa (needs libosmesa6)") from None
     _apply_scene_flags(env, viewer)
-    frame = renderer.render("rgb_array")
-    return frame[::-1].copy()
+    import mujoco
+    import numpy as np
+
+    viewer.make_context_current()
+    if renderer.camera_id is not None and renderer.camera_id >= 0:  # what gymnasium's viewer does per frame
+        viewer.cam.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        viewer.cam.fixedcamid = renderer.camera_id
+    mujoco.mjv_updateScene(viewer.model, viewer.data, viewer.vopt, viewer.pert, viewer.cam,
+                           mujoco.mjtCatBit.mjCAT_ALL, viewer.scn)
+    mujoco.mjr_render(viewer.viewport, viewer.scn, viewer.con)
+    frame = np.empty((viewer.viewport.height, viewer.viewport.width, 3), dtype=np.uint8)
+    mujoco.mjr_readPixels(frame, None, viewer.viewport, viewer.con)
+    # OpenGL's rows run bottom-up; gymnasium flips them, and the corner cameras then need a second flip (the
+    # authors' image[::-1]); the two cancel, so the buffer as read is the upright frame.
+    return frame
 
 
 _EXPERT_WORDS = {"insert": "Insertion"}  # peg-insert-side -> SawyerPegInsertionSideV3Policy
