@@ -154,4 +154,9 @@ def test_transfer_interrupted_then_resumed_matches_uninterrupted(library, uninte
     assert not (run / "results.json").exists()
     assert subprocess.run(_slow_transfer_cmd(library, run)).returncode == 0
     assert _trial_steps(run) == uninterrupted
-    assert not list(run.glob("checkpoint-*")) and not (run / "partial.json").exists()
+    # A SIGKILL can land between a checkpoint's tensor file and its sidecar: the rerun then finds the pair
+    # inconsistent, sets it aside as *.corrupt-<time> (kept for inspection) and runs that trial afresh.
+    leftovers = [p.name for p in run.glob("checkpoint-*") if ".corrupt-" not in p.name]
+    assert not leftovers and not (run / "partial.json").exists()
+    if interruption == "sigterm-parent":
+        assert not list(run.glob("*.corrupt-*"))  # an orderly stop always leaves consistent checkpoints
