@@ -195,6 +195,8 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
         raise PreemptedError("stopped before it started")
     torch.set_num_threads(job["threads"])
     params, weights, note = job["init"]
+    if params is not None:  # numpy arrays when the job came through the process pool
+        params = {name: torch.as_tensor(value) for name, value in params.items()}
     ppo = job["ppo"]
     result = train_ppo(job["spec"], job["goal"], ppo, seed=job["seed"], init_params=params,
                        checkpoint_path=job["checkpoint"], checkpoint_every_s=job["checkpoint_every_s"],
@@ -238,7 +240,7 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
     stop_event = context.Event()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                                 initargs=(stop_event,)) as pool:
-        pending = {pool.submit(_fine_tune, job) for job in jobs}
+        pending = {pool.submit(_fine_tune, _tensors_by_value(job)) for job in jobs}
         failure: BaseException | None = None
         while pending:
             finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -262,6 +264,19 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
                               f"in {PARTIAL_FILE}: rerun the same command to resume", exit_code=1) from failure
         if failure is not None:
             raise failure
+
+
+def _tensors_by_value(job: dict[str, Any]) -> dict[str, Any]:
+    """The job with its initial parameters as numpy arrays, which pickle by value.
+
+    torch pickles a tensor for another process as a shared-memory handle that the child fetches from the parent
+    over a socket; a child killed during that exchange makes the parent's sharing thread print a traceback. The
+    parameters are a few KB, so copying them costs nothing.
+    """
+    params, weights, note = job["init"]
+    if params is not None:
+        params = {name: value.detach().cpu().numpy() for name, value in params.items()}
+    return {**job, "init": (params, weights, note)}
 
 
 _STOP_EVENT: Any = None
