@@ -82,13 +82,17 @@ class TwinCritic(nn.Module):
         self.n = n
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = x.relu_()  # in place: baddbmm's backward needs its inputs, not its output
-        return x
+        return self.layers(obs, act)[-1]
+
+    def layers(self, obs: torch.Tensor, act: torch.Tensor):
+        """``(x0, h1, h2, q)``: the input [s, a] (B, in), both hidden activations and Q, each ``(2, B, .)`` but x0;
+        the hand-written backward passes (:func:`critic_grads`, :func:`actor_grads`) need them all."""
+        (w1, w2, w3), (b1, b2, b3) = self.weights, self.biases
+        x0 = torch.cat([obs, act], dim=-1)
+        # relu in place: baddbmm's backward needs its inputs, not its output
+        h1 = torch.baddbmm(b1, x0.expand(self.n, -1, -1), w1).relu_()
+        h2 = torch.baddbmm(b2, h1, w2).relu_()
+        return x0, h1, h2, torch.baddbmm(b3, h2, w3)
 
 
 def _relu_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -108,10 +112,7 @@ def critic_grads(critic: TwinCritic, obs: torch.Tensor, act: torch.Tensor, targe
     input x0 needs no gradient.
     """
     (w1, w2, w3), (b1, b2, b3) = critic.weights, critic.biases
-    x0 = torch.cat([obs, act], dim=-1)
-    h1 = torch.baddbmm(b1, x0.expand(critic.n, -1, -1), w1).relu_()
-    h2 = torch.baddbmm(b2, h1, w2).relu_()
-    q = torch.baddbmm(b3, h2, w3)
+    x0, h1, h2, q = critic.layers(obs, act)
     error = q - target
     loss = error.square().mean(dim=(1, 2)).sum()
     dq = error.mul_(2.0 / q.shape[1])
@@ -151,12 +152,9 @@ def actor_grads(actor: Actor, critic: TwinCritic, obs: torch.Tensor, alpha: torc
     logp = logp - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1, keepdim=True)
 
     # the critics at (s, a): keep what the backward pass needs
-    (w1, w2, w3), (b1, b2, b3) = critic.weights, critic.biases
+    w1, w2, w3 = critic.weights
     obs_dim = obs.shape[1]
-    x0 = torch.cat([obs, action], dim=-1).expand(critic.n, -1, -1)
-    h1 = torch.baddbmm(b1, x0, w1).relu_()
-    h2 = torch.baddbmm(b2, h1, w2).relu_()
-    q = torch.baddbmm(b3, h2, w3)
+    _, h1, h2, q = critic.layers(obs, action)
     q_min, which = q.min(dim=0)
     batch = obs.shape[0]
     loss = (alpha * logp - q_min).mean()
