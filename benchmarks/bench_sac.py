@@ -4,7 +4,10 @@ Same task (Meta-World, fixed goal), same settings: 256x256 actor and critics, ba
 gamma 0.99, target entropy -|A|/2, one gradient step per env step after `--learning-starts` uniform-random steps.
 Both run with the same torch thread count (`--threads`, default: every core). Only the learning phase is timed
 (evaluation excluded). The update-only figure also runs our update through autograd (`SAC.update_autograd`, the
-GPU path) to show what the hand-written gradients are worth. Prints the figures and writes JSON (--json).
+GPU path) to show what the hand-written gradients are worth. Every measurement runs in a fresh Python process
+(`--only`), alternating ours and SB3: `cliprl furl` tunes glibc's allocator for its process
+(`cliprl_cli/allocator.py`), and SB3 must not inherit that (nor we SB3's warm caches). Prints the figures and
+writes JSON (--json).
 
     python benchmarks/bench_sac.py --steps 3000 --learning-starts 1000 --json benchmarks/results/bench_sac.json
 """
@@ -66,45 +69,67 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
             "steps_per_s": round((steps - starts) / learn_s, 2)}
 
 
-def bench_updates(n: int, device: str, threads: int) -> dict:
-    """Gradient steps/s alone (no environment): both implementations on the same random batch, 1 step each."""
+def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
+    """Gradient steps/s of one implementation alone (no environment): ``impl`` in ours, ours_autograd, sb3; the
+    same random batch, one gradient step at a time. ``ours`` runs as `cliprl furl` does, allocator setting included."""
     import numpy as np
     import torch
-    from stable_baselines3 import SAC as SB3SAC
-
-    from cliprl_cli.furl.env import make_env
-    from cliprl_cli.furl.sac import SAC
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
-    ours = SAC(39, 4, device=dev)
-    ours_autograd = SAC(39, 4, device=dev)  # the same update through autograd (the GPU path), for the breakdown
-    ours_autograd.manual_gradients = False
-    g = torch.Generator().manual_seed(0)
-    batch = [torch.randn(256, 39, generator=g), torch.rand(256, 4, generator=g) * 2 - 1, -torch.ones(256),
-             torch.randn(256, 39, generator=g), torch.ones(256)]
-    batch = [b.to(dev) for b in batch]
-    env = make_env("drawer-open-v3", seed=0, image_size=None)
-    sb3 = SB3SAC("MlpPolicy", env, learning_rate=1e-4, buffer_size=1000, learning_starts=0, batch_size=256, tau=0.01,
-                 gamma=0.99, target_entropy=-2.0, policy_kwargs=dict(net_arch=[256, 256]), device=device, seed=0)
-    obs = np.random.default_rng(0).normal(size=(1000, 39))
-    for i in range(1000):
-        sb3.replay_buffer.add(obs[i], obs[(i + 1) % 1000], np.zeros(4), np.array([-1.0]), np.array([False]), [{}])
-    sb3._setup_learn(total_timesteps=1, callback=None)
-    out = {}
-    for name, fn in (("ours", lambda: ours.update(*batch)), ("ours_autograd", lambda: ours_autograd.update(*batch)),
-                     ("sb3", lambda: sb3.train(gradient_steps=1, batch_size=256))):
-        for _ in range(10):
-            fn()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        out[name] = round(n / (time.perf_counter() - t), 2)
-    return {"updates_per_s": out, "speedup": round(out["ours"] / out["sb3"], 3)}
+    if impl == "sb3":
+        from stable_baselines3 import SAC as SB3SAC
+
+        from cliprl_cli.furl.env import make_env
+
+        env = make_env("drawer-open-v3", seed=0, image_size=None)
+        sb3 = SB3SAC("MlpPolicy", env, learning_rate=1e-4, buffer_size=1000, learning_starts=0, batch_size=256,
+                     tau=0.01, gamma=0.99, target_entropy=-2.0, policy_kwargs=dict(net_arch=[256, 256]),
+                     device=device, seed=0)
+        obs = np.random.default_rng(0).normal(size=(1000, 39))
+        for i in range(1000):
+            sb3.replay_buffer.add(obs[i], obs[(i + 1) % 1000], np.zeros(4), np.array([-1.0]), np.array([False]),
+                                  [{}])
+        sb3._setup_learn(total_timesteps=1, callback=None)
+
+        def fn():
+            sb3.train(gradient_steps=1, batch_size=256)
+    else:
+        from cliprl_cli.allocator import retain_freed_memory
+        from cliprl_cli.furl.sac import SAC
+
+        retain_freed_memory()
+        ours = SAC(39, 4, device=dev)
+        ours.manual_gradients = impl == "ours" and dev.type == "cpu"
+        g = torch.Generator().manual_seed(0)
+        batch = [torch.randn(256, 39, generator=g), torch.rand(256, 4, generator=g) * 2 - 1, -torch.ones(256),
+                 torch.randn(256, 39, generator=g), torch.ones(256)]
+        batch = [b.to(dev) for b in batch]
+
+        def fn():
+            ours.update(*batch)
+    for _ in range(10):
+        fn()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return round(n / (time.perf_counter() - t), 2)
+
+
+def in_fresh_process(args: argparse.Namespace, only: str) -> dict:
+    """Run one measurement (``--only``) in a new interpreter and return its JSON line."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, __file__, "--only", only, "--task", args.task, "--steps", str(args.steps),
+           "--learning-starts", str(args.learning_starts), "--device", args.device,
+           "--update-steps", str(args.update_steps), "--threads", str(args.threads)]
+    done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def gemm_floor(threads: int, batch: int = 256, hidden: int = 256, obs_dim: int = 39, act_dim: int = 4,
@@ -178,11 +203,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--update-steps", type=int, default=200, help="gradient steps in the update-only figure")
+    parser.add_argument("--update-steps", type=int, default=500, help="gradient steps in the update-only figure")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
     parser.add_argument("--repeats", type=int, default=1, help="alternating ours/SB3 runs; medians are reported")
     parser.add_argument("--json", default="benchmarks/results/bench_sac.json")
+    parser.add_argument("--only", choices=["ours", "sb3", "updates-ours", "updates-ours_autograd", "updates-sb3"],
+                        help="run one measurement in this process and print it as JSON (what the driver calls)")
     args = parser.parse_args()
+    if args.only:
+        if args.only.startswith("updates-"):
+            result = {"updates_per_s": bench_updates(args.only[len("updates-"):], args.update_steps, args.device,
+                                                     args.threads)}
+        else:
+            bench = bench_ours if args.only == "ours" else bench_sb3
+            result = bench(args.task, args.steps, args.learning_starts, args.device, args.threads)
+        print(json.dumps(result))
+        return
     load_before = os.getloadavg()
     floor = gemm_floor(args.threads) if args.device == "cpu" else None
     if floor:
@@ -191,13 +227,13 @@ def main() -> None:
               f"{floor['max_updates_per_s']} updates/s")
     ups, ours_runs, sb3_runs = [], [], []
     for _ in range(args.repeats):
-        updates = bench_updates(args.update_steps, args.device, args.threads)
-        ups.append(updates)
-        print(f"gradient steps/s alone: cliprl {updates['updates_per_s']['ours']:.1f} "
-              f"(autograd {updates['updates_per_s']['ours_autograd']:.1f}), "
-              f"SB3 {updates['updates_per_s']['sb3']:.1f} ({updates['speedup']:.2f}x)")
-        ours_runs.append(bench_ours(args.task, args.steps, args.learning_starts, args.device, args.threads))
-        sb3_runs.append(bench_sb3(args.task, args.steps, args.learning_starts, args.device, args.threads))
+        updates = {impl: in_fresh_process(args, f"updates-{impl}")["updates_per_s"]
+                   for impl in ("ours", "ours_autograd", "sb3")}
+        ups.append({"updates_per_s": updates, "speedup": round(updates["ours"] / updates["sb3"], 3)})
+        print(f"gradient steps/s alone: cliprl {updates['ours']:.1f} (autograd {updates['ours_autograd']:.1f}), "
+              f"SB3 {updates['sb3']:.1f} ({ups[-1]['speedup']:.2f}x)")
+        ours_runs.append(in_fresh_process(args, "ours"))
+        sb3_runs.append(in_fresh_process(args, "sb3"))
         print(f"env steps/s: cliprl {ours_runs[-1]['steps_per_s']:.1f}, SB3 {sb3_runs[-1]['steps_per_s']:.1f} "
               f"({ours_runs[-1]['steps_per_s'] / sb3_runs[-1]['steps_per_s']:.2f}x)")
     import torch

@@ -54,6 +54,17 @@ def test_replay_buffer_bytes_and_sampling():
     assert buf.size == 3
 
 
+def test_replay_buffer_wraps_around():
+    """Writes that fit are slices, one that crosses the end wraps to the front: rows hold the newest transitions."""
+    buf = ReplayBuffer(4, obs_dim=1, act_dim=1)
+    for start in (0, 3):  # rows 0-2, then 3 and (wrapping) 0-1
+        obs = np.arange(start, start + 3, dtype=np.float32)[:, None]
+        buf.add(obs, obs, np.zeros(3), obs + 10, np.ones(3))
+    assert buf.obs[:, 0].tolist() == [4.0, 5.0, 2.0, 3.0]
+    assert buf.next_obs[:, 0].tolist() == [14.0, 15.0, 12.0, 13.0]
+    assert (buf.ptr, buf.size) == (2, 4)
+
+
 def test_relay_turns_alternate():
     steps = np.array([0, 49, 50, 99, 100, 150])
     # VLM agent starts: VLM for 0-49, task agent for 50-99, VLM again from 100

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cliprl_cli.adam import Adam
-from cliprl_cli.furl.sac import SAC, actor_grads, critic_grads
+from cliprl_cli.furl.sac import SAC, actor_grads, actor_pass, critic_grads
 
 
 def make_agent(seed=0):
@@ -74,7 +74,8 @@ def test_hand_gradients_equal_autograd():
     alpha = agent.log_alpha.detach().exp()
     torch.manual_seed(7)
     with torch.no_grad():
-        loss, logp = actor_grads(agent.actor, agent.critic, obs, alpha)
+        p = actor_pass(agent.actor, obs)
+        loss = actor_grads(agent.actor, agent.critic, obs, alpha, p)
     by_hand = [p.grad.clone() for p in agent.actor.parameters()]
     agent.actor_opt.zero_grad()
     torch.manual_seed(7)
@@ -82,9 +83,38 @@ def test_hand_gradients_equal_autograd():
     agent.critic.requires_grad_(False)
     reference = (alpha * logp_ref - agent.critic(obs, new_act).min(dim=0).values).mean()
     reference.backward()
-    assert torch.allclose(loss, reference, atol=1e-6) and torch.allclose(logp, logp_ref, atol=1e-5)
+    assert torch.allclose(loss, reference, atol=1e-6) and torch.allclose(p.logp, logp_ref, atol=1e-5)
     for mine, p in zip(by_hand, agent.actor.parameters()):
         assert torch.allclose(mine, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_one_actor_pass_over_two_batches_is_two_passes():
+    """The CPU update runs the actor on [s'; s] at once: the same rows and the same noise as two passes (s' first)."""
+    agent = make_agent()
+    obs, _, _, next_obs, _ = batch()
+    torch.manual_seed(5)
+    with torch.no_grad():
+        both = actor_pass(agent.actor, torch.cat([next_obs, obs]))
+    torch.manual_seed(5)
+    with torch.no_grad():
+        first, second = actor_pass(agent.actor, next_obs), actor_pass(agent.actor, obs)
+    for whole, part in ((both.rows(slice(0, len(obs))), first), (both.rows(slice(len(obs), None)), second)):
+        assert torch.equal(whole.eps, part.eps)
+        for name in ("action", "logp", "a1", "a2"):
+            assert torch.allclose(getattr(whole, name), getattr(part, name), atol=1e-6), name
+
+
+def test_act_draws_like_sample():
+    """Acting samples the same action as the full pass from the same noise, and the deterministic action is tanh(mean)."""
+    agent = make_agent()
+    obs = batch(n=3)[0]
+    torch.manual_seed(9)
+    acted = agent.act(obs)
+    torch.manual_seed(9)
+    with torch.no_grad():
+        sampled, _, mean_action = agent.actor.sample(obs)
+    assert torch.allclose(acted, sampled, atol=1e-6)
+    assert torch.allclose(agent.act(obs, deterministic=True), mean_action)
 
 
 def test_manual_and_autograd_updates_agree():

@@ -45,8 +45,10 @@ class ReplayBuffer:
     def add(self, obs, act, task_reward, next_obs, discount, emb=None, goal_dist=None) -> None:
         """Add a batch of ``n`` transitions (arrays with a leading dimension n)."""
         n = len(obs)
-        idx = (torch.arange(n) + self.ptr) % self.capacity
-        idx = idx.to(self.device)
+        if self.ptr + n <= self.capacity:  # the common case: a slice write, no index tensor (this runs every step)
+            idx = slice(self.ptr, self.ptr + n)
+        else:
+            idx = ((torch.arange(n) + self.ptr) % self.capacity).to(self.device)
         self.obs[idx] = torch.as_tensor(obs, dtype=torch.float32).to(self.device)
         self.next_obs[idx] = torch.as_tensor(next_obs, dtype=torch.float32).to(self.device)
         self.act[idx] = torch.as_tensor(act, dtype=torch.float32).to(self.device)

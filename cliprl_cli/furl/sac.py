@@ -18,7 +18,14 @@ Speed without changing the algorithm:
 - On the CPU, :meth:`SAC.update` computes the gradients by hand (:func:`critic_grads`, :func:`actor_grads`): the
   same gradients as autograd (a test compares them), without the autograd graph's bookkeeping, which is a third of
   an update at batch 256 on one core. :meth:`SAC.update_autograd` is the reference that reads like the paper and
-  is what a GPU runs (there the kernels are queued asynchronously and the bookkeeping is hidden).
+  is what a GPU runs (there the kernels are queued asynchronously and the bookkeeping is hidden). Two savings
+  only the hand-written path can make: the actor runs once over [s'; s] (its parameters do not change before
+  its own step; the noise is drawn in the same order), and the actor loss goes back through only the critic
+  that gave each row's minimum (autograd's rule for ``min`` sends the other one exactly zero), which drops one of
+  the update's fifteen 256x256x256 matrix products and half the elementwise work of that backward pass.
+- Acting (one observation per step) skips the log-probability: :meth:`Actor.act`.
+- The training loop (``furl/train.py``) keeps freed memory in the process (:mod:`cliprl_cli.allocator`): the
+  update's 512 KiB temporaries otherwise come back as fresh, zero-filled pages.
 
 Choices: PyTorch's default ``nn.Linear`` initialisation (the authors use orthogonal init); the actor's log-std is
 squashed into [-5, 2] with a tanh (CleanRL); the critic is updated first, then the actor and temperature with the
@@ -28,6 +35,7 @@ updated critic (CleanRL/SB3 order; the authors' JAX code updates the actor first
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -48,19 +56,71 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor):
         mean, log_std = self.net(obs).chunk(2, dim=-1)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
-        return mean, log_std
+        return mean, _log_std(torch.tanh(log_std))
 
     def sample(self, obs: torch.Tensor):
         """(squashed sampled action, its log-probability (B, 1), squashed mean action)."""
-        mean, log_std = self(obs)
-        std = log_std.exp()
-        u = mean + std * torch.randn_like(mean)
-        action = torch.tanh(u)
-        # log N(u; mean, std) - sum log(1 - tanh(u)^2), the latter in the stable form 2(log 2 - u - softplus(-2u)).
-        logp = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1, keepdim=True)
-        logp = logp - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1, keepdim=True)
-        return action, logp, torch.tanh(mean)
+        p = actor_pass(self, obs)
+        return p.action, p.logp, torch.tanh(p.mean)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action only (no log-probability): what the environment loop needs, with the same noise draw as
+        :meth:`sample`; the deterministic action draws none."""
+        mean, raw_log_std = _actor_layers(self, obs)[-1].chunk(2, dim=-1)
+        if deterministic:
+            return torch.tanh(mean)
+        return torch.tanh(torch.addcmul(mean, _log_std(torch.tanh(raw_log_std)).exp(), torch.randn_like(mean)))
+
+
+def _log_std(squash: torch.Tensor) -> torch.Tensor:
+    """The raw log-std output, already through tanh, mapped onto [LOG_STD_MIN, LOG_STD_MAX]."""
+    return LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (squash + 1.0)
+
+
+class ActorPass(NamedTuple):
+    """One forward pass of the actor with a reparameterised sample: a = tanh(u), u = mean + std * eps. The hidden
+    activations and intermediates are kept for :func:`actor_grads`; ``logp`` is log pi(a|s), shape (B, 1)."""
+
+    a1: torch.Tensor
+    a2: torch.Tensor
+    mean: torch.Tensor
+    squash: torch.Tensor
+    log_std: torch.Tensor
+    std: torch.Tensor
+    eps: torch.Tensor
+    u: torch.Tensor
+    action: torch.Tensor
+    logp: torch.Tensor
+
+    def rows(self, index: slice) -> "ActorPass":
+        return ActorPass(*(t[index] for t in self))
+
+
+def _actor_layers(actor: Actor, obs: torch.Tensor):
+    """``actor.net`` as three ``addmm`` calls, keeping both hidden activations: ``(a1, a2, [mean, raw log-std])``."""
+    l1, l2, l3 = actor.net[0], actor.net[2], actor.net[4]
+    a1 = torch.addmm(l1.bias, obs, l1.weight.t()).relu_()
+    a2 = torch.addmm(l2.bias, a1, l2.weight.t()).relu_()
+    return a1, a2, torch.addmm(l3.bias, a2, l3.weight.t())
+
+
+def actor_pass(actor: Actor, obs: torch.Tensor) -> ActorPass:
+    """The actor at ``obs`` with one standard-normal draw per action dimension. Autograd-safe (the autograd path
+    samples through it too): each ReLU is in place on a matmul output, which the matmul's backward does not need."""
+    a1, a2, out = _actor_layers(actor, obs)
+    mean, raw_log_std = out.chunk(2, dim=-1)
+    squash = torch.tanh(raw_log_std)
+    log_std = _log_std(squash)
+    std = log_std.exp()
+    eps = torch.randn_like(mean)
+    u = torch.addcmul(mean, std, eps)
+    action = torch.tanh(u)
+    # log N(u; mean, std) = -eps^2/2 - log std - log(2 pi)/2, since (u - mean)/std = eps; minus
+    # sum log(1 - tanh(u)^2), in the stable form 2(log 2 - u - softplus(-2u)).
+    logp = (-0.5 * eps.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1, keepdim=True)
+    logp = logp - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1, keepdim=True)
+    return ActorPass(a1, a2, mean, squash, log_std, std, eps, u, action, logp)
 
 
 class TwinCritic(nn.Module):
@@ -118,65 +178,56 @@ def critic_grads(critic: TwinCritic, obs: torch.Tensor, act: torch.Tensor, targe
     dq = error.mul_(2.0 / q.shape[1])
     _set_grad(w3, h2.transpose(1, 2).bmm(dq))
     _set_grad(b3, dq.sum(dim=1, keepdim=True))
-    dh2 = _relu_backward(dq.bmm(w3.transpose(1, 2)), h2)
+    dh2 = _relu_backward(dq * w3.transpose(1, 2), h2)
     _set_grad(w2, h1.transpose(1, 2).bmm(dh2))
     _set_grad(b2, dh2.sum(dim=1, keepdim=True))
     dh1 = _relu_backward(dh2.bmm(w2.transpose(1, 2)), h1)
-    # x0 is shared by both networks: one (in, B) x (B, 2H) product gives both first-layer gradients
-    n, batch, hidden = dh1.shape
-    _set_grad(w1, x0.t().mm(dh1.transpose(0, 1).reshape(batch, n * hidden))
-              .view(-1, n, hidden).transpose(0, 1).contiguous())
+    _set_grad(w1, torch.bmm(x0.t().expand(dh1.shape[0], -1, -1), dh1))
     _set_grad(b1, dh1.sum(dim=1, keepdim=True))
     return loss, q
 
 
-def actor_grads(actor: Actor, critic: TwinCritic, obs: torch.Tensor, alpha: torch.Tensor):
-    """Set ``actor``'s ``.grad`` to the gradient of mean_b(alpha log pi(a|s) - min_i Q_i(s, a)), a = tanh(u),
-    u = mean + std * eps (reparameterised); return (loss, log pi (B, 1)). The critic is only differentiated
-    with respect to its action input.
+def actor_grads(actor: Actor, critic: TwinCritic, obs: torch.Tensor, alpha: torch.Tensor, p: ActorPass):
+    """Set ``actor``'s ``.grad`` to the gradient of mean_b(alpha log pi(a|s) - min_i Q_i(s, a)), where ``p`` is
+    :func:`actor_pass` at ``obs`` (a = ``p.action``, reparameterised); return the loss. The critic is only
+    differentiated with respect to its action input.
 
     With a = tanh(u): d log pi / du = 2a (from -log(1 - tanh(u)^2)); d log pi / d log_std = -1 directly (the
     Gaussian's quadratic term is -eps^2/2 whatever mean and std are); du/d mean = 1, du/d log_std = std * eps.
     """
     l1, l2, l3 = actor.net[0], actor.net[2], actor.net[4]
-    a1 = torch.addmm(l1.bias, obs, l1.weight.t()).relu_()
-    a2 = torch.addmm(l2.bias, a1, l2.weight.t()).relu_()
-    mean, raw_log_std = torch.addmm(l3.bias, a2, l3.weight.t()).chunk(2, dim=-1)
-    squash = torch.tanh(raw_log_std)
-    log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (squash + 1.0)
-    std = log_std.exp()
-    eps = torch.randn_like(mean)
-    u = mean + std * eps
-    action = torch.tanh(u)
-    logp = (-0.5 * eps.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1, keepdim=True)
-    logp = logp - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1, keepdim=True)
-
+    action = p.action
     # the critics at (s, a): keep what the backward pass needs
     w1, w2, w3 = critic.weights
     obs_dim = obs.shape[1]
     _, h1, h2, q = critic.layers(obs, action)
     q_min, which = q.min(dim=0)
     batch = obs.shape[0]
-    loss = (alpha * logp - q_min).mean()
+    loss = (alpha * p.logp - q_min).mean()
 
-    # dL/da through the critic that gave the minimum (autograd's rule for min), then through the tanh squash
-    dq = torch.zeros_like(q).scatter_(0, which.unsqueeze(0), -1.0 / batch)
-    dh2 = _relu_backward(dq * w3.transpose(1, 2), h2)
-    dh1 = _relu_backward(dh2.bmm(w2.transpose(1, 2)), h1)
-    d_action = dh1.bmm(w1[:, obs_dim:, :].transpose(1, 2)).sum(dim=0)
+    # dL/da = -1/B dQ_i/da through the critic i that gave the minimum (autograd's rule for min: the other critic's
+    # gradient is exactly 0), so each row goes back through one critic only: half the work of both.
+    d_action = torch.empty_like(action)
+    which = which.view(-1)
+    for i in range(q.shape[0]):
+        rows = torch.nonzero(which == i).view(-1)
+        dh2 = _relu_backward(w3[i].t().mul(-1.0 / batch).expand(len(rows), -1), h2[i].index_select(0, rows))
+        dh1 = _relu_backward(dh2.mm(w2[i].t()), h1[i].index_select(0, rows))
+        d_action.index_copy_(0, rows, dh1.mm(w1[i, obs_dim:, :].t()))
+    # then through the tanh squash and the Gaussian's reparameterisation
     du = d_action.mul_(1.0 - action.square()).addcmul_(action, alpha * (2.0 / batch))
-    d_log_std = (du * std * eps).sub_(alpha / batch)
-    d_raw = d_log_std.mul_((0.5 * (LOG_STD_MAX - LOG_STD_MIN)) * (1.0 - squash.square()))
+    d_log_std = (du * p.std * p.eps).sub_(alpha / batch)
+    d_raw = d_log_std.mul_((0.5 * (LOG_STD_MAX - LOG_STD_MIN)) * (1.0 - p.squash.square()))
     d_out = torch.cat([du, d_raw], dim=-1)
-    _set_grad(l3.weight, d_out.t().mm(a2))
+    _set_grad(l3.weight, d_out.t().mm(p.a2))
     _set_grad(l3.bias, d_out.sum(dim=0))
-    d_a2 = _relu_backward(d_out.mm(l3.weight), a2)
-    _set_grad(l2.weight, d_a2.t().mm(a1))
+    d_a2 = _relu_backward(d_out.mm(l3.weight), p.a2)
+    _set_grad(l2.weight, d_a2.t().mm(p.a1))
     _set_grad(l2.bias, d_a2.sum(dim=0))
-    d_a1 = _relu_backward(d_a2.mm(l2.weight), a1)
+    d_a1 = _relu_backward(d_a2.mm(l2.weight), p.a1)
     _set_grad(l1.weight, d_a1.t().mm(obs))
     _set_grad(l1.bias, d_a1.sum(dim=0))
-    return loss, logp
+    return loss
 
 
 class SAC:
@@ -200,10 +251,8 @@ class SAC:
         # Hand-computed gradients pay on the CPU only (see the module docstring).
         self.manual_gradients = device.type == "cpu"
 
-    @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        action, _, mean = self.actor.sample(obs)
-        return mean if deterministic else action
+        return self.actor.act(obs, deterministic)
 
     def update(self, obs, act, reward, next_obs, discount) -> dict[str, torch.Tensor]:
         """One SAC gradient step on a batch (``reward``, ``discount`` shaped ``(B,)``); returns detached stats."""
@@ -215,28 +264,33 @@ class SAC:
         """:meth:`update_autograd` step for step, with the gradients from :func:`critic_grads`/:func:`actor_grads`."""
         with torch.no_grad():
             alpha = self.log_alpha.exp()
-            target = self._td_target(reward, next_obs, discount, alpha)
+            # The actor at s' (TD target) and at s (its own loss) in one pass of 2B rows: its parameters do not
+            # change before the actor step, and the noise comes out as the two separate draws would (s' first).
+            both = actor_pass(self.actor, torch.cat([next_obs, obs]))
+            batch = obs.shape[0]
+            at_next, at_obs = both.rows(slice(0, batch)), both.rows(slice(batch, None))
+            target = self._td_target(reward, next_obs, discount, alpha, at_next.action, at_next.logp)
             critic_loss, q = critic_grads(self.critic, obs, act, target)
             self.critic_opt.step()
-            actor_loss, logp = actor_grads(self.actor, self.critic, obs, alpha)
+            actor_loss = actor_grads(self.actor, self.critic, obs, alpha, at_obs)
             # d/d log(alpha) of -(alpha * (logp + H)).mean()
-            self.log_alpha.grad = -(alpha * (logp.mean() + self.target_entropy)).reshape(1)
+            self.log_alpha.grad = -(alpha * (at_obs.logp.mean() + self.target_entropy)).reshape(1)
             self.actor_opt.step()
             torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
         return {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": alpha, "q": q.mean(),
-                "entropy": -logp.mean()}
+                "entropy": -at_obs.logp.mean()}
 
-    def _td_target(self, reward, next_obs, discount, alpha) -> torch.Tensor:
+    def _td_target(self, reward, next_obs, discount, alpha, next_act, next_logp) -> torch.Tensor:
         """r + gamma * d * (min_i Q'_i(s', a') - alpha log pi(a'|s')), a' ~ pi(s'); shape (B, 1)."""
-        next_act, next_logp, _ = self.actor.sample(next_obs)
         next_q = self.critic_target(next_obs, next_act).min(dim=0).values - alpha * next_logp
-        return reward.unsqueeze(-1) + self.gamma * discount.unsqueeze(-1) * next_q
+        return torch.addcmul(reward.unsqueeze(-1), discount.unsqueeze(-1), next_q, value=self.gamma)
 
     def update_autograd(self, obs, act, reward, next_obs, discount) -> dict[str, torch.Tensor]:
         """The update as autograd computes it: the reference for :meth:`_update_manual`, and the GPU path."""
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
-            target = self._td_target(reward, next_obs, discount, alpha)
+            next_act, next_logp, _ = self.actor.sample(next_obs)
+            target = self._td_target(reward, next_obs, discount, alpha, next_act, next_logp)
         q = self.critic(obs, act)
         critic_loss = F.mse_loss(q, target.unsqueeze(0).expand_as(q), reduction="none").mean(dim=(1, 2)).sum()
         self.critic_opt.zero_grad()

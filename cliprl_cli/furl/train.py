@@ -247,6 +247,10 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
     import os
 
     threads = cfg.threads or max(1, (os.cpu_count() or 2) // 2)
+    # keep freed memory: an SAC update's 512 KiB temporaries otherwise page-fault every step (see allocator.py)
+    from ..allocator import retain_freed_memory
+
+    retain_freed_memory()
     gen = seed_everything(cfg.seed, threads=threads)
     instruction = cfg.instruction or load_instruction(cfg.task)
     uses_vlm = spec["vlm"] is not None
@@ -734,7 +738,7 @@ def update(st: RunState, cfg: FurlConfig, spec: dict, vlm_reward, text_emb, R) -
         stats.update(vlm_reward_mean=r_vlm.mean(), vlm_reward_std=r_vlm.std(), vlm_reward_min=r_vlm.min(),
                      vlm_reward_max=r_vlm.max())
     if spec["task"]:
-        reward = batch["task_reward"] + (cfg.rho * r_vlm if r_vlm is not None else 0.0)
+        reward = batch["task_reward"] if r_vlm is None else batch["task_reward"] + cfg.rho * r_vlm
     else:
         reward = r_vlm
     sac_stats = st.agent.update(batch["obs"], batch["act"], reward, batch["next_obs"], batch["discount"])
