@@ -5,9 +5,10 @@ gamma 0.99, target entropy -|A|/2, one gradient step per env step after `--learn
 Both run with the same torch thread count (`--threads`, default: every core). Only the learning phase is timed
 (evaluation excluded). The update-only figure also runs our update through autograd (`SAC.update_autograd`, the
 GPU path) to show what the hand-written gradients are worth. Every measurement runs in a fresh Python process
-(`--only`), alternating ours and SB3: `cliprl furl` tunes glibc's allocator for its process
-(`cliprl_cli/allocator.py`), and SB3 must not inherit that (nor we SB3's warm caches). Prints the figures and
-writes JSON (--json).
+(`--only`), alternating ours and SB3: `cliprl furl` tunes its process (glibc keeps freed memory, denormals are
+flushed to zero: `cliprl_cli/cpu_tuning.py`), and SB3 must not inherit that (nor we SB3's warm caches). The SB3
+figures are taken twice, as SB3 runs by default and with the same two settings (`--peer-tuned`), so the table shows
+what the settings are worth to either. Prints the figures and writes JSON (--json).
 
     python benchmarks/bench_sac.py --steps 3000 --learning-starts 1000 --json benchmarks/results/bench_sac.json
 """
@@ -71,7 +72,7 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
 
 def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
     """Gradient steps/s of one implementation alone (no environment): ``impl`` in ours, ours_autograd, sb3; the
-    same random batch, one gradient step at a time. ``ours`` runs as `cliprl furl` does, allocator setting included."""
+    same random batch, one gradient step at a time. ``ours`` runs as `cliprl furl` does, CPU settings included."""
     import numpy as np
     import torch
 
@@ -95,10 +96,11 @@ def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
         def fn():
             sb3.train(gradient_steps=1, batch_size=256)
     else:
-        from cliprl_cli.allocator import retain_freed_memory
+        from cliprl_cli.cpu_tuning import retain_freed_memory, flush_denormals
         from cliprl_cli.furl.sac import SAC
 
         retain_freed_memory()
+        flush_denormals()
         ours = SAC(39, 4, device=dev)
         ours.manual_gradients = impl == "ours" and dev.type == "cpu"
         g = torch.Generator().manual_seed(0)
@@ -207,15 +209,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
     parser.add_argument("--repeats", type=int, default=1, help="alternating ours/SB3 runs; medians are reported")
     parser.add_argument("--json", default="benchmarks/results/bench_sac.json")
-    parser.add_argument("--only", choices=["ours", "sb3", "updates-ours", "updates-ours_autograd", "updates-sb3"],
+    parser.add_argument("--only", choices=["ours", "sb3", "sb3-tuned", "updates-ours", "updates-ours_autograd",
+                                           "updates-sb3", "updates-sb3-tuned"],
                         help="run one measurement in this process and print it as JSON (what the driver calls)")
     args = parser.parse_args()
     if args.only:
+        impl = args.only.removeprefix("updates-")
+        if impl == "sb3-tuned":  # SB3 given cliprl's process settings, before any torch work (see cpu_tuning.py)
+            from cliprl_cli.cpu_tuning import flush_denormals, retain_freed_memory
+
+            retain_freed_memory()
+            flush_denormals()
+            impl = "sb3"
         if args.only.startswith("updates-"):
-            result = {"updates_per_s": bench_updates(args.only[len("updates-"):], args.update_steps, args.device,
-                                                     args.threads)}
+            result = {"updates_per_s": bench_updates(impl, args.update_steps, args.device, args.threads)}
         else:
-            bench = bench_ours if args.only == "ours" else bench_sb3
+            bench = bench_ours if impl == "ours" else bench_sb3
             result = bench(args.task, args.steps, args.learning_starts, args.device, args.threads)
         print(json.dumps(result))
         return
@@ -225,42 +234,45 @@ def main() -> None:
         print(f"GEMM floor: {floor['ms_per_update_median']:.2f} ms/update ({floor['gflop_per_update']} GFLOP, "
               f"{floor['gflops']} GFLOP/s; 1024^3 GEMM {floor['gflops_1024_gemm']} GFLOP/s) -> at most "
               f"{floor['max_updates_per_s']} updates/s")
-    ups, ours_runs, sb3_runs = [], [], []
+    update_impls = ("ours", "ours_autograd", "sb3", "sb3-tuned")
+    loop_impls = ("ours", "sb3", "sb3-tuned")
+    ups = {impl: [] for impl in update_impls}
+    loops = {impl: [] for impl in loop_impls}
     for _ in range(args.repeats):
-        updates = {impl: in_fresh_process(args, f"updates-{impl}")["updates_per_s"]
-                   for impl in ("ours", "ours_autograd", "sb3")}
-        ups.append({"updates_per_s": updates, "speedup": round(updates["ours"] / updates["sb3"], 3)})
-        print(f"gradient steps/s alone: cliprl {updates['ours']:.1f} (autograd {updates['ours_autograd']:.1f}), "
-              f"SB3 {updates['sb3']:.1f} ({ups[-1]['speedup']:.2f}x)")
-        ours_runs.append(in_fresh_process(args, "ours"))
-        sb3_runs.append(in_fresh_process(args, "sb3"))
-        print(f"env steps/s: cliprl {ours_runs[-1]['steps_per_s']:.1f}, SB3 {sb3_runs[-1]['steps_per_s']:.1f} "
-              f"({ours_runs[-1]['steps_per_s'] / sb3_runs[-1]['steps_per_s']:.2f}x)")
+        for impl in update_impls:
+            ups[impl].append(in_fresh_process(args, f"updates-{impl}")["updates_per_s"])
+        print("gradient steps/s alone: " + ", ".join(f"{impl} {ups[impl][-1]:.1f}" for impl in update_impls))
+        for impl in loop_impls:
+            loops[impl].append(in_fresh_process(args, impl))
+        print("env steps/s: " + ", ".join(f"{impl} {loops[impl][-1]['steps_per_s']:.1f}" for impl in loop_impls))
     import torch
 
-    ours_sps = [r["steps_per_s"] for r in ours_runs]
-    sb3_sps = [r["steps_per_s"] for r in sb3_runs]
-    ratios = [a / b for a, b in zip(ours_sps, sb3_sps)]
+    sps = {impl: [r["steps_per_s"] for r in runs] for impl, runs in loops.items()}
     result = {"task": args.task, "device": args.device, "threads": args.threads, "torch": torch.__version__,
               "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before],
               "load_avg_after": [round(x, 2) for x in os.getloadavg()], "repeats": args.repeats,
-              "ours": {**ours_runs[-1], "steps_per_s": _spread(ours_sps)},
-              "sb3": {**sb3_runs[-1], "steps_per_s": _spread(sb3_sps)}, "speedup": _spread(ratios),
-              "update_only": {"ours": _spread([u["updates_per_s"]["ours"] for u in ups]),
-                              "ours_autograd": _spread([u["updates_per_s"]["ours_autograd"] for u in ups]),
-                              "sb3": _spread([u["updates_per_s"]["sb3"] for u in ups]),
-                              "speedup": _spread([u["speedup"] for u in ups])},
+              "ours": {**loops["ours"][-1], "steps_per_s": _spread(sps["ours"])},
+              "sb3": {**loops["sb3"][-1], "steps_per_s": _spread(sps["sb3"])},
+              "sb3_tuned": {**loops["sb3-tuned"][-1], "steps_per_s": _spread(sps["sb3-tuned"])},
+              # ratios of the runs of one repeat (run back to back), then their spread
+              "speedup": _spread([a / b for a, b in zip(sps["ours"], sps["sb3"])]),
+              "speedup_vs_sb3_tuned": _spread([a / b for a, b in zip(sps["ours"], sps["sb3-tuned"])]),
+              "update_only": {**{impl.replace("-", "_"): _spread(v) for impl, v in ups.items()},
+                              "speedup": _spread([a / b for a, b in zip(ups["ours"], ups["sb3"])]),
+                              "speedup_vs_sb3_tuned": _spread([a / b for a, b in zip(ups["ours"], ups["sb3-tuned"])])},
               "gemm_floor": floor}
     u = result["update_only"]
-    print(f"{'':24s}{'cliprl':>10s}{'SB3':>10s}{'ratio':>8s}   (medians of {args.repeats}; load {load_before[0]:.2f})")
-    print(f"{'env steps/s (learning)':24s}{result['ours']['steps_per_s']['median']:10.1f}"
-          f"{result['sb3']['steps_per_s']['median']:10.1f}{result['speedup']['median']:8.2f}")
-    print(f"{'gradient steps/s alone':24s}{u['ours']['median']:10.1f}{u['sb3']['median']:10.1f}"
-          f"{u['speedup']['median']:8.2f}")
-    print(f"{'  same, via autograd':24s}{u['ours_autograd']['median']:10.1f}{u['sb3']['median']:10.1f}"
-          f"{u['ours_autograd']['median'] / u['sb3']['median']:8.2f}")
+    med = {impl: result[impl]["steps_per_s"]["median"] for impl in ("ours", "sb3", "sb3_tuned")}
+    print(f"{'':26s}{'cliprl':>9s}{'SB3':>9s}{'ratio':>7s}{'SB3+set.':>10s}{'ratio':>7s}   "
+          f"(medians of {args.repeats}; load {load_before[0]:.2f})")
+    print(f"{'env steps/s (learning)':26s}{med['ours']:9.1f}{med['sb3']:9.1f}{result['speedup']['median']:7.2f}"
+          f"{med['sb3_tuned']:10.1f}{result['speedup_vs_sb3_tuned']['median']:7.2f}")
+    print(f"{'gradient steps/s alone':26s}{u['ours']['median']:9.1f}{u['sb3']['median']:9.1f}"
+          f"{u['speedup']['median']:7.2f}{u['sb3_tuned']['median']:10.1f}{u['speedup_vs_sb3_tuned']['median']:7.2f}")
+    print(f"{'  same, via autograd':26s}{u['ours_autograd']['median']:9.1f}{u['sb3']['median']:9.1f}"
+          f"{u['ours_autograd']['median'] / u['sb3']['median']:7.2f}")
     if floor:
-        print(f"{'GEMM floor updates/s':24s}{floor['max_updates_per_s']:10.1f}")
+        print(f"{'GEMM floor updates/s':26s}{floor['max_updates_per_s']:9.1f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -24,8 +24,9 @@ Speed without changing the algorithm:
   that gave each row's minimum (autograd's rule for ``min`` sends the other one exactly zero), which drops one of
   the update's fifteen 256x256x256 matrix products and half the elementwise work of that backward pass.
 - Acting (one observation per step) skips the log-probability: :meth:`Actor.act`.
-- The training loop (``furl/train.py``) keeps freed memory in the process (:mod:`cliprl_cli.allocator`): the
-  update's 512 KiB temporaries otherwise come back as fresh, zero-filled pages.
+- The training run keeps freed memory in the process and flushes denormals to zero (:mod:`cliprl_cli.cpu_tuning`):
+  otherwise the update's 512 KiB temporaries come back as fresh, zero-filled pages, and Adam's moments of
+  never-active units decay into denormals that slow every later step (same weights either way).
 
 Choices: PyTorch's default ``nn.Linear`` initialisation (the authors use orthogonal init); the actor's log-std is
 squashed into [-5, 2] with a tanh (CleanRL); the critic is updated first, then the actor and temperature with the

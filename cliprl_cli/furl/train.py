@@ -219,12 +219,17 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = 300.0) -> dict[str,
     SIGTERM/SIGUSR1 (then :class:`PreemptedError`, exit 75); a valid one there is resumed from, and it is removed
     once the run's artifacts are written.
     """
-    # The guard is on from the start, so a signal during the (slow) set-up is honoured at the first step.
-    with PreemptionGuard() as guard:
-        return _run_furl(cfg, guard, checkpoint_every_s)
+    from ..cpu_tuning import tuned_for_training
+
+    # The guard is on from the start, so a signal during the (slow) set-up is honoured at the first step. The CPU
+    # settings (kept freed memory, denormals flushed: see cpu_tuning.py) come before any parallel torch work, so
+    # torch's worker threads inherit them.
+    with PreemptionGuard() as guard, tuned_for_training() as cpu_tuning:
+        return _run_furl(cfg, guard, checkpoint_every_s, cpu_tuning)
 
 
-def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float) -> dict[str, Any]:
+def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float,
+              cpu_tuning: dict[str, bool]) -> dict[str, Any]:
     cfg.validate()
     import torch
 
@@ -247,10 +252,6 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
     import os
 
     threads = cfg.threads or max(1, (os.cpu_count() or 2) // 2)
-    # keep freed memory: an SAC update's 512 KiB temporaries otherwise page-fault every step (see allocator.py)
-    from ..allocator import retain_freed_memory
-
-    retain_freed_memory()
     gen = seed_everything(cfg.seed, threads=threads)
     instruction = cfg.instruction or load_instruction(cfg.task)
     uses_vlm = spec["vlm"] is not None
@@ -658,7 +659,8 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
                "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
                "timings_s": {k: round(v, 3) for k, v in timings.items()},
                "replay_bytes_per_transition": st.buffer.bytes_per_transition(),
-               "replay_bytes": st.buffer.nbytes(), "positive_frames": st.store.positive_frames if st.store else 0}
+               "replay_bytes": st.buffer.nbytes(), "positive_frames": st.store.positive_frames if st.store else 0,
+               "cpu_tuning": cpu_tuning}
     save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
                   metrics=final, timings=summary["timings_s"], seed=cfg.seed,
                   extra={**mark, "instruction": instruction, "vlm": vlm.identity() if vlm else None})
