@@ -22,7 +22,7 @@ Speed without changing the algorithm:
   only the hand-written path can make: the actor runs once over [s'; s] (its parameters do not change before
   its own step; the noise is drawn in the same order), and the actor loss goes back through only the critic
   that gave each row's minimum (autograd's rule for ``min`` sends the other one exactly zero), which drops one of
-  the update's fifteen 256x256x256 matrix products and half the elementwise work of that backward pass.
+  the update's sixteen 256x256x256 matrix products and half the elementwise work of that backward pass.
 - Acting (one observation per step) skips the log-probability: :meth:`Actor.act`.
 - The training run keeps freed memory in the process and flushes denormals to zero (:mod:`cliprl_cli.cpu_tuning`):
   otherwise the update's 512 KiB temporaries come back as fresh, zero-filled pages, and Adam's moments of
