@@ -35,7 +35,9 @@ def furl_command(
     num_envs: Optional[int] = typer.Option(None, "--num-envs", help="Environments stepped together; their frames "
                                            "are embedded as one batch (from --profile)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: half the cores)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: every core for "
+                                          "`sac`, which renders nothing while training; half the cores for the "
+                                          "VLM variants, leaving the rest to the renderer)."),
     random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
                                               "(default: the paper's Table 4)."),
