@@ -72,7 +72,7 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
 
 def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
     """Gradient steps/s of one implementation alone (no environment): ``impl`` in ours, ours_autograd, sb3; the
-    same random batch, one gradient step at a time. ``ours`` runs as `cliprl furl` does, CPU settings included."""
+    same random batch, one gradient step at a time. The caller applies the CPU settings (see ``main``)."""
     import numpy as np
     import torch
 
@@ -96,11 +96,8 @@ def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
         def fn():
             sb3.train(gradient_steps=1, batch_size=256)
     else:
-        from cliprl_cli.cpu_tuning import retain_freed_memory, flush_denormals
         from cliprl_cli.furl.sac import SAC
 
-        retain_freed_memory()
-        flush_denormals()
         ours = SAC(39, 4, device=dev)
         ours.manual_gradients = impl == "ours" and dev.type == "cpu"
         g = torch.Generator().manual_seed(0)
@@ -214,18 +211,21 @@ def main() -> None:
                         help="run one measurement in this process and print it as JSON (what the driver calls)")
     args = parser.parse_args()
     if args.only:
-        impl = args.only.removeprefix("updates-")
-        if impl == "sb3-tuned":  # SB3 given cliprl's process settings, before any torch work (see cpu_tuning.py)
-            from cliprl_cli.cpu_tuning import flush_denormals, retain_freed_memory
+        import contextlib
 
-            retain_freed_memory()
-            flush_denormals()
-            impl = "sb3"
-        if args.only.startswith("updates-"):
-            result = {"updates_per_s": bench_updates(impl, args.update_steps, args.device, args.threads)}
-        else:
-            bench = bench_ours if impl == "ours" else bench_sb3
-            result = bench(args.task, args.steps, args.learning_starts, args.device, args.threads)
+        from cliprl_cli.cpu_tuning import tuned_for_training
+
+        impl = args.only.removeprefix("updates-")
+        # cliprl's process settings, entered before any torch work (see cpu_tuning.py): for our update alone, and
+        # for SB3 when asked. `run_furl` (the "ours" loop) enters them itself.
+        tuned = args.only in ("updates-ours", "updates-ours_autograd", "sb3-tuned", "updates-sb3-tuned")
+        with tuned_for_training() if tuned else contextlib.nullcontext():
+            impl = impl.removesuffix("-tuned")
+            if args.only.startswith("updates-"):
+                result = {"updates_per_s": bench_updates(impl, args.update_steps, args.device, args.threads)}
+            else:
+                bench = bench_ours if impl == "ours" else bench_sb3
+                result = bench(args.task, args.steps, args.learning_starts, args.device, args.threads)
         print(json.dumps(result))
         return
     load_before = os.getloadavg()

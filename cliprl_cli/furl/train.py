@@ -252,11 +252,11 @@ def _run_furl(cfg: FurlConfig, guard: PreemptionGuard, checkpoint_every_s: float
     # renders while training, and every core goes to the update (2 threads: 110 vs 65 env steps/s here).
     import os
 
+    uses_vlm = spec["vlm"] is not None
     cores = os.cpu_count() or 2
-    threads = cfg.threads or (max(1, cores // 2) if spec["vlm"] is not None else cores)
+    threads = cfg.threads or (max(1, cores // 2) if uses_vlm else cores)
     gen = seed_everything(cfg.seed, threads=threads)
     instruction = cfg.instruction or load_instruction(cfg.task)
-    uses_vlm = spec["vlm"] is not None
 
     # ---------------------------------------------------------------- VLM, text and goal embeddings
     vlm = text_emb = goal_emb = baseline_emb = None
