@@ -1,0 +1,588 @@
+"""The JSON formats of cliprl's artifacts: one typed dataclass per file kind, one writer, one reader.
+
+Every JSON file a command writes beside its tensors, and every JSON file the report reads, is defined here. A
+writer builds the dataclass and calls ``write(path)`` (atomic, through :mod:`cliprl_cli.artifacts`); a reader
+calls ``read(path)``, which checks the fields once and raises :class:`~cliprl_cli.artifacts.ArtifactError` with a
+one-line message naming the file and the field, so no consumer re-validates a field by hand. Tests build their
+fixtures through the same classes.
+
+``to_json()`` emits the keys in the order the files have always had (the DVC lock hashes these bytes), and
+``from_json(doc)`` accepts what ``to_json()`` emits. Fields that vary with the run (the per-variant loss
+statistics of a FuRL curve point, the resolved configuration of a run) stay plain dictionaries, inside a typed
+envelope.
+
+The tensor side of an artifact (``NAME.safetensors`` + its sidecar ``NAME.json``) is
+:func:`cliprl_cli.artifacts.save_artifact` / :func:`~cliprl_cli.artifacts.load_artifact`; the classes
+here that describe a sidecar's run-specific part (:class:`BasePolicyRecord`, :class:`AlignRecord`) read it
+through :func:`~cliprl_cli.artifacts.read_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .artifacts import ArtifactError, atomic_write_json, read_json
+
+Json = dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------------ field checks
+def _field(doc: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], where: str, *,
+           optional: bool = False) -> Any:
+    """``doc[key]`` checked against ``kinds`` (bool is never accepted as a number); None if optional and absent."""
+    if key not in doc or (optional and doc[key] is None):
+        if optional:
+            return None
+        raise ArtifactError(f"{where}: missing field {key!r}")
+    value = doc[key]
+    numeric = kinds in (int, float) or (isinstance(kinds, tuple) and set(kinds) <= {int, float})
+    if (numeric and isinstance(value, bool)) or not isinstance(value, kinds):
+        expected = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
+        raise ArtifactError(f"{where}: field {key!r} should be {expected}, got {type(value).__name__}")
+    return value
+
+
+def _number(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> float | None:
+    value = _field(doc, key, (int, float), where, optional=optional)
+    return None if value is None else float(value)
+
+
+def _pair(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> tuple[float, float] | None:
+    """A two-number list such as a 95% interval ``[lo, hi]``."""
+    value = _field(doc, key, list, where, optional=optional)
+    if value is None:
+        return None
+    if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ArtifactError(f"{where}: field {key!r} should be a pair of numbers, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _object(doc: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(doc, dict):
+        raise ArtifactError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A finite float, or None for a missing, non-numeric, NaN or infinite value (for tables and plots)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------------------------------ CLIP-RL: base
+@dataclass
+class CurvePoint:
+    """One evaluation of a grid-world policy: greedy success from every start cell, after ``env_steps`` steps.
+
+    ``path_ratio`` is the mean greedy path length over the shortest one (``inf`` before any start succeeds);
+    ``wall_s`` is omitted in transfer curves, which keep only the first two fields.
+    """
+
+    env_steps: int
+    success_rate: float
+    path_ratio: float | None = None
+    wall_s: float | None = None
+
+    def to_json(self) -> Json:
+        doc: Json = {"env_steps": self.env_steps, "success_rate": self.success_rate}
+        if self.path_ratio is not None:
+            doc["path_ratio"] = self.path_ratio
+        if self.wall_s is not None:
+            doc["wall_s"] = self.wall_s
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "CurvePoint":
+        doc = _object(doc, where)
+        return cls(env_steps=int(_field(doc, "env_steps", int, where)),
+                   success_rate=_number(doc, "success_rate", where),
+                   path_ratio=_number(doc, "path_ratio", where, optional=True),
+                   wall_s=_number(doc, "wall_s", where, optional=True))
+
+
+def _curve_from_json(doc: Any, where: str) -> list[CurvePoint]:
+    if not isinstance(doc, list):
+        raise ArtifactError(f"{where}: expected a list of curve points, got {type(doc).__name__}")
+    return [CurvePoint.from_json(p, f"{where}[{i}]") for i, p in enumerate(doc)]
+
+
+@dataclass
+class BaseCurve:
+    """``base/N/<task>/curve.json``: a base policy's learning curve, one point per evaluation."""
+
+    points: list[CurvePoint]
+
+    def to_json(self) -> list[Json]:
+        return [p.to_json() for p in self.points]
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: str | Path) -> "BaseCurve":
+        return cls(_curve_from_json(read_json_any(path), str(path)))
+
+
+@dataclass
+class BasePolicyRecord:
+    """What a consumer needs from a base policy's sidecar ``policy.json`` (written by ``save_artifact``)."""
+
+    instruction: str
+    goal: tuple[int, int]
+    converged: bool
+    env_steps: int
+    wall_time_s: float | None
+    auc: float | None
+
+    @classmethod
+    def read(cls, path: str | Path) -> "BasePolicyRecord":
+        where = str(path)
+        doc = read_json(path, what="base policy sidecar")
+        metrics = _object(_field(doc, "metrics", dict, where), f"{where}: metrics")
+        goal = _field(doc, "goal", list, where)
+        return cls(instruction=_field(doc, "instruction", str, where), goal=(int(goal[0]), int(goal[1])),
+                   converged=bool(_field(metrics, "converged", bool, f"{where}: metrics")),
+                   env_steps=int(_field(metrics, "env_steps", int, f"{where}: metrics")),
+                   wall_time_s=_number(metrics, "wall_time_s", f"{where}: metrics", optional=True),
+                   auc=_number(metrics, "auc", f"{where}: metrics", optional=True))
+
+
+# ------------------------------------------------------------------------------------------------ CLIP-RL: align
+@dataclass
+class AlignMetrics:
+    """``align/N/metrics.json``: the alignment's headline numbers (the sidecar's metrics also hold the loss curve)."""
+
+    final_loss: float
+    initial_loss: float
+    top1_text_to_policy: float
+    top1_policy_to_text: float
+    temperature: float
+    num_policies: int
+    loss_curve: list[float] = field(default_factory=list)
+
+    def to_json(self, *, with_curve: bool = False) -> Json:
+        doc: Json = {"final_loss": self.final_loss, "initial_loss": self.initial_loss,
+                     "top1_text_to_policy": self.top1_text_to_policy, "top1_policy_to_text": self.top1_policy_to_text,
+                     "temperature": self.temperature, "num_policies": self.num_policies}
+        if with_curve:
+            doc["loss_curve"] = list(self.loss_curve)
+        return doc
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "AlignMetrics":
+        doc = _object(doc, where)
+        curve = _field(doc, "loss_curve", list, where, optional=True) or []
+        return cls(final_loss=_number(doc, "final_loss", where), initial_loss=_number(doc, "initial_loss", where),
+                   top1_text_to_policy=_number(doc, "top1_text_to_policy", where),
+                   top1_policy_to_text=_number(doc, "top1_policy_to_text", where),
+                   temperature=_number(doc, "temperature", where),
+                   num_policies=int(_field(doc, "num_policies", int, where)),
+                   loss_curve=[float(v) for v in curve])
+
+    @classmethod
+    def read_sidecar(cls, path: str | Path) -> "AlignMetrics":
+        """The metrics (with the loss curve) from an ``align/N/heads.json`` sidecar."""
+        doc = read_json(path, what="alignment heads sidecar")
+        return cls.from_json(_field(doc, "metrics", dict, str(path)), f"{path}: metrics")
+
+
+# ------------------------------------------------------------------------------------------------ CLIP-RL: transfer
+@dataclass
+class TransferTrial:
+    """One fine-tuning run of one method: steps to convergence (the budget when ``censored``)."""
+
+    method: str
+    trial: int
+    seed: int
+    env_steps: int
+    censored: bool
+    auc: float
+    wall_time_s: float
+    initial_success_rate: float
+    weights: dict[str, float] | None  # source instruction -> its weight in the initial average; None: no average
+    weighting_note: str
+
+    def to_json(self) -> Json:
+        return {"method": self.method, "trial": self.trial, "seed": self.seed, "env_steps": self.env_steps,
+                "censored": self.censored, "auc": self.auc, "wall_time_s": self.wall_time_s,
+                "initial_success_rate": self.initial_success_rate, "weights": self.weights,
+                "weighting_note": self.weighting_note}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "TransferTrial":
+        doc = _object(doc, where)
+        weights = _field(doc, "weights", dict, where, optional=True)
+        return cls(method=_field(doc, "method", str, where), trial=int(_field(doc, "trial", int, where)),
+                   seed=int(_field(doc, "seed", int, where)), env_steps=int(_field(doc, "env_steps", int, where)),
+                   censored=_field(doc, "censored", bool, where), auc=_number(doc, "auc", where),
+                   wall_time_s=_number(doc, "wall_time_s", where),
+                   initial_success_rate=_number(doc, "initial_success_rate", where),
+                   weights=None if weights is None else {k: float(w) for k, w in weights.items()},
+                   weighting_note=_field(doc, "weighting_note", str, where))
+
+
+@dataclass
+class MethodSummary:
+    """Steps to convergence of one method over its trials (censored trials count at the budget)."""
+
+    n: int
+    censored: int
+    mean: float
+    median: float
+    iqm: float
+    std: float
+    ci95: tuple[float, float]
+    auc_mean: float
+
+    def to_json(self) -> Json:
+        return {"n": self.n, "censored": self.censored, "mean": self.mean, "median": self.median, "iqm": self.iqm,
+                "std": self.std, "ci95": list(self.ci95), "auc_mean": self.auc_mean}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "MethodSummary":
+        doc = _object(doc, where)
+        return cls(n=int(_field(doc, "n", int, where)), censored=int(_field(doc, "censored", int, where)),
+                   mean=_number(doc, "mean", where), median=_number(doc, "median", where),
+                   iqm=_number(doc, "iqm", where), std=_number(doc, "std", where), ci95=_pair(doc, "ci95", where),
+                   auc_mean=_number(doc, "auc_mean", where))
+
+
+@dataclass
+class PairedRatio:
+    """Mean steps of one method over another's, on trials paired by seed, with a bootstrap 95% interval."""
+
+    ratio: float
+    ci95: tuple[float, float]
+
+    def to_json(self) -> Json:
+        return {"ratio": self.ratio, "ci95": list(self.ci95)}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "PairedRatio":
+        doc = _object(doc, where)
+        return cls(ratio=_number(doc, "ratio", where), ci95=_pair(doc, "ci95", where))
+
+
+@dataclass
+class TransferResults:
+    """``transfer/N/results.json``: every trial of every method, their summaries and the clip/language ratio."""
+
+    grid_size: int
+    target: str
+    goal: tuple[int, int]
+    budget: int
+    config: Json
+    similarities: dict[str, dict[str, float] | None]
+    trials: list[TransferTrial]
+    summary: dict[str, MethodSummary]
+    wall_time_s: float
+    ratio_clip_language: PairedRatio | None = None
+
+    def to_json(self) -> Json:
+        doc: Json = {"grid_size": self.grid_size, "target": self.target, "goal": list(self.goal),
+                     "budget": self.budget, "config": self.config, "similarities": self.similarities,
+                     "trials": [t.to_json() for t in self.trials],
+                     "summary": {m: s.to_json() for m, s in self.summary.items()}, "wall_time_s": self.wall_time_s}
+        if self.ratio_clip_language is not None:
+            doc["ratio_clip_language"] = self.ratio_clip_language.to_json()
+        return doc
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "TransferResults":
+        doc = _object(doc, where)
+        goal = _field(doc, "goal", list, where)
+        sims = _field(doc, "similarities", dict, where)
+        summary = _field(doc, "summary", dict, where)
+        ratio = _field(doc, "ratio_clip_language", dict, where, optional=True)
+        return cls(grid_size=int(_field(doc, "grid_size", int, where)), target=_field(doc, "target", str, where),
+                   goal=(int(goal[0]), int(goal[1])), budget=int(_field(doc, "budget", int, where)),
+                   config=_field(doc, "config", dict, where),
+                   similarities={k: v for k, v in sims.items()},
+                   trials=[TransferTrial.from_json(t, f"{where}: trials[{i}]")
+                           for i, t in enumerate(_field(doc, "trials", list, where))],
+                   summary={m: MethodSummary.from_json(s, f"{where}: summary.{m}") for m, s in summary.items()},
+                   wall_time_s=_number(doc, "wall_time_s", where),
+                   ratio_clip_language=None if ratio is None else PairedRatio.from_json(ratio,
+                                                                                          f"{where}: ratio"))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "TransferResults":
+        return cls.from_json(read_json(path, what="transfer results"), str(path))
+
+
+@dataclass
+class TransferCurves:
+    """``transfer/N/curves.json``: method -> one learning curve per trial (None for a trial not run)."""
+
+    curves: dict[str, list[list[CurvePoint] | None]]
+
+    def to_json(self) -> Json:
+        return {m: [None if c is None else [p.to_json() for p in c] for c in trials]
+                for m, trials in self.curves.items()}
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "TransferCurves":
+        doc = _object(doc, where)
+        out: dict[str, list[list[CurvePoint] | None]] = {}
+        for method, trials in doc.items():
+            if not isinstance(trials, list):
+                raise ArtifactError(f"{where}: {method!r} should be a list of curves")
+            out[method] = [None if c is None else _curve_from_json(c, f"{where}: {method}[{i}]")
+                           for i, c in enumerate(trials)]
+        return cls(out)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "TransferCurves":
+        return cls.from_json(read_json(path, what="transfer curves"), str(path))
+
+
+# ------------------------------------------------------------------------------------------------ FuRL
+_FURL_POINT_HEAD = ("step", "success_any", "success_last", "return", "sparse_return")
+_FURL_POINT_TAIL = ("episodes", "train_success_episodes", "positive_frames", "relay_on", "updates", "wall_s",
+                    "env_steps_per_s")
+
+
+@dataclass
+class FurlPoint:
+    """One evaluation of a FuRL run: evaluation results, then the training statistics averaged since the last one.
+
+    ``train_stats`` holds the per-variant means (SAC losses, alignment losses, VLM reward statistics), in the
+    order the run produced them.
+    """
+
+    step: int
+    success_any: float
+    success_last: float
+    return_: float
+    sparse_return: float
+    train_stats: dict[str, float]
+    episodes: int
+    train_success_episodes: int
+    positive_frames: int
+    relay_on: bool
+    updates: int
+    wall_s: float
+    env_steps_per_s: float
+
+    def to_json(self) -> Json:
+        return {"step": self.step, "success_any": self.success_any, "success_last": self.success_last,
+                "return": self.return_, "sparse_return": self.sparse_return, **self.train_stats,
+                "episodes": self.episodes, "train_success_episodes": self.train_success_episodes,
+                "positive_frames": self.positive_frames, "relay_on": self.relay_on, "updates": self.updates,
+                "wall_s": self.wall_s, "env_steps_per_s": self.env_steps_per_s}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "FurlPoint":
+        doc = _object(doc, where)
+        known = set(_FURL_POINT_HEAD) | set(_FURL_POINT_TAIL)
+        return cls(step=int(_field(doc, "step", int, where)), success_any=_number(doc, "success_any", where),
+                   success_last=_number(doc, "success_last", where), return_=_number(doc, "return", where),
+                   sparse_return=_number(doc, "sparse_return", where),
+                   train_stats={k: v for k, v in doc.items() if k not in known},
+                   episodes=int(_field(doc, "episodes", int, where)),
+                   train_success_episodes=int(_field(doc, "train_success_episodes", int, where)),
+                   positive_frames=int(_field(doc, "positive_frames", int, where)),
+                   relay_on=_field(doc, "relay_on", bool, where), updates=int(_field(doc, "updates", int, where)),
+                   wall_s=_number(doc, "wall_s", where), env_steps_per_s=_number(doc, "env_steps_per_s", where))
+
+
+@dataclass
+class FurlCurve:
+    """``furl/<task>/<variant>/seed<k>/curve.json``, rewritten after every evaluation."""
+
+    vlm_random_weights: bool
+    task: str
+    variant: str
+    seed: int
+    curve: list[FurlPoint]
+
+    def to_json(self) -> Json:
+        return {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
+                "seed": self.seed, "curve": [p.to_json() for p in self.curve]}
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "FurlCurve":
+        doc = _object(doc, where)
+        return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
+                   task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
+                   seed=int(_field(doc, "seed", int, where)),
+                   curve=[FurlPoint.from_json(p, f"{where}: curve[{i}]")
+                          for i, p in enumerate(_field(doc, "curve", list, where))])
+
+    @classmethod
+    def read(cls, path: str | Path) -> "FurlCurve":
+        return cls.from_json(read_json(path, what="FuRL curve"), str(path))
+
+
+@dataclass
+class FurlSummary:
+    """``furl/.../summary.json``: the finished run's last evaluation, speed, memory and set-up."""
+
+    vlm_random_weights: bool
+    task: str
+    variant: str
+    seed: int
+    steps: int
+    resumed_from_step: int | None
+    final: Json
+    wall_s: float
+    env_steps_per_s: float
+    timings_s: dict[str, float]
+    replay_bytes_per_transition: int
+    replay_bytes: int
+    positive_frames: int
+    cpu_tuning: dict[str, bool]
+    torch_threads: int
+    expert_rewards: Json | None = None
+
+    def to_json(self) -> Json:
+        doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
+                     "seed": self.seed, "steps": self.steps, "resumed_from_step": self.resumed_from_step,
+                     "final": self.final, "wall_s": self.wall_s, "env_steps_per_s": self.env_steps_per_s,
+                     "timings_s": self.timings_s, "replay_bytes_per_transition": self.replay_bytes_per_transition,
+                     "replay_bytes": self.replay_bytes, "positive_frames": self.positive_frames,
+                     "cpu_tuning": self.cpu_tuning, "torch_threads": self.torch_threads}
+        if self.expert_rewards is not None:
+            doc["expert_rewards"] = self.expert_rewards
+        return doc
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "FurlSummary":
+        doc = _object(doc, where)
+        return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
+                   task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
+                   seed=int(_field(doc, "seed", int, where)), steps=int(_field(doc, "steps", int, where)),
+                   resumed_from_step=_field(doc, "resumed_from_step", int, where, optional=True),
+                   final=_field(doc, "final", dict, where), wall_s=_number(doc, "wall_s", where),
+                   env_steps_per_s=_number(doc, "env_steps_per_s", where),
+                   timings_s=_field(doc, "timings_s", dict, where),
+                   replay_bytes_per_transition=int(_field(doc, "replay_bytes_per_transition", int, where)),
+                   replay_bytes=int(_field(doc, "replay_bytes", int, where)),
+                   positive_frames=int(_field(doc, "positive_frames", int, where)),
+                   cpu_tuning=_field(doc, "cpu_tuning", dict, where),
+                   torch_threads=int(_field(doc, "torch_threads", int, where)),
+                   expert_rewards=_field(doc, "expert_rewards", dict, where, optional=True))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "FurlSummary":
+        return cls.from_json(read_json(path, what="FuRL summary"), str(path))
+
+
+@dataclass
+class ExpertRewards:
+    """``furl/.../expert_rewards.json``: VLM rewards along one scripted-expert trajectory (the paper's Figure 11).
+
+    ``aligned`` is present only for variants with projection heads.
+    """
+
+    vlm_random_weights: bool
+    task: str
+    variant: str
+    seed: int
+    instruction_embedding_model: str  # the VLM's identity, "<model>|<weights>"
+    step: list[int]
+    success: list[bool]
+    first_success: int | None
+    zero_shot: list[float]
+    training_reward: list[float]
+    aligned: list[float] | None = None
+
+    def to_json(self) -> Json:
+        doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
+                     "seed": self.seed, "instruction_embedding_model": self.instruction_embedding_model,
+                     "step": self.step, "success": self.success, "first_success": self.first_success,
+                     "zero_shot": self.zero_shot}
+        if self.aligned is not None:
+            doc["aligned"] = self.aligned
+        doc["training_reward"] = self.training_reward
+        return doc
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "ExpertRewards":
+        doc = _object(doc, where)
+        aligned = _field(doc, "aligned", list, where, optional=True)
+        return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
+                   task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
+                   seed=int(_field(doc, "seed", int, where)),
+                   instruction_embedding_model=_field(doc, "instruction_embedding_model", str, where),
+                   step=[int(s) for s in _field(doc, "step", list, where)],
+                   success=[bool(s) for s in _field(doc, "success", list, where)],
+                   first_success=_field(doc, "first_success", int, where, optional=True),
+                   zero_shot=[float(v) for v in _field(doc, "zero_shot", list, where)],
+                   training_reward=[float(v) for v in _field(doc, "training_reward", list, where)],
+                   aligned=None if aligned is None else [float(v) for v in aligned])
+
+    @classmethod
+    def read(cls, path: str | Path) -> "ExpertRewards":
+        return cls.from_json(read_json(path, what="FuRL expert rewards"), str(path))
+
+
+@dataclass
+class FurlRunConfig:
+    """``furl/.../config.json``: the resolved FurlConfig plus what the run derived from it.
+
+    ``config`` is the dataclass's fields in order (its ``instruction`` field is written as the resolved
+    instruction, in place); ``device_resolved`` and ``vlm`` (the VLM's identity, None for ``sac``) follow.
+    """
+
+    vlm_random_weights: bool
+    config: Json
+    instruction: str
+    device_resolved: str
+    vlm: str | None  # the VLM's identity, "<model>|<weights>"; None for variants without one
+
+    def to_json(self) -> Json:
+        return {"vlm_random_weights": self.vlm_random_weights, **self.config, "instruction": self.instruction,
+                "device_resolved": self.device_resolved, "vlm": self.vlm}
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "FurlRunConfig":
+        doc = _object(doc, where)
+        # "instruction" stays in ``config`` too: it is a FurlConfig field, so it keeps its place in the file.
+        tail = ("vlm_random_weights", "device_resolved", "vlm")
+        return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
+                   config={k: v for k, v in doc.items() if k not in tail},
+                   instruction=_field(doc, "instruction", str, where),
+                   device_resolved=_field(doc, "device_resolved", str, where),
+                   vlm=_field(doc, "vlm", str, where, optional=True))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "FurlRunConfig":
+        return cls.from_json(read_json(path, what="FuRL config"), str(path))
+
+
+def read_json_any(path: str | Path) -> Any:
+    """A JSON file of any top-level type (``read_json`` insists on an object), with the same one-line errors."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable JSON ({exc.__class__.__name__}: {exc})") from None

@@ -1,0 +1,137 @@
+"""The typed artifact formats: every file round-trips to the same bytes, and a bad field is one clear error."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from cliprl_cli.artifacts import ArtifactError, to_json_bytes
+from cliprl_cli.formats import (AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+                                FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, TransferCurves,
+                                TransferResults, TransferTrial, finite_or_none)
+
+
+def _trial(method: str, trial: int, steps: int) -> TransferTrial:
+    return TransferTrial(method=method, trial=trial, seed=trial, env_steps=steps, censored=False, auc=0.5,
+                         wall_time_s=0.1, initial_success_rate=0.25, weights=None if method == "scratch" else
+                         {"a": 0.5, "b": 0.5}, weighting_note="note")
+
+
+def _results() -> TransferResults:
+    summary = MethodSummary(n=2, censored=0, mean=4096.0, median=4096.0, iqm=4096.0, std=0.0,
+                            ci95=(4096.0, 4096.0), auc_mean=0.5)
+    return TransferResults(grid_size=8, target="top left third", goal=(0, 5), budget=10_000,
+                           config={"target": "top left third", "methods": ["scratch", "clip"]},
+                           similarities={"language": {"a": 0.9}, "clip": None},
+                           trials=[_trial("scratch", 0, 4096), _trial("clip", 0, 4096)],
+                           summary={"scratch": summary, "clip": summary}, wall_time_s=1.5,
+                           ratio_clip_language=PairedRatio(1.0, (0.5, 2.0)))
+
+
+def test_transfer_results_round_trip_to_the_same_bytes(tmp_path):
+    res = _results()
+    path = res.write(tmp_path / "results.json")
+    back = TransferResults.read(path)
+    assert back == res
+    assert to_json_bytes(back.to_json()) == path.read_bytes()
+    # the key order is the one the files have always had (dvc.lock hashes these bytes)
+    assert list(json.loads(path.read_text())) == ["grid_size", "target", "goal", "budget", "config", "similarities",
+                                                  "trials", "summary", "wall_time_s", "ratio_clip_language"]
+
+
+def test_transfer_results_without_ratio_omit_the_key(tmp_path):
+    res = _results()
+    res.ratio_clip_language = None
+    doc = res.to_json()
+    assert "ratio_clip_language" not in doc
+    assert TransferResults.from_json(doc, "x").ratio_clip_language is None
+
+
+def test_base_curve_keeps_infinity_and_field_order(tmp_path):
+    curve = BaseCurve([CurvePoint(0, 0.0, math.inf, 0.0), CurvePoint(4096, 1.0, 1.0, 0.02)])
+    path = curve.write(tmp_path / "curve.json")
+    assert BaseCurve.read(path) == curve
+    assert list(json.loads(path.read_text())[0]) == ["env_steps", "success_rate", "path_ratio", "wall_s"]
+
+
+def test_transfer_curves_keep_missing_trials():
+    curves = TransferCurves({"scratch": [[CurvePoint(0, 0.25)], None]})
+    doc = curves.to_json()
+    assert doc == {"scratch": [[{"env_steps": 0, "success_rate": 0.25}], None]}
+    assert TransferCurves.from_json(doc, "x") == curves
+
+
+def _point(step: int) -> FurlPoint:
+    return FurlPoint(step=step, success_any=0.5, success_last=0.0, return_=-10.0, sparse_return=-400.0,
+                     train_stats={"critic_loss": 1.0, "actor_loss": -2.0}, episodes=3, train_success_episodes=1,
+                     positive_frames=0, relay_on=True, updates=500, wall_s=3.0, env_steps_per_s=100.0)
+
+
+def test_furl_curve_puts_the_training_statistics_between_evaluation_and_bookkeeping():
+    doc = FurlCurve(True, "drawer-open-v3", "furl", 0, [_point(500)]).to_json()
+    assert list(doc["curve"][0]) == ["step", "success_any", "success_last", "return", "sparse_return",
+                                     "critic_loss", "actor_loss", "episodes", "train_success_episodes",
+                                     "positive_frames", "relay_on", "updates", "wall_s", "env_steps_per_s"]
+    assert FurlCurve.from_json(doc, "x").curve[0] == _point(500)
+
+
+def test_furl_summary_expert_and_config_round_trip():
+    summary = FurlSummary(vlm_random_weights=False, task="t", variant="sac", seed=0, steps=10, resumed_from_step=None,
+                          final={"step": 10}, wall_s=1.0, env_steps_per_s=10.0, timings_s={"env": 0.1},
+                          replay_bytes_per_transition=100, replay_bytes=1000, positive_frames=0,
+                          cpu_tuning={"flush_denormals": True}, torch_threads=2)
+    assert "expert_rewards" not in summary.to_json()
+    assert FurlSummary.from_json(summary.to_json(), "x") == summary
+    expert = ExpertRewards(vlm_random_weights=True, task="t", variant="furl", seed=0,
+                           instruction_embedding_model="cliprl-tiny|random", step=[1, 2], success=[False, True],
+                           first_success=2, zero_shot=[0.1, 0.2], training_reward=[0.3, 0.4], aligned=[0.5, 0.6])
+    doc = expert.to_json()
+    assert list(doc)[-2:] == ["aligned", "training_reward"]
+    assert ExpertRewards.from_json(doc, "x") == expert
+    config = FurlRunConfig(vlm_random_weights=True, config={"task": "t", "instruction": None, "steps": 3},
+                           instruction="Open a drawer.",
+                           device_resolved="cpu", vlm=None)
+    doc = config.to_json()
+    assert list(doc) == ["vlm_random_weights", "task", "instruction", "steps", "device_resolved", "vlm"]
+    assert doc["instruction"] == "Open a drawer."
+    assert FurlRunConfig.from_json(doc, "x").to_json() == doc
+
+
+def test_align_metrics_flat_file_has_no_loss_curve():
+    m = AlignMetrics(0.1, 2.0, 1.0, 1.0, 0.1, 4, loss_curve=[2.0, 0.1])
+    assert "loss_curve" not in m.to_json()
+    assert AlignMetrics.from_json(m.to_json(with_curve=True), "x") == m
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("budget"), "missing field 'budget'"),
+    (lambda d: d.update(grid_size="8"), "field 'grid_size' should be int, got str"),
+    (lambda d: d["summary"]["clip"].update(ci95=[1.0]), "field 'ci95' should be a pair of numbers"),
+    (lambda d: d["trials"][0].update(env_steps=True), "field 'env_steps' should be int, got bool"),
+    (lambda d: d.update(trials={}), "field 'trials' should be list, got dict"),
+])
+def test_a_bad_field_is_one_line_naming_file_and_field(tmp_path, mutate, message):
+    doc = _results().to_json()
+    mutate(doc)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError) as err:
+        TransferResults.read(path)
+    assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unreadable_files_are_artifact_errors(tmp_path):
+    bad = tmp_path / "curve.json"
+    bad.write_bytes(b"\xff\xfe not json")
+    with pytest.raises(ArtifactError, match="unreadable JSON"):
+        BaseCurve.read(bad)
+    with pytest.raises(ArtifactError, match="not found"):
+        BaseCurve.read(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("value, expected", [(1, 1.0), (0.5, 0.5), (math.inf, None), (math.nan, None),
+                                             (True, None), ("1", None), (None, None)])
+def test_finite_or_none(value, expected):
+    assert finite_or_none(value) == expected
