@@ -6,7 +6,8 @@ per-size summaries (the README's table comes from this file's output).
         [--work DIR] [--json benchmarks/results/clip_rl_experiment.json] [--profile]
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
-default parameters (nothing here is tuned toward a result). Target (issue 7): under 10 minutes on a 2-core CPU.
+default parameters (:mod:`cliprl_cli.config`; nothing here is tuned toward a result). Target (issue 7): the
+whole experiment in under 10 minutes on a 2-core CPU; measured times are in benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from pathlib import Path
 
 import torch
 
-from cliprl_cli.align import AlignConfig, align
+from cliprl_cli.align import align
+from cliprl_cli.config import METHODS, AlignConfig
 from cliprl_cli.tasks import load_suite, slug
 from cliprl_cli.train_base import train_base
-from cliprl_cli.transfer import METHODS, transfer
+from cliprl_cli.transfer import transfer
 
 
 def run(sizes, trials, workers, work: Path) -> dict:

@@ -15,7 +15,7 @@ loss curve and top-1 retrieval accuracy in both directions) and ``metrics.json``
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +25,16 @@ from torch import nn
 from .adam import Adam
 from .artifacts import atomic_write_json, load_artifact, save_artifact
 from .clip_math import info_nce, standardize
+from .config import AlignConfig, HeadKind
 from .errors import CliprlError
 from .policy import PolicySpec, flatten_params
 from .progress import ProgressReporter
 from .seeding import seed_everything
-from .textenc import DEFAULT_TEXT_ENCODER, embed_instructions
+from .textenc import embed_instructions
 from .train_base import POLICY_FILE, load_policy
 
 HEADS_FILE = "heads.safetensors"
 KIND = "align-heads"
-
-
-@dataclass(frozen=True)
-class AlignConfig:
-    head: str = "mlp"              # "linear" or "mlp" (Linear -> ReLU -> Linear)
-    dim: int = 32                  # shared embedding size
-    hidden: int = 128              # hidden units of the mlp heads
-    epochs: int = 500              # full-batch Adam steps (the library is a handful of pairs)
-    lr: float = 1e-3
-    temperature: float = 0.1       # delta
-    learn_temperature: bool = False
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -62,6 +47,7 @@ class Library:
     paths: list[Path]
 
     def flat(self) -> torch.Tensor:
+        """The policies' parameters flattened in the documented order, one row per instruction."""
         return torch.stack([flatten_params(p, self.spec) for p in self.params])
 
 
@@ -88,10 +74,11 @@ def load_library(base_dir: str | Path) -> Library:
                    paths=[item[1] for item in loaded])
 
 
-def make_head(kind: str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
-    if kind == "linear":
+def make_head(kind: HeadKind | str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
+    """One projection head (:class:`cliprl_cli.config.HeadKind`): a Linear layer, or Linear -> ReLU -> Linear."""
+    if kind == HeadKind.LINEAR:
         return nn.Linear(in_dim, out_dim)
-    if kind == "mlp":
+    if kind == HeadKind.MLP:
         return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
     raise CliprlError(f"unknown head {kind!r} (linear, mlp)")
 
@@ -126,7 +113,10 @@ def top1_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
 
 def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = None, *,
           quiet: bool = False) -> dict[str, Any]:
-    """Train the projection heads on the library under ``base_dir`` and write them to ``out``."""
+    """Train the projection heads on the library under ``base_dir`` and write them to ``out``; returns the metrics.
+
+    The settings are :class:`cliprl_cli.config.AlignConfig` (re-exported here).
+    """
     config = config or AlignConfig()
     if config.temperature <= 0:
         raise CliprlError(f"--temperature must be positive, got {config.temperature}")

@@ -14,8 +14,10 @@ resumed run continues exactly where the interrupted one stopped and ends with th
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,8 +46,6 @@ class PreemptionGuard:
         PreemptionGuard.shutting_down = True
 
     def __enter__(self) -> "PreemptionGuard":
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             for sig in PREEMPT_SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handler)
@@ -86,8 +86,7 @@ def load_checkpoint(path: str | Path, config: Mapping[str, Any]):
 
 
 def _canonical(value: Any) -> Any:
-    import json
-
+    """``value`` as JSON reads it back (non-JSON values as their str), for comparing configs."""
     return json.loads(json.dumps(value, default=str))
 
 

@@ -1,7 +1,8 @@
 """The `cliprl` command line. Commands are thin: they parse options and call plain, importable functions.
 
 Each subcommand lives in ``cliprl_cli/commands/<name>.py`` and imports its heavy dependencies (torch,
-sentence-transformers, open_clip, Meta-World) inside the function body, so ``cliprl --help`` stays fast.
+sentence-transformers, open_clip, Meta-World) inside the function body, so ``cliprl --help`` stays fast; their
+option defaults come from the config dataclasses of :mod:`cliprl_cli.config` (light: standard library only).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import typer
 
 from . import __version__
+from .commands import align, furl, report, slurm, train_base, transfer
 from .errors import CliprlError
 
 app = typer.Typer(
@@ -42,23 +44,12 @@ def _root(
     """Language-guided RL research toolkit."""
 
 
-def _register() -> None:
-    from .commands import train_base
-
-    app.command("train-base")(train_base.train_base_command)
-    from .commands import align, transfer
-
-    app.command("align")(align.align_command)
-    app.command("transfer")(transfer.transfer_command)
-    from .commands import furl
-    app.command("furl")(furl.furl_command)
-    from .commands import slurm
-    app.add_typer(slurm.app, name="slurm")
-    from .commands import report
-    app.command("report")(report.report_command)
-
-
-_register()
+app.command("train-base")(train_base.train_base_command)
+app.command("align")(align.align_command)
+app.command("transfer")(transfer.transfer_command)
+app.command("furl")(furl.furl_command)
+app.add_typer(slurm.app, name="slurm")
+app.command("report")(report.report_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
+import torch
+from gymnasium import spaces
+
+from .tasks import load_suite
 
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right as (d_row, d_col)
 ACTION_NAMES = ("up", "down", "left", "right")
@@ -31,8 +36,6 @@ def default_max_steps(size: int) -> int:
 
 def shortest_path_lengths(size: int, goal: tuple[int, int]):
     """Manhattan distance from every cell to ``goal`` (an N x N integer tensor): the optimal path length."""
-    import torch
-
     rows = torch.arange(size).view(-1, 1)
     cols = torch.arange(size).view(1, -1)
     return (rows - goal[0]).abs() + (cols - goal[1]).abs()
@@ -45,8 +48,6 @@ def encode_positions(positions, size: int):
     all N^2 cells keep the input layer small (2N) and make weights of policies for different goals comparable
     coordinate by coordinate, which weight averaging and the contrastive alignment rely on.
     """
-    import torch
-
     out = torch.zeros(positions.shape[0], 2 * size, dtype=torch.float32, device=positions.device)
     out.scatter_(1, torch.stack((positions[:, 0], positions[:, 1] + size), dim=1), 1.0)
     return out
@@ -63,8 +64,6 @@ class BatchedGridWorld:
 
     def __init__(self, size: int, goal: tuple[int, int], num_envs: int, *, max_steps: int | None = None,
                  generator=None, device: str = "cpu"):
-        import torch
-
         if not (0 <= goal[0] < size and 0 <= goal[1] < size):
             raise ValueError(f"goal {goal} outside a {size}x{size} grid")
         self.size = size
@@ -87,8 +86,6 @@ class BatchedGridWorld:
     @property
     def pos(self):
         """Positions as (B, 2) ``[row, col]``."""
-        import torch
-
         return torch.stack((self.cell // self.size, self.cell % self.size), dim=1)
 
     def observe(self, cells=None):
@@ -97,15 +94,11 @@ class BatchedGridWorld:
 
     def sample_starts(self, n: int):
         """``n`` uniformly random cells other than the goal: draw from N^2 - 1 cells and skip over the goal."""
-        import torch
-
         index = torch.randint(0, self.size * self.size - 1, (n,), generator=self.generator, device=self.device)
         return index + (index >= self.goal_cell).long()
 
     def reset(self, starts=None):
         """Reset every environment (to ``starts``, (B, 2) positions, if given); returns the cells."""
-        import torch
-
         if starts is None:
             self.cell = self.sample_starts(self.num_envs)
         else:
@@ -148,15 +141,7 @@ class BatchedGridWorld:
 
 
 # ------------------------------------------------------------------------------------------------ gymnasium face
-try:
-    import gymnasium as _gym
-
-    _EnvBase = _gym.Env
-except ImportError:  # pragma: no cover - gymnasium is a dependency
-    _EnvBase = object
-
-
-class GridGoalEnv(_EnvBase):
+class GridGoalEnv(gymnasium.Env):
     """One grid world with the gymnasium API; same dynamics as :class:`BatchedGridWorld`.
 
     Args:
@@ -175,10 +160,6 @@ class GridGoalEnv(_EnvBase):
     def __init__(self, size: int = 10, task: str | None = "top left first", tasks: str | None = None,
                  max_steps: int | None = None, goal: tuple[int, int] | None = None,
                  render_mode: str | None = None):
-        from gymnasium import spaces
-
-        from .tasks import load_suite
-
         self.size = int(size)
         if goal is None:
             goal = load_suite(tasks).goal(task, self.size)
@@ -225,14 +206,11 @@ class GridGoalEnv(_EnvBase):
 
 
 def register_envs() -> None:
-    """Register ``cliprl/GridGoal-v0`` with gymnasium (also run by gymnasium's plugin entry point)."""
-    import gymnasium
-
+    """Register ``cliprl/GridGoal-v0`` with gymnasium (run when this module is imported)."""
     if "cliprl/GridGoal-v0" not in gymnasium.registry:
         gymnasium.register(id="cliprl/GridGoal-v0", entry_point="cliprl_cli.gridworld:GridGoalEnv")
 
 
 # gymnasium 1.x has no plugin entry points: importing this module registers the env, and
 # gymnasium.make("cliprl_cli.gridworld:cliprl/GridGoal-v0", ...) imports it on demand.
-if _EnvBase is not object:
-    register_envs()
+register_envs()

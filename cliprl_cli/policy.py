@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .config import TrainBaseConfig
 from .gridworld import NUM_ACTIONS
 
 
@@ -26,8 +27,8 @@ class PolicySpec:
     """Architecture of a grid policy; stored in every policy artifact's config."""
 
     grid_size: int
-    hidden: int = 64
-    layers: int = 2
+    hidden: int = TrainBaseConfig.hidden
+    layers: int = TrainBaseConfig.layers
     encoding: str = "onehot-row-col"
 
     @property

@@ -1,6 +1,8 @@
 """PPO on the batched grid world, with the exact convergence rule of CLIP-RL's experiments.
 
-One flat file in the CleanRL manner: rollout, GAE, clipped surrogate update, and the convergence check.
+One flat file in the CleanRL manner: :func:`train_ppo`'s loop reads as labelled blocks (preemption, rollout and
+GAE, update, convergence check, checkpoint), each a plain function of this module that can be called on its own.
+The hyperparameters are :class:`cliprl_cli.config.PPOConfig` (re-exported here).
 
 Why PPO (not DQN): on-policy updates over thousands of batched environments need no replay buffer, so a whole
 training is a few hundred small matrix products; the actor-critic also gives one network whose weights
@@ -18,7 +20,7 @@ not in the observation, and with uniformly random starts truncations are rare on
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,36 +29,16 @@ from torch import nn
 
 from .adam import Adam
 from .checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
+from .config import PPOConfig
 from .errors import PreemptedError
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
 
 
-@dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyperparameters and the step budget (recorded in every artifact)."""
-
-    num_envs: int = 256           # environments stepped together
-    num_steps: int = 16           # rollout length per environment per iteration
-    epochs: int = 4               # passes over each rollout
-    minibatches: int = 2          # minibatches per pass (2 beat 4 and 1 on steps and time; benchmarks/README)
-    lr: float = 2.5e-3            # Adam learning rate
-    gamma: float = 0.95           # discount
-    gae_lambda: float = 0.9       # GAE lambda
-    clip: float = 0.2             # PPO ratio clip
-    ent_coef: float = 0.01        # entropy bonus
-    vf_coef: float = 0.5          # value-loss weight
-    max_grad_norm: float = 0.5    # gradient clipping
-    max_env_steps: int = 2_000_000  # budget: a run that has not converged by then fails (censored)
-    eval_every: int = 1           # iterations between exhaustive convergence checks
-    path_tolerance: float = 0.05  # mean greedy path length within 5% of the shortest
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 @dataclass
 class TrainResult:
+    """What one training run returns: its outcome, final parameters and the evaluation curve."""
+
     converged: bool
     env_steps: int                 # env steps at convergence (or the budget, when censored)
     iterations: int
@@ -123,10 +105,149 @@ def is_converged(evaluation: dict[str, float], tolerance: float = 0.05) -> bool:
     return evaluation["success_rate"] >= 1.0 and evaluation["path_ratio"] <= 1.0 + tolerance
 
 
-def _sample_actions(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    # Gumbel-max: a categorical draw that uses our own generator, so the run's RNG state is checkpointable.
+def sample_actions(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A categorical draw per row by the Gumbel-max trick, from our own generator (so the run's RNG state is
+    checkpointable, which ``torch.multinomial`` on the global generator would not make easy)."""
     u = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1.0)
     return (logits - torch.log(-torch.log(u))).argmax(dim=1)
+
+
+@dataclass
+class Rollout:
+    """The buffers of one rollout: ``num_steps`` x ``num_envs`` transitions, reused every iteration."""
+
+    obs: torch.Tensor       # (T, B, 2N) encoded observations
+    actions: torch.Tensor   # (T, B) actions taken
+    logprobs: torch.Tensor  # (T, B) their log-probabilities under the acting policy
+    rewards: torch.Tensor   # (T, B)
+    dones: torch.Tensor     # (T, B) 1.0 where transition t ended its episode
+    values: torch.Tensor    # (T, B) the critic's value of obs
+
+    @classmethod
+    def empty(cls, num_steps: int, num_envs: int, obs_dim: int) -> "Rollout":
+        return cls(obs=torch.zeros(num_steps, num_envs, obs_dim),
+                   actions=torch.zeros(num_steps, num_envs, dtype=torch.long),
+                   logprobs=torch.zeros(num_steps, num_envs), rewards=torch.zeros(num_steps, num_envs),
+                   dones=torch.zeros(num_steps, num_envs), values=torch.zeros(num_steps, num_envs))
+
+
+@dataclass
+class LoopState:
+    """What the training loop advances, and what a checkpoint saves besides the tensors."""
+
+    iteration: int = 0
+    env_steps: int = 0
+    curve: list[dict[str, float]] = field(default_factory=list)
+    elapsed_before: float = 0.0        # wall seconds spent before the last resume
+    resumed_from: int | None = None    # env steps of the checkpoint resumed from
+
+
+@torch.no_grad()
+def collect_rollout(net: PolicyNet, env: BatchedGridWorld, generator: torch.Generator, buf: Rollout) -> torch.Tensor:
+    """Step every environment ``num_steps`` times with the sampling policy, filling ``buf``; returns the value of
+    the observation after the last step (the bootstrap of GAE)."""
+    obs = env.observe()
+    for t in range(buf.obs.shape[0]):
+        logits, value = net(obs)
+        action = sample_actions(logits, generator)
+        buf.obs[t], buf.actions[t], buf.values[t] = obs, action, value
+        buf.logprobs[t] = torch.log_softmax(logits, dim=1).gather(1, action.unsqueeze(1)).squeeze(1)
+        cell, reward, terminated, truncated = env.step(action)
+        buf.rewards[t], buf.dones[t] = reward, (terminated | truncated).float()
+        obs = env.observe(cell)
+    _, next_value = net(obs)
+    return next_value
+
+
+@torch.no_grad()
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, next_value: torch.Tensor,
+                gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates and returns, (T, B) each.
+
+    ``dones[t]`` means transition t ended its episode, so nothing is bootstrapped through it.
+    """
+    num_steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros(rewards.shape[1])
+    for t in reversed(range(num_steps)):
+        nxt = next_value if t == num_steps - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * nxt * nonterminal - values[t]
+        last = delta + gamma * gae_lambda * nonterminal * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def ppo_update(net: PolicyNet, optimizer: Adam, buf: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
+               config: PPOConfig, generator: torch.Generator) -> None:
+    """``epochs`` passes of the clipped-surrogate loss over the rollout, in ``minibatches`` shuffled minibatches,
+    with per-minibatch advantage normalisation, a value loss, an entropy bonus and gradient clipping."""
+    batch = buf.actions.numel()
+    minibatch = batch // config.minibatches
+    b_obs, b_act = buf.obs.reshape(batch, -1), buf.actions.reshape(batch)
+    b_logp, b_adv, b_ret = buf.logprobs.reshape(batch), advantages.reshape(batch), returns.reshape(batch)
+    for _ in range(config.epochs):
+        order = torch.randperm(batch, generator=generator)
+        for begin in range(0, batch, minibatch):
+            idx = order[begin:begin + minibatch]
+            logits, value = net(b_obs[idx])
+            logp_all = torch.log_softmax(logits, dim=1)
+            logp = logp_all.gather(1, b_act[idx].unsqueeze(1)).squeeze(1)
+            ratio = (logp - b_logp[idx]).exp()
+            adv = b_adv[idx]
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
+            value_loss = 0.5 * (value - b_ret[idx]).pow(2).mean()
+            entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
+            loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm, foreach=True)
+            optimizer.step()
+
+
+def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, elapsed: float,
+                      tolerance: float, progress: Any = None) -> bool:
+    """Evaluate the greedy policy exhaustively, append the point to ``state.curve``, report it; True if converged."""
+    evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
+    state.curve.append({"env_steps": state.env_steps, "success_rate": evaluation["success_rate"],
+                        "path_ratio": evaluation["path_ratio"], "wall_s": round(elapsed, 4)})
+    if progress is not None:
+        progress.update(state.env_steps, success=evaluation["success_rate"], path_ratio=evaluation["path_ratio"])
+    return is_converged(evaluation, tolerance)
+
+
+def save_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Adam, generator: torch.Generator,
+                             env: BatchedGridWorld, state: LoopState, elapsed: float, run_config: dict) -> None:
+    """Save everything a resumed run needs to continue bit for bit: network, optimiser, RNG, environments, loop."""
+    tensors = {f"net/{k}": v for k, v in net.state_dict().items()}
+    tensors.update(optimizer.state_tensors())
+    tensors["rng/generator"] = generator.get_state()
+    tensors["env/cell"], tensors["env/t"] = env.cell, env.t
+    save_checkpoint(path, tensors, {"iteration": state.iteration, "env_steps": state.env_steps,
+                                    "curve": state.curve, "elapsed_s": elapsed}, run_config)
+
+
+def restore_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Adam, generator: torch.Generator,
+                                env: BatchedGridWorld, run_config: dict) -> LoopState | None:
+    """Load a checkpoint written for ``run_config`` into the given objects; None when there is no valid one."""
+    loaded = load_checkpoint(path, run_config)
+    if loaded is None:
+        return None
+    tensors, saved = loaded
+    net.load_state_dict({k[len("net/"):]: v for k, v in tensors.items() if k.startswith("net/")})
+    optimizer.load_state_tensors(tensors)
+    generator.set_state(tensors["rng/generator"])
+    env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
+    return LoopState(iteration=saved["iteration"], env_steps=saved["env_steps"], curve=saved["curve"],
+                     elapsed_before=saved["elapsed_s"], resumed_from=saved["env_steps"])
+
+
+def _stop_requested(guard: PreemptionGuard, stop_event: Any) -> str:
+    """The name of the stop asked for (a signal to this process, or the parent's event), or ''."""
+    if guard.signal_name:
+        return guard.signal_name
+    return "SIGTERM (from the parent)" if stop_event is not None and stop_event.is_set() else ""
 
 
 def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, seed: int,
@@ -144,131 +265,68 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a
     kill between the end of training and the write loses nothing.
     """
-    size = spec.grid_size
+    # ---- setup: one generator drives the environments, the action draws and the minibatch order
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the network's initialisation
     net = PolicyNet(spec)
     if init_params is not None:
         net.load_state_dict(init_params)
     optimizer = Adam(net.parameters(), lr=config.lr, eps=1e-5)
-    env = BatchedGridWorld(size, goal, config.num_envs, generator=generator)
+    env = BatchedGridWorld(spec.grid_size, goal, config.num_envs, generator=generator)
     env.reset()
-
     batch = config.num_envs * config.num_steps
-    minibatch = batch // config.minibatches
     max_iterations = max(1, -(-config.max_env_steps // batch))
-    curve: list[dict[str, float]] = []
-    iteration, env_steps, elapsed_before, resumed_from = 0, 0, 0.0, None
-    converged = False
     ckpt_config = run_config or {"spec": spec.to_dict(), "ppo": config.to_dict(), "seed": seed, "goal": list(goal)}
+    buf = Rollout.empty(config.num_steps, config.num_envs, 2 * spec.grid_size)
 
+    # ---- resume
+    state = None
     if checkpoint_path is not None:
-        loaded = load_checkpoint(checkpoint_path, ckpt_config)
-        if loaded is not None:
-            tensors, state = loaded
-            net.load_state_dict({k[len("net/"):]: v for k, v in tensors.items() if k.startswith("net/")})
-            optimizer.load_state_tensors(tensors)
-            generator.set_state(tensors["rng/generator"])
-            env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
-            iteration, env_steps = state["iteration"], state["env_steps"]
-            curve, elapsed_before = state["curve"], state["elapsed_s"]
-            resumed_from = env_steps
-            if progress is not None:
-                progress.log(f"resumed from checkpoint {checkpoint_path} at {env_steps} env steps")
-
-    def write_checkpoint(elapsed: float) -> None:
-        tensors = {f"net/{k}": v for k, v in net.state_dict().items()}
-        tensors.update(optimizer.state_tensors())
-        tensors["rng/generator"] = generator.get_state()
-        tensors["env/cell"], tensors["env/t"] = env.cell, env.t
-        save_checkpoint(checkpoint_path, tensors, {"iteration": iteration, "env_steps": env_steps,
-                                                   "curve": curve, "elapsed_s": elapsed}, ckpt_config)
-
+        state = restore_training_checkpoint(checkpoint_path, net, optimizer, generator, env, ckpt_config)
+        if state is not None and progress is not None:
+            progress.log(f"resumed from checkpoint {checkpoint_path} at {state.env_steps} env steps")
+    state = state or LoopState()
     start = time.perf_counter()
     last_ckpt = start
-    obs_buf = torch.zeros(config.num_steps, config.num_envs, 2 * size)
-    act_buf = torch.zeros(config.num_steps, config.num_envs, dtype=torch.long)
-    logp_buf = torch.zeros(config.num_steps, config.num_envs)
-    rew_buf = torch.zeros(config.num_steps, config.num_envs)
-    done_buf = torch.zeros(config.num_steps, config.num_envs)
-    val_buf = torch.zeros(config.num_steps, config.num_envs)
 
-    def check(elapsed: float) -> bool:
-        evaluation = evaluate_greedy(lambda o: net(o)[0], size, goal, env.max_steps)
-        curve.append({"env_steps": env_steps, "success_rate": evaluation["success_rate"],
-                      "path_ratio": evaluation["path_ratio"], "wall_s": round(elapsed, 4)})
-        if progress is not None:
-            progress.update(env_steps, success=evaluation["success_rate"], path_ratio=evaluation["path_ratio"])
-        return is_converged(evaluation, config.path_tolerance)
+    def elapsed() -> float:
+        return state.elapsed_before + time.perf_counter() - start
 
+    converged = False
     with PreemptionGuard() as guard:
         # The initial policy is checked too: a transferred initialisation may already solve the task (0 steps).
-        if not curve:
-            converged = check(0.0)
-        while not converged and iteration < max_iterations:
-            stop = guard.signal_name or ("SIGTERM (from the parent)" if stop_event is not None and stop_event.is_set()
-                                         else "")
+        if not state.curve:
+            converged = check_convergence(net, env, state, 0.0, config.path_tolerance, progress)
+        while not converged and state.iteration < max_iterations:
+            # ---- preemption: checkpoint and stop
+            stop = _stop_requested(guard, stop_event)
             if stop and checkpoint_path is not None:
-                write_checkpoint(elapsed_before + time.perf_counter() - start)
+                save_training_checkpoint(checkpoint_path, net, optimizer, generator, env, state, elapsed(),
+                                         ckpt_config)
                 raise PreemptedError(f"received {stop}: checkpoint written to {checkpoint_path} at "
-                                     f"{env_steps} env steps; rerun the same command to resume")
-            # ---- rollout
-            obs = env.observe()
-            with torch.no_grad():
-                for t in range(config.num_steps):
-                    logits, value = net(obs)
-                    action = _sample_actions(logits, generator)
-                    obs_buf[t], act_buf[t], val_buf[t] = obs, action, value
-                    logp_buf[t] = torch.log_softmax(logits, dim=1).gather(1, action.unsqueeze(1)).squeeze(1)
-                    cell, reward, terminated, truncated = env.step(action)
-                    rew_buf[t], done_buf[t] = reward, (terminated | truncated).float()
-                    obs = env.observe(cell)
-                _, next_value = net(obs)
-                # ---- GAE (done at step t means the transition t ended its episode: no bootstrap through it)
-                advantages = torch.zeros_like(rew_buf)
-                last = torch.zeros(config.num_envs)
-                for t in reversed(range(config.num_steps)):
-                    nxt = next_value if t == config.num_steps - 1 else val_buf[t + 1]
-                    nonterminal = 1.0 - done_buf[t]
-                    delta = rew_buf[t] + config.gamma * nxt * nonterminal - val_buf[t]
-                    last = delta + config.gamma * config.gae_lambda * nonterminal * last
-                    advantages[t] = last
-                returns = advantages + val_buf
-            env_steps += batch
-            iteration += 1
+                                     f"{state.env_steps} env steps; rerun the same command to resume")
+            # ---- rollout and GAE
+            next_value = collect_rollout(net, env, generator, buf)
+            advantages, returns = compute_gae(buf.rewards, buf.values, buf.dones, next_value, config.gamma,
+                                              config.gae_lambda)
+            state.env_steps += batch
+            state.iteration += 1
             # ---- update
-            b_obs, b_act = obs_buf.reshape(batch, -1), act_buf.reshape(batch)
-            b_logp, b_adv, b_ret = logp_buf.reshape(batch), advantages.reshape(batch), returns.reshape(batch)
-            for _ in range(config.epochs):
-                order = torch.randperm(batch, generator=generator)
-                for begin in range(0, batch, minibatch):
-                    idx = order[begin:begin + minibatch]
-                    logits, value = net(b_obs[idx])
-                    logp_all = torch.log_softmax(logits, dim=1)
-                    logp = logp_all.gather(1, b_act[idx].unsqueeze(1)).squeeze(1)
-                    ratio = (logp - b_logp[idx]).exp()
-                    adv = b_adv[idx]
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                    policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
-                    value_loss = 0.5 * (value - b_ret[idx]).pow(2).mean()
-                    entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
-                    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm, foreach=True)
-                    optimizer.step()
+            ppo_update(net, optimizer, buf, advantages, returns, config, generator)
             # ---- convergence check
-            if iteration % config.eval_every == 0 or iteration == max_iterations:
-                if check(elapsed_before + time.perf_counter() - start):
+            if state.iteration % config.eval_every == 0 or state.iteration == max_iterations:
+                if check_convergence(net, env, state, elapsed(), config.path_tolerance, progress):
                     converged = True
                     break
+            # ---- periodic checkpoint
             if checkpoint_path is not None and time.perf_counter() - last_ckpt >= checkpoint_every_s:
-                write_checkpoint(elapsed_before + time.perf_counter() - start)
+                save_training_checkpoint(checkpoint_path, net, optimizer, generator, env, state, elapsed(),
+                                         ckpt_config)
                 last_ckpt = time.perf_counter()
 
-    wall = elapsed_before + time.perf_counter() - start
+    wall = elapsed()
     if checkpoint_path is not None and not keep_checkpoint:
         remove_checkpoint(checkpoint_path)
     params = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    return TrainResult(converged=converged, env_steps=env_steps, iterations=iteration, wall_time_s=wall,
-                       params=params, curve=curve, resumed_from_step=resumed_from)
+    return TrainResult(converged=converged, env_steps=state.env_steps, iterations=state.iteration, wall_time_s=wall,
+                       params=params, curve=state.curve, resumed_from_step=state.resumed_from)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 
 def _is_interactive() -> bool:
-    import os
-
+    """A terminal that is not CI: worth a live bar."""
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
 
 
@@ -36,9 +38,6 @@ class ProgressReporter:
 
     def __enter__(self) -> "ProgressReporter":
         if not self.quiet and _is_interactive():
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
             self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
                                  transient=False)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import random
 
+import numpy as np
+import torch
+
+from .errors import CliprlError
+
 
 def seed_everything(seed: int, *, threads: int | None = None):
     """Seed Python, NumPy and torch, fix torch's CPU thread count (if given), and return a torch.Generator.
@@ -12,12 +17,7 @@ def seed_everything(seed: int, *, threads: int | None = None):
     Every random draw of a run should come from the returned generator (or from the global RNGs seeded here),
     so the same command with the same seed writes the same bytes on the CPU.
     """
-    import numpy as np
-    import torch
-
     if seed < 0:
-        from .errors import CliprlError
-
         raise CliprlError(f"--seed must be >= 0, got {seed}")
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     random.seed(seed)
@@ -25,7 +25,7 @@ def seed_everything(seed: int, *, threads: int | None = None):
     torch.manual_seed(seed)
     if threads is not None:
         torch.set_num_threads(threads)
-    # No torch.use_deterministic_algorithms(): it imports torch._inductor (seconds of start-up), and the CPU
+    # No torch.use_deterministic_algorithms(): it imports torch._inductor (a slow import), and the CPU
     # kernels used here are deterministic for a fixed thread count; tests compare bytes of two runs instead.
     generator = torch.Generator()
     generator.manual_seed(seed)

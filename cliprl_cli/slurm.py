@@ -31,10 +31,16 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import networkx as nx
+from dvc.exceptions import DvcException
+from dvc.repo import Repo
+
+from .artifacts import atomic_write_json
 from .errors import CliprlError
 
 RECORD_DIR = Path(".cliprl") / "slurm"
@@ -134,13 +140,6 @@ def build_plan(root: str | os.PathLike | None = None, *, targets: Sequence[str] 
     """
     root_path = find_root(root)
     try:
-        import networkx as nx
-        from dvc.exceptions import DvcException
-        from dvc.repo import Repo
-    except ImportError as exc:  # pragma: no cover - dvc is a dependency
-        raise CliprlError(f"DVC is not installed ({exc}); pip install dvc") from exc
-
-    try:
         repo = Repo(str(root_path))
     except DvcException as exc:
         raise CliprlError(f"cannot open the DVC repository at {root_path}: {_one_line(exc)}") from exc
@@ -198,8 +197,8 @@ def build_plan(root: str | os.PathLike | None = None, *, targets: Sequence[str] 
             submit.add(a)
     skipped = [a for a in sorted(selected, key=order.__getitem__) if a not in submit]
 
-    groups = _group(submit, deps_of, order, nx)
-    jobs = _jobs_from_groups(groups, submit, deps_of, order, cmds, wdirs, nx)
+    groups = _group(submit, deps_of, order)
+    jobs = _jobs_from_groups(groups, submit, deps_of, order, cmds, wdirs)
     if jobs:
         commit_tasks = [StageTask(address=COMMIT_KEY, cmd=[
             "dvc commit -f " + " ".join(shlex.quote(a) for a in sorted(submit, key=order.__getitem__))],
@@ -208,7 +207,7 @@ def build_plan(root: str | os.PathLike | None = None, *, targets: Sequence[str] 
     return JobPlan(root=str(root_path), jobs=jobs, skipped=skipped)
 
 
-def _group(submit: set[str], deps_of: dict[str, set[str]], order: dict[str, int], nx: Any) -> list[list[str]]:
+def _group(submit: set[str], deps_of: dict[str, set[str]], order: dict[str, int]) -> list[list[str]]:
     """Stages grouped by their matrix/foreach parent; a group that depends on itself, or sits on a cycle between
     groups, is split into single stages (repeated until the group graph is acyclic)."""
     group_of = {a: _group_of(a) for a in submit}
@@ -238,7 +237,7 @@ def _group(submit: set[str], deps_of: dict[str, set[str]], order: dict[str, int]
 
 
 def _jobs_from_groups(groups: list[list[str]], submit: set[str], deps_of: dict[str, set[str]],
-                      order: dict[str, int], cmds: dict[str, list[str]], wdirs: dict[str, str], nx: Any) -> list[Job]:
+                      order: dict[str, int], cmds: dict[str, list[str]], wdirs: dict[str, str]) -> list[Job]:
     parents = [_group_of(m[0]) for m in groups]
     used: set[str] = {COMMIT_KEY}
     keys: list[str] = []
@@ -437,7 +436,6 @@ def submit_plan(plan: JobPlan, options: SlurmOptions | None = None, *, dry_run: 
         echo(f"submitted {job.key}: job {job_id}"
              + (f" (array of {job.size})" if job.array else "")
              + (f", after {', '.join(ids[k] for k in job.after)}" if job.after else ""))
-    from .artifacts import atomic_write_json
 
     atomic_write_json(sdir / RECORD_FILE, record)
     echo(f"submission {sid}: {len(plan.jobs)} jobs, {sum(j.size for j in plan.jobs)} tasks; "
@@ -572,7 +570,6 @@ def overall_state(rows: list[dict[str, Any]]) -> str:
 
 
 def format_status(record: dict[str, Any], rows: list[dict[str, Any]], *, verbose: bool = False) -> str:
-    from collections import Counter
 
     out = [f"submission {record['id']} ({record.get('created', '?')}) in {record['root']}: "
            f"{len(rows)} jobs, {sum(r['tasks'] for r in rows)} tasks, {len(record.get('skipped', []))} stages "

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from .errors import CliprlError
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
@@ -71,8 +73,6 @@ def slug(instruction: str) -> str:
 
 def load_suite(path: str | Path | None = None) -> TaskSuite:
     """Load a suite from ``path``, or the paper's default suite shipped with the package."""
-    import yaml
-
     if path is None:
         text = resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text()
         source = f"<default {DEFAULT_SUITE}>"

@@ -6,12 +6,17 @@ model name (resolved from the local Hugging Face cache; the hub where the machin
 
 Embeddings are L2-normalised and cached per (encoder, instruction) in
 ``$CLIPRL_CACHE`` (default ``~/.cache/cliprl``)``/text/<encoder>.json``, written atomically.
+
+sentence-transformers (and the package that ships the default model) are imported only on a cache miss, inside
+:func:`_load_model`: they pull in transformers, a large import that a run whose instructions are already cached
+never needs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
@@ -19,12 +24,12 @@ from typing import Sequence
 import torch
 
 from .artifacts import atomic_write_json
+from .config import DEFAULT_TEXT_ENCODER
 from .errors import CliprlError
-
-DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 
 
 def cache_dir() -> Path:
+    """Where cached embeddings live: ``$CLIPRL_CACHE`` or ``~/.cache/cliprl``."""
     return Path(os.environ.get("CLIPRL_CACHE", Path.home() / ".cache" / "cliprl"))
 
 
@@ -41,8 +46,7 @@ def resolve_encoder(name: str) -> str:
 
 
 def _load_model(name: str):
-    import logging
-
+    """The sentence-transformers model ``name``, on the CPU, offline."""
     from sentence_transformers import SentenceTransformer
 
     for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):

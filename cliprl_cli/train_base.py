@@ -11,15 +11,15 @@ Output directory layout::
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import Any
 
 from .artifacts import atomic_write_json, load_artifact, save_artifact
 from .checkpoint import PreemptionGuard, remove_checkpoint
+from .config import PPOConfig, TrainBaseConfig
 from .errors import CliprlError, NotConvergedError
 from .policy import PolicySpec
-from .ppo import PPOConfig, TrainResult, train_ppo
+from .ppo import TrainResult, train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
 from .tasks import load_suite
@@ -28,12 +28,16 @@ POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 KIND = "base-policy"
+_DEFAULTS = TrainBaseConfig()
 
 
 def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
-               hidden: int = 64, layers: int = 2, ppo: PPOConfig | None = None, threads: int = 1,
-               checkpoint_every_s: float = 60.0, quiet: bool = False) -> dict[str, Any]:
+               hidden: int = _DEFAULTS.hidden, layers: int = _DEFAULTS.layers, ppo: PPOConfig | None = None,
+               threads: int = _DEFAULTS.threads, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
+               quiet: bool = False) -> dict[str, Any]:
     """Train the base policy for ``task`` on a ``grid_size`` grid and write it to ``out``; returns the metrics.
+
+    The settings are those of :class:`cliprl_cli.config.TrainBaseConfig` (the defaults come from it).
 
     Raises :class:`NotConvergedError` (exit 3) when the budget runs out first; nothing is then written to
     ``out`` (an artifact already there is left untouched).
@@ -71,6 +75,7 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
 
 def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, Any], kind: str,
                           extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``policy.safetensors`` (+ sidecar) and ``curve.json`` for a finished run; returns its metrics."""
     metrics = {"converged": result.converged, "env_steps": result.env_steps, "iterations": result.iterations,
                "wall_time_s": round(result.wall_time_s, 4), "auc": result.auc,
                "final_success_rate": result.curve[-1]["success_rate"],
@@ -96,5 +101,3 @@ def load_policy(path: str | Path, *, kind: str | None = KIND):
     if set(expected) != set(params) or any(tuple(params[k].shape) != s for k, s in expected.items()):
         raise CliprlError(f"{file}: tensors do not match the architecture in its sidecar {spec.to_dict()}")
     return params, sidecar, spec
-
-

@@ -25,58 +25,155 @@ Outputs in ``OUT``: ``results.json`` (trials, per-method summary, clip/language 
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import json
+import multiprocessing
+import signal
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
-from .align import load_heads, load_library
+from .align import Library, load_heads, load_library
 from .artifacts import atomic_write_json, read_json
-from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .checkpoint import PreemptionGuard
+from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
+from .config import Method, PPOConfig, TransferConfig, Weighting, check_methods
 from .errors import CliprlError, PreemptedError
 from .policy import unflatten_params, weighted_average
-from .ppo import PPOConfig, train_ppo
+from .ppo import train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
 from .stats import paired_ratio, summarize
 from .tasks import load_suite
 from .textenc import embed_instructions
 
-METHODS = ("scratch", "language", "clip", "uniform", "nearest-language", "nearest-clip")
 PARTIAL_FILE = "partial.json"
+_DEFAULTS = TransferConfig()
+
+# An initial policy: (parameters or None for a fresh one, the weights over the sources or None, a note on them).
+Init = tuple[dict | None, list[float] | None, str]
 
 
 def method_weights(method: str, language_sims: torch.Tensor, clip_sims: torch.Tensor | None, *,
-                   rule: str = "normalized", temperature: float = 0.1) -> tuple[torch.Tensor | None, str]:
+                   rule: str = _DEFAULTS.weighting.value,
+                   temperature: float = _DEFAULTS.softmax_temperature) -> tuple[torch.Tensor | None, str]:
     """The averaging weights of ``method`` (None for scratch) and a note on how they were formed."""
     n = language_sims.numel()
-    if method == "scratch":
+    if method == Method.SCRATCH:
         return None, "fresh initialisation"
-    if method == "uniform":
+    if method == Method.UNIFORM:
         return torch.full((n,), 1.0 / n), "uniform"
-    if method in ("clip", "nearest-clip") and clip_sims is None:
+    if method in (Method.CLIP, Method.NEAREST_CLIP) and clip_sims is None:
         raise CliprlError(f"method {method!r} needs --align (trained heads)")
-    sims = language_sims if method in ("language", "nearest-language") else clip_sims
+    sims = language_sims if method in (Method.LANGUAGE, Method.NEAREST_LANGUAGE) else clip_sims
     if method.startswith("nearest-"):
         return nearest_weights(sims), "nearest source"
     return similarity_weights(sims, rule, temperature)
 
 
+def similarities(target: str, library: Library, base_dir: str | Path,
+                 align_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+    """Cosine similarities of the target to every source: by instruction embedding, and through the trained text
+    head when ``align_dir`` is given (then the embedding is the heads' own encoder). Returns (language, clip or
+    None, what to record about the heads)."""
+    text = embed_instructions([target, *library.instructions])
+    language_sims = cosine_to_sources(text[0], text[1:])
+    if align_dir is None:
+        return language_sims, None, {}
+    heads, _, sidecar = load_heads(align_dir)
+    if sidecar.get("instructions") != library.instructions:
+        raise CliprlError(f"{align_dir}: heads were trained on {sidecar.get('instructions')}, "
+                          f"but {base_dir} holds {library.instructions}")
+    if sidecar.get("spec") != library.spec.to_dict():
+        raise CliprlError(f"{align_dir}: heads were trained for architecture {sidecar.get('spec')}, "
+                          f"not {library.spec.to_dict()}")
+    encoder = sidecar["config"].get("text_encoder")
+    if encoder:
+        text = embed_instructions([target, *library.instructions], encoder)
+        language_sims = cosine_to_sources(text[0], text[1:])
+    with torch.no_grad():
+        projected = heads.project_text(text)
+    clip_sims = cosine_to_sources(projected[0], projected[1:])
+    return language_sims, clip_sims, {"align_dir": str(align_dir), "text_encoder": encoder}
+
+
+def initial_policies(methods: Sequence[str], library: Library, language_sims: torch.Tensor,
+                     clip_sims: torch.Tensor | None, weighting: str, temperature: float) -> dict[str, Init]:
+    """Each method's initial policy: the weighted average of the flattened sources (Algorithms 1 and 2)."""
+    flat_sources = library.flat()
+    inits: dict[str, Init] = {}
+    for method in methods:
+        weights, note = method_weights(method, language_sims, clip_sims, rule=weighting, temperature=temperature)
+        params = None if weights is None else unflatten_params(weighted_average(flat_sources, weights), library.spec)
+        inits[method] = (params, None if weights is None else [float(w) for w in weights], note)
+    return inits
+
+
+def load_partial(path: Path, config: dict[str, Any], methods: Sequence[str],
+                 trials: int) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[str, list]]:
+    """The trials a previous run of the same configuration finished (``partial.json``); empty if none or damaged."""
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    curves: dict[str, list] = {m: [None] * trials for m in methods}
+    if path.exists():
+        try:
+            partial = read_json(path)
+            if partial.get("config") == _jsonable(config):
+                for row in partial["trials"]:
+                    done[(row["method"], row["trial"])] = row
+                    curves[row["method"]][row["trial"]] = partial["curves"][f"{row['method']}/{row['trial']}"]
+        except (CliprlError, KeyError, IndexError, TypeError):
+            done = {}
+    return done, curves
+
+
+def write_partial(path: Path, config: dict[str, Any], done: dict[tuple[str, int], dict[str, Any]],
+                  curves: dict[str, list]) -> None:
+    atomic_write_json(path, {"config": config, "trials": list(done.values()),
+                             "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
+
+
+def summarize_trials(rows: list[dict[str, Any]], methods: Sequence[str], seed: int) -> dict[str, dict[str, Any]]:
+    """Per method: the summary statistics of steps to convergence (censored runs at the budget) and the mean AUC."""
+    summary = {}
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        summary[method] = summarize([r["env_steps"] for r in mine], [r["censored"] for r in mine], seed=seed)
+        summary[method]["auc_mean"] = sum(r["auc"] for r in mine) / len(mine)
+    return summary
+
+
+def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """The flat scalars DVC tracks (``metrics.json``)."""
+    summary = results["summary"]
+    metrics: dict[str, Any] = {f"{m.replace('-', '_')}_mean_steps": s["mean"] for m, s in summary.items()}
+    metrics.update({f"{m.replace('-', '_')}_censored": s["censored"] for m, s in summary.items()})
+    if "ratio_clip_language" in results:
+        metrics["ratio_clip_language"] = results["ratio_clip_language"]["ratio"]
+    return metrics
+
+
 def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: str | Path | None = None,
-             methods: Sequence[str] = METHODS, trials: int = 10, seed: int = 0, tasks_file: str | Path | None = None,
-             ppo: PPOConfig | None = None, weighting: str = "normalized", softmax_temperature: float = 0.1,
-             allow_target_in_sources: bool = False, threads: int = 1, workers: int = 1, checkpoint_every_s: float = 60.0,
+             methods: Sequence[str] = _DEFAULTS.methods, trials: int = _DEFAULTS.trials, seed: int = _DEFAULTS.seed,
+             tasks_file: str | Path | None = None, ppo: PPOConfig | None = None,
+             weighting: str = _DEFAULTS.weighting.value, softmax_temperature: float = _DEFAULTS.softmax_temperature,
+             allow_target_in_sources: bool = _DEFAULTS.allow_target_in_sources, threads: int = _DEFAULTS.threads,
+             workers: int = _DEFAULTS.workers, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
              quiet: bool = False) -> dict[str, Any]:
-    """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``."""
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``.
+
+    The settings are those of :class:`cliprl_cli.config.TransferConfig` (the defaults come from it).
+    """
+    # ---- check the inputs
+    check_methods(methods)
+    methods = [str(Method(m)) for m in methods]
     if trials < 1:
         raise CliprlError(f"--trials must be at least 1, got {trials}")
-    if weighting not in ("normalized", "softmax"):
-        raise CliprlError(f"unknown --weighting {weighting!r} (normalized, softmax)")
+    try:
+        weighting = Weighting(weighting).value
+    except ValueError:
+        raise CliprlError(f"unknown --weighting {weighting!r} (normalized, softmax)") from None
     ppo = ppo or PPOConfig()
     library = load_library(base_dir)
     size = library.spec.grid_size
@@ -88,103 +185,51 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
                           "pass --allow-target-in-sources to permit it")
     seed_everything(seed, threads=threads)
 
-    # ---- similarities
-    text = embed_instructions([target, *library.instructions])
-    language_sims = cosine_to_sources(text[0], text[1:])
-    clip_sims = None
-    align_info: dict[str, Any] = {}
-    if align_dir is not None:
-        heads, _, sidecar = load_heads(align_dir)
-        if sidecar.get("instructions") != library.instructions:
-            raise CliprlError(f"{align_dir}: heads were trained on {sidecar.get('instructions')}, "
-                              f"but {base_dir} holds {library.instructions}")
-        if sidecar.get("spec") != library.spec.to_dict():
-            raise CliprlError(f"{align_dir}: heads were trained for architecture {sidecar.get('spec')}, "
-                              f"not {library.spec.to_dict()}")
-        encoder = sidecar["config"].get("text_encoder")
-        if encoder:
-            text = embed_instructions([target, *library.instructions], encoder)
-            language_sims = cosine_to_sources(text[0], text[1:])
-        with torch.no_grad():
-            projected = heads.project_text(text)
-        clip_sims = cosine_to_sources(projected[0], projected[1:])
-        align_info = {"align_dir": str(align_dir), "text_encoder": encoder}
-
-    flat_sources = library.flat()
-    inits: dict[str, tuple[dict | None, list[float] | None, str]] = {}
-    for method in methods:
-        weights, note = method_weights(method, language_sims, clip_sims, rule=weighting,
-                                       temperature=softmax_temperature)
-        params = None if weights is None else unflatten_params(weighted_average(flat_sources, weights), library.spec)
-        inits[method] = (params, None if weights is None else [float(w) for w in weights], note)
-
+    # ---- similarities -> initial policies
+    language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
+    inits = initial_policies(methods, library, language_sims, clip_sims, weighting, softmax_temperature)
     config = {"target": target, "goal": list(goal), "grid_size": size, "methods": list(methods), "trials": trials,
               "seed": seed, "ppo": ppo.to_dict(), "weighting": weighting, "softmax_temperature": softmax_temperature,
               "sources": library.instructions, "spec": library.spec.to_dict(), "threads": threads, **align_info}
 
-    # ---- trials (resumable)
+    # ---- trials (resumable from partial.json and each trial's checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     partial_path = out / PARTIAL_FILE
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    curves: dict[str, list] = {m: [None] * trials for m in methods}
-    if partial_path.exists():
-        try:
-            partial = read_json(partial_path)
-            if partial.get("config") == _jsonable(config):
-                for row in partial["trials"]:
-                    done[(row["method"], row["trial"])] = row
-                    curves[row["method"]][row["trial"]] = partial["curves"][f"{row['method']}/{row['trial']}"]
-        except (CliprlError, KeyError, IndexError, TypeError):
-            done = {}
-    total = len(methods) * trials
-    jobs = [(method, trial) for trial in range(trials) for method in methods if (method, trial) not in done]
+    done, curves = load_partial(partial_path, config, methods, trials)
+    jobs = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method, trial=trial,
+                 init=inits[method], sources=library.instructions,
+                 checkpoint=out / f"checkpoint-{method}-{trial}.safetensors", checkpoint_every_s=checkpoint_every_s,
+                 run_config={**config, "method": method, "trial": trial}, threads=threads)
+            for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
-
-    def record(method: str, trial: int, row: dict[str, Any], curve: list) -> None:
-        done[(method, trial)] = row
-        curves[method][trial] = curve
-        atomic_write_json(partial_path, {"config": config, "trials": list(done.values()),
-                                         "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
-
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
     # during a trial checkpoints it first. The final writes below are atomic, and partial.json is removed last, so a
     # kill during them only means the rerun rewrites the results from partial.json.
-    with PreemptionGuard() as guard, ProgressReporter(f"transfer {size}x{size} -> '{target}'", total, quiet=quiet,
-                                                      unit="runs") as progress:
+    with PreemptionGuard() as guard, ProgressReporter(f"transfer {size}x{size} -> '{target}'",
+                                                      len(methods) * trials, quiet=quiet, unit="runs") as progress:
         progress.update(len(done))
-        job_args = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method,
-                         trial=trial, init=inits[method], sources=library.instructions,
-                         checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
-                         checkpoint_every_s=checkpoint_every_s, run_config={**config, "method": method,
-                                                                            "trial": trial}, threads=threads)
-                    for method, trial in jobs]
-        for method, trial, row, curve in _run_jobs(job_args, workers, guard):
-            record(method, trial, row, curve)
+        for method, trial, row, curve in _run_jobs(jobs, workers, guard):
+            done[(method, trial)] = row
+            curves[method][trial] = curve
+            write_partial(partial_path, config, done, curves)
             progress.update(len(done), method=method, steps=row["env_steps"])
 
+    # ---- summary and outputs
     rows = sorted(done.values(), key=lambda r: (methods.index(r["method"]), r["trial"]))
-    summary = {}
-    for method in methods:
-        mine = [r for r in rows if r["method"] == method]
-        summary[method] = summarize([r["env_steps"] for r in mine], [r["censored"] for r in mine], seed=seed)
-        summary[method]["auc_mean"] = sum(r["auc"] for r in mine) / len(mine)
     results: dict[str, Any] = {
         "grid_size": size, "target": target, "goal": list(goal), "budget": ppo.max_env_steps, "config": config,
         "similarities": {"language": dict(zip(library.instructions, language_sims.tolist())),
                          "clip": None if clip_sims is None else dict(zip(library.instructions, clip_sims.tolist()))},
-        "trials": rows, "summary": summary, "wall_time_s": round(time.perf_counter() - start, 3),
+        "trials": rows, "summary": summarize_trials(rows, methods, seed),
+        "wall_time_s": round(time.perf_counter() - start, 3),
     }
-    if "clip" in methods and "language" in methods:
-        steps = {m: [r["env_steps"] for r in rows if r["method"] == m] for m in ("clip", "language")}
-        results["ratio_clip_language"] = paired_ratio(steps["clip"], steps["language"], seed=seed)
+    if Method.CLIP in methods and Method.LANGUAGE in methods:
+        steps = {m: [r["env_steps"] for r in rows if r["method"] == m] for m in (Method.CLIP, Method.LANGUAGE)}
+        results["ratio_clip_language"] = paired_ratio(steps[Method.CLIP], steps[Method.LANGUAGE], seed=seed)
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "curves.json", curves)
-    metrics: dict[str, Any] = {f"{m.replace('-', '_')}_mean_steps": s["mean"] for m, s in summary.items()}
-    metrics.update({f"{m.replace('-', '_')}_censored": s["censored"] for m, s in summary.items()})
-    if "ratio_clip_language" in results:
-        metrics["ratio_clip_language"] = results["ratio_clip_language"]["ratio"]
-    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "metrics.json", flat_metrics(results))
     partial_path.unlink(missing_ok=True)
     return results
 
@@ -212,7 +257,8 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
     return job["method"], job["trial"], row, curve
 
 
-def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
+def _run_jobs(jobs: list[dict[str, Any]], workers: int,
+              guard: PreemptionGuard) -> Iterator[tuple[str, int, dict, list]]:
     """Yield finished jobs; with ``workers > 1`` in a process pool (spawned: torch and fork do not mix).
 
     Every job is seeded on its own and runs single-threaded, so results do not depend on ``workers``.
@@ -233,9 +279,6 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, guard: PreemptionGuard):
                                      f"{PARTIAL_FILE}; rerun the same command to resume")
             yield _fine_tune(job)
         return
-    import concurrent.futures as cf
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")
     stop_event = context.Event()
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
@@ -284,8 +327,6 @@ _STOP_EVENT: Any = None
 
 def _init_worker(stop_event: Any) -> None:
     """Pool initializer: remember the parent's stop event and ignore the preemption signals outside a trial."""
-    import signal
-
     global _STOP_EVENT
     _STOP_EVENT = stop_event
     for sig in (signal.SIGTERM, signal.SIGUSR1):
@@ -293,6 +334,5 @@ def _init_worker(stop_event: Any) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    import json
-
+    """``value`` as it reads back from JSON (tuples become lists), to compare with a loaded ``partial.json``."""
     return json.loads(json.dumps(value))

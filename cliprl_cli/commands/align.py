@@ -1,4 +1,4 @@
-"""Typer command: `cliprl align`."""
+"""Typer command: `cliprl align` (defaults from :class:`cliprl_cli.config.AlignConfig`)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,34 @@ from pathlib import Path
 
 import typer
 
+from ..config import AlignConfig, HeadKind
+
+_D = AlignConfig()
+
 
 def align_command(
     base: Path = typer.Option(..., "--base", "-b", help="Directory of base policies of one grid size "
                                                        "(BASE/<task>/policy.safetensors)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (heads.safetensors, heads.json, metrics.json)."),
-    head: str = typer.Option("mlp", "--head", help="Projection head: linear or mlp (two layers)."),
-    dim: int = typer.Option(32, "--dim", min=1, help="Shared embedding size."),
-    hidden: int = typer.Option(128, "--hidden", min=1, help="Hidden units of mlp heads."),
-    epochs: int = typer.Option(500, "--epochs", min=1, help="Full-batch Adam steps."),
-    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Adam learning rate."),
-    temperature: float = typer.Option(0.1, "--temperature", help="InfoNCE temperature delta (initial value if learnable)."),
-    learn_temperature: bool = typer.Option(False, "--learn-temperature/--fixed-temperature",
-                                           help="Learn log(delta) with the heads."),
-    text_encoder: str = typer.Option("all-MiniLM-L6-v2", "--text-encoder",
+    head: HeadKind = typer.Option(_D.head, "--head", help="Projection head: linear, or mlp (two layers)."),
+    dim: int = typer.Option(_D.dim, "--dim", min=1, help="Shared embedding size."),
+    hidden: int = typer.Option(_D.hidden, "--hidden", min=1, help="Hidden units of mlp heads."),
+    epochs: int = typer.Option(_D.epochs, "--epochs", min=1, help="Full-batch Adam steps."),
+    lr: float = typer.Option(_D.lr, "--lr", min=0.0, help="Adam learning rate."),
+    temperature: float = typer.Option(_D.temperature, "--temperature",
+                                      help="InfoNCE temperature delta (initial value if learnable)."),
+    learn_temperature: bool = typer.Option(_D.learn_temperature, "--learn-temperature/--fixed-temperature",
+                                           help="Learn log(delta) with the heads, or keep it fixed."),
+    text_encoder: str = typer.Option(_D.text_encoder, "--text-encoder",
                                      help="sentence-transformers model name or local path (default ships offline)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Random seed of the heads' initialisation."),
+    seed: int = typer.Option(_D.seed, "--seed", min=0, help="Random seed of the heads' initialisation."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Align instruction embeddings with policy weights (CLIP-RL Algorithm 2, step 2).
 
     Trains two projection heads with the symmetric InfoNCE loss on the (instruction, policy) pairs of one grid size.
     """
-    from ..align import AlignConfig, align
+    from ..align import align
 
     metrics = align(base, out, AlignConfig(head=head, dim=dim, hidden=hidden, epochs=epochs, lr=lr,
                                            temperature=temperature, learn_temperature=learn_temperature,

