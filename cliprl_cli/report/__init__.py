@@ -1,0 +1,111 @@
+"""`cliprl report`: read the pipeline's artifacts and write tables, plots and metrics.
+
+:func:`build_report` does the work and returns the report as data (the tables first); Markdown and HTML are both
+rendered from that same data. Output directory::
+
+    OUT/report.md        tables + links to the plots
+    OUT/report.html      the same, self-contained (PNGs embedded as base64 data URIs)
+    OUT/plots/*.png      transfer per grid size, base and fine-tune learning curves, alignment loss,
+                         FuRL success curves, VLM reward along a scripted-expert trajectory (paper's Figure 11)
+    OUT/metrics.json     numbers for `dvc metrics show`
+
+Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
+
+    ARTIFACTS/base/{N}/{task-slug}/policy.json, curve.json            (cliprl train-base)
+    ARTIFACTS/align/{N}/heads.json, metrics.json                      (cliprl align)
+    ARTIFACTS/transfer/{N}/results.json, curves.json                  (cliprl transfer)
+    ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json   (cliprl furl)
+
+With ``params`` (the pipeline's ``params.yaml``) the report knows what the pipeline was meant to produce and names
+every missing piece (with the DVC stage that makes it); without it, it reports what it finds. A missing, partial
+or unreadable artifact never raises: it is listed under "Missing or incomplete". Honest labelling: FuRL runs whose
+VLM had random weights are flagged in every table row and plot title that uses them; censored transfer runs
+(budget exhausted) are counted at the budget, never dropped, and the tables show how many there were.
+
+The package's parts, in the order :func:`build_report` uses them: :mod:`.collect` (read artifacts into typed
+inputs), :mod:`.tables` (tables, warnings, metrics), :mod:`.plots` (one function per figure), :mod:`.render`
+(Markdown and HTML); :mod:`.paper` holds the papers' published numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import atomic_write_json, atomic_write_text
+from ..errors import CliprlError
+from .collect import collect, expected_from_params, load_params
+from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
+                    FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
+from .plots import PLOTS_DIR, make_plots
+from .render import SECTIONS, ReportDoc, render_html, render_markdown
+from .tables import build_metrics, build_tables, build_warnings
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+METRICS_FILE = "metrics.json"
+
+__all__ = [
+    "build_report", "load_params", "furl_paper_success", "render_markdown", "render_html", "ReportDoc", "SECTIONS",
+    "REPORT_MD", "REPORT_HTML", "METRICS_FILE", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
+    "PAPER_GRID_SIZES", "FURL_PAPER_COLUMNS", "FURL_PAPER_COLUMN_NAMES", "FURL_PAPER_TABLE1", "FURL_PAPER_AVERAGE",
+    "FURL_PAPER_NOTE",
+]
+
+
+def _title_and_profile(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The report title (params ``report.title``) and the profile label (params ``profile``), with defaults."""
+    report = params.get("report")
+    title = str(report.get("title") or "cliprl report") if isinstance(report, dict) else "cliprl report"
+    profile = params.get("profile")
+    return title, profile if isinstance(profile, dict) else {}
+
+
+def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
+                 plots: bool = True) -> dict[str, Any]:
+    """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics.json to ``out_dir``.
+
+    ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. Returns the report
+    as plain data: ``tables`` (title, header, rows), ``missing`` (one line per missing or incomplete artifact, with
+    the stage that makes it), ``warnings``, ``plots``, ``metrics``, and the collected ``base``, ``align``,
+    ``transfer``, ``furl`` data. Never raises for missing or malformed artifacts; raises :class:`CliprlError`
+    only for an unusable ``out_dir`` or params file.
+    """
+    root = Path(artifacts_dir)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise CliprlError(f"--out {out} exists and is not a directory")
+    prm = params if isinstance(params, dict) else load_params(params)
+    title, profile = _title_and_profile(prm)
+
+    # ---- collect: every artifact read once, into typed inputs
+    collected = collect(root, expected_from_params(prm))
+    log = collected.log
+
+    # ---- plots: a plotting failure must not lose the tables
+    out.mkdir(parents=True, exist_ok=True)
+    plots_dir = out / PLOTS_DIR
+    plots_dir.mkdir(exist_ok=True)
+    for stale in plots_dir.glob("*.png"):
+        stale.unlink()
+    drawn = []
+    if plots:
+        try:
+            drawn = make_plots(collected, plots_dir)
+        except Exception as exc:  # noqa: BLE001 - a plotting failure must not lose the tables
+            log.notes.append(f"plots failed: {exc.__class__.__name__}: {exc}")
+
+    # ---- tables, metrics, render
+    doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
+                    tables=build_tables(collected), plots=drawn, notes=log.notes)
+    metrics = build_metrics(collected)
+    atomic_write_text(out / REPORT_MD, render_markdown(doc))
+    atomic_write_text(out / REPORT_HTML, render_html(doc, plots_dir))
+    atomic_write_json(out / METRICS_FILE, metrics)
+    for name in (REPORT_MD, REPORT_HTML, METRICS_FILE):
+        (out / name).chmod(0o644)
+    return {"title": title, "profile": profile, "missing": log.missing, "notes": log.notes,
+            "warnings": doc.warnings, "base": asdict(collected.base), "align": asdict(collected.align),
+            "transfer": asdict(collected.transfer), "furl": asdict(collected.furl),
+            "plots": [asdict(p) for p in drawn], "tables": [asdict(t) for t in doc.tables], "metrics": metrics}

@@ -1,0 +1,245 @@
+"""The report's figures: one function per figure, each drawing from collected inputs and saving one PNG.
+
+Figures (file names under ``OUT/plots/``):
+
+* ``transfer_steps.png``: steps to convergence per grid size and method (bars with 95% intervals, trials as dots);
+* ``finetune_curves_{N}.png``: fine-tuning learning curves on the target, one line per trial;
+* ``base_curves.png``: base-policy learning curves, one panel per grid size;
+* ``align_loss.png``: the alignment (InfoNCE) loss per epoch;
+* ``furl_success_{task}.png``: FuRL evaluation success (last step and any step), one line per seed;
+* ``expert_reward_{task}_{variant}_{seed}.png``: VLM reward along a scripted-expert trajectory (FuRL Figure 11).
+
+Plots of runs whose VLM had random weights say so in red in the title and in the caption. Matplotlib draws with
+the Agg backend (files only, no display), selected before pyplot is imported.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+
+from ..artifacts import atomic_write_bytes  # noqa: E402
+from .collect import (AlignSection, BaseSection, Collected, CurvePoint, FurlPoint, FurlRun,  # noqa: E402
+                      TransferSection)
+from .paper import FURL_PAPER_COLUMNS  # noqa: E402
+
+PLOTS_DIR = "plots"
+_RANDOM_TAG = " [RANDOM-WEIGHT VLM: rewards are noise]"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A saved figure: its path relative to the report (``plots/NAME.png``), caption and report section."""
+
+    file: str
+    caption: str
+    section: str
+
+
+# --------------------------------------------------------------------------------------------------------- helpers
+def _xy(points: Iterable[CurvePoint | FurlPoint], x: str, y: str) -> list[tuple[float, float]]:
+    """The (x, y) pairs of ``points`` where both fields are known: the one filter every curve goes through."""
+    pairs = ((getattr(p, x), getattr(p, y)) for p in points)
+    return [(a, b) for a, b in pairs if a is not None and b is not None]
+
+
+def _steps_axis(ax: Any) -> None:
+    """Env-step x axes as 50k / 1.2M, so long budgets do not overlap."""
+
+    def fmt(x: float, _pos: int) -> str:
+        if abs(x) >= 1e6:
+            return f"{x / 1e6:g}M"
+        if abs(x) >= 1e3:
+            return f"{x / 1e3:g}k"
+        return f"{x:g}"
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+
+
+def _save(fig: Figure, plots_dir: Path, name: str, caption: str, section: str) -> Plot:
+    """Write ``fig`` as ``plots_dir/name`` (atomically, world-readable), close it and describe it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    path = plots_dir / name
+    atomic_write_bytes(path, buf.getvalue())
+    path.chmod(0o644)
+    return Plot(file=f"{PLOTS_DIR}/{name}", caption=caption, section=section)
+
+
+# --------------------------------------------------------------------------------------------------------- figures
+def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
+    """Steps to convergence per grid size and method: mean bars, 95% interval whiskers, each trial as a dot."""
+    if not tr.rows:
+        return None
+    methods = list(dict.fromkeys(r.method for r in tr.rows))
+    sizes = sorted({r.grid_size for r in tr.rows})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(methods), 1)
+    for i, m in enumerate(methods):
+        offset = (i - (len(methods) - 1) / 2) * width
+        xs, ys, lo, hi = [], [], [], []
+        for j, n in enumerate(sizes):
+            row = next((r for r in tr.rows if r.grid_size == n and r.method == m), None)
+            if row is None or row.mean is None:
+                continue
+            xs.append(j + offset)
+            ys.append(row.mean)
+            ci = row.ci95 or (row.mean, row.mean)
+            lo.append(max(row.mean - (ci[0] if ci[0] is not None else row.mean), 0))
+            hi.append(max((ci[1] if ci[1] is not None else row.mean) - row.mean, 0))
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=m)
+        for j, n in enumerate(sizes):  # the raw trials, censored ones included
+            pts = tr.steps.get(n, {}).get(m, [])
+            ax.scatter([j + offset] * len(pts), pts, s=8, color="k", zorder=3)
+    ax.set_xticks(range(len(sizes)), [f"{n}x{n}" for n in sizes])
+    ax.set_ylabel("env steps to convergence")
+    ax.set_title("Transfer to the target: steps to convergence (mean, 95% CI, trials as dots)")
+    ax.legend(fontsize=8)
+    return _save(fig, plots_dir, "transfer_steps.png",
+                 "Steps to convergence per grid size and method (censored runs counted at the budget).", "clip")
+
+
+def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plots_dir: Path) -> Plot | None:
+    """Fine-tuning success rate against env steps on the ``n``x``n`` target, one line per trial, colour per method."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn = False
+    for i, (method, trials) in enumerate(curves.items()):
+        for k, curve in enumerate(trials):
+            pts = _xy(curve, "env_steps", "success_rate")
+            if pts:
+                ax.plot(*zip(*pts), color=colors[i % len(colors)], alpha=0.7, lw=1, label=method if k == 0 else None)
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("env steps")
+    _steps_axis(ax)
+    ax.set_ylabel("success rate (all starts)")
+    ax.set_title(f"Fine-tuning on the target, {n}x{n} (one line per trial)")
+    ax.legend(fontsize=8)
+    return _save(fig, plots_dir, f"finetune_curves_{n}.png", f"Fine-tuning learning curves on the {n}x{n} target.",
+                 "clip")
+
+
+def plot_base_curves(base: BaseSection, plots_dir: Path) -> Plot | None:
+    """Base-policy learning curves, one panel per grid size, one line per base task."""
+    if not base.curves:
+        return None
+    sizes = sorted(base.curves)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3), squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        for task, curve in sorted(base.curves[n].items()):
+            pts = _xy(curve, "env_steps", "success_rate")
+            if pts:
+                ax.plot(*zip(*pts), lw=1, label=task)
+        ax.set_title(f"{n}x{n}")
+        ax.set_xlabel("env steps")
+        _steps_axis(ax)
+    axes[0][0].set_ylabel("success rate")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("Base policies: learning curves", y=1.03)
+    return _save(fig, plots_dir, "base_curves.png", "Base-policy learning curves per grid size.", "clip")
+
+
+def plot_align_loss(align: AlignSection, plots_dir: Path) -> Plot | None:
+    """The symmetric InfoNCE loss per epoch, one line per grid size."""
+    if not align.loss_curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for n, lc in sorted(align.loss_curves.items()):
+        ax.plot(range(1, len(lc) + 1), lc, label=f"{n}x{n}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("InfoNCE loss")
+    ax.set_title("CLIP-RL alignment loss")
+    ax.legend(fontsize=8)
+    return _save(fig, plots_dir, "align_loss.png", "Alignment (symmetric InfoNCE) loss per grid size.", "clip")
+
+
+def plot_furl_success(task: str, runs: list[FurlRun], plots_dir: Path) -> Plot | None:
+    """FuRL evaluation success on ``task``: at the last step (left) and at any step (right), one line per seed."""
+    trs = [r for r in runs if r.task == task and r.curve]
+    if not trs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    random = any(r.random_vlm for r in trs)
+    keys = ("success_last", "success_any")
+    for variant in dict.fromkeys(r.variant for r in trs):
+        vr = [r for r in trs if r.variant == variant]
+        color = f"C{FURL_PAPER_COLUMNS.index(variant) % 10}" if variant in FURL_PAPER_COLUMNS else None
+        for ax, key in zip(axes, keys):
+            for k, r in enumerate(vr):
+                pts = _xy(r.curve, "step", key)
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", ms=3, lw=1, alpha=0.8,
+                            label=(variant + (" (random VLM)" if r.random_vlm else "")) if k == 0 else None,
+                            color=color)
+    for ax, key in zip(axes, keys):
+        ax.set_xlabel("env steps")
+        _steps_axis(ax)
+        ax.set_ylabel(f"{key} (one line per seed)")
+        ax.set_ylim(-0.05, 1.05)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"FuRL {task}: evaluation success" + (_RANDOM_TAG if random else ""),
+                 color="red" if random else "black", fontsize=10, y=1.03)
+    return _save(fig, plots_dir, f"furl_success_{task}.png",
+                 f"FuRL {task}: success at the last step (paper's measure) and at any step (Meta-World's)."
+                 + (" RANDOM-WEIGHT VLM." if random else ""), "furl")
+
+
+def plot_expert_reward(r: FurlRun, plots_dir: Path) -> Plot | None:
+    """Zero-shot and aligned VLM reward along one scripted-expert trajectory, each min-max scaled to [0, 1].
+
+    Scaling puts both rewards on one axis (their raw ranges differ by orders of magnitude); the legend keeps each
+    raw range. The dashed line marks the expert's first success: a useful reward rises towards it.
+    """
+    e = r.expert
+    if e is None:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    drawn = False
+    for vals, label in ((e.zero_shot, "zero-shot (Eq. 2)"), (e.aligned, "aligned (Eq. 3, final heads)")):
+        known = [v for v in vals or [] if v is not None]
+        if not known or len(vals) != len(e.step):
+            continue
+        lo, hi = min(known), max(known)
+        norm = [((v - lo) / (hi - lo) if hi > lo else 0.0) if v is not None else float("nan") for v in vals]
+        ax.plot(e.step, norm, label=f"{label} [{lo:.3g}, {hi:.3g}]")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    if e.first_success is not None:
+        ax.axvline(e.first_success, color="k", ls="--", lw=1, label="first success")
+    ax.set_xlabel("expert trajectory step")
+    ax.set_ylabel("VLM reward (min-max scaled)")
+    ax.legend(fontsize=7)
+    title = f"VLM reward on an expert trajectory: {r.task} {r.variant} {r.seed}"
+    ax.set_title(title + ("\n" + _RANDOM_TAG.strip() if r.random_vlm else ""), fontsize=9,
+                 color="red" if r.random_vlm else "black")
+    return _save(fig, plots_dir, f"expert_reward_{r.task}_{r.variant}_{r.seed}.png",
+                 f"VLM reward before (zero-shot) and after alignment along one scripted-expert trajectory, "
+                 f"{r.task} {r.variant} {r.seed} (the paper's Figure 11)."
+                 + (" RANDOM-WEIGHT VLM: the curves are noise." if r.random_vlm else ""), "furl")
+
+
+def make_plots(c: Collected, plots_dir: Path) -> list[Plot]:
+    """Draw every figure the collected data allows, in report order; figures without data are skipped."""
+    drawn = [plot_transfer_steps(c.transfer, plots_dir)]
+    drawn += [plot_finetune_curves(n, curves, plots_dir) for n, curves in sorted(c.transfer.curves.items())]
+    drawn += [plot_base_curves(c.base, plots_dir), plot_align_loss(c.align, plots_dir)]
+    runs = c.furl.runs
+    drawn += [plot_furl_success(task, runs, plots_dir) for task in dict.fromkeys(r.task for r in runs)]
+    drawn += [plot_expert_reward(r, plots_dir) for r in runs]
+    return [p for p in drawn if p is not None]

@@ -1,0 +1,202 @@
+"""The report's tables, warnings and metrics, computed from the collected artifacts.
+
+Tables are lists of already formatted strings, so Markdown and HTML render the same text. Warnings are the honest
+labels every reader must see first (random-weight VLMs, censored runs, FuRL runs far shorter than the paper's).
+Metrics are the numbers ``dvc metrics show`` compares between runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .collect import Collected, Pair, num
+from .paper import CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_NOTE, PAPER_GRID_SIZES
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: ``section`` is a key of :data:`cliprl_cli.report.render.SECTIONS`; rows hold display strings."""
+
+    title: str
+    section: str
+    note: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+# ------------------------------------------------------------------------------------------------------ formatting
+def _f(value: Any, digits: int = 0) -> str:
+    """A number with thousands separators and ``digits`` decimals, or "-" when there is none."""
+    v = num(value)
+    if v is None:
+        return "-"
+    return f"{v:,.{digits}f}"
+
+
+def _ci(ci: Pair | None, digits: int = 0) -> str:
+    """An interval as "[lo, hi]", or "-" when either end is unknown."""
+    if not ci or num(ci[0]) is None or num(ci[1]) is None:
+        return "-"
+    return f"[{_f(ci[0], digits)}, {_f(ci[1], digits)}]"
+
+
+def _saving(ratio: float | None) -> str:
+    """A clip/language ratio in words: "25% fewer steps" for 0.75."""
+    if ratio is None:
+        return "-"
+    if ratio <= 1:
+        return f"{(1 - ratio) * 100:.0f}% fewer steps"
+    return f"{(ratio - 1) * 100:.0f}% more steps"
+
+
+def _random_label(random_vlm: bool) -> str:
+    return " (RANDOM VLM)" if random_vlm else ""
+
+
+# ---------------------------------------------------------------------------------------------------------- tables
+def transfer_table(c: Collected) -> Table:
+    """Steps to convergence per grid size and method, with the clip/language ratio on the clip rows."""
+    tr = c.transfer
+    ratio_by = {r.grid_size: r for r in tr.ratios}
+    rows = []
+    for r in tr.rows:
+        ratio = ratio_by.get(r.grid_size) if r.method == "clip" else None
+        rows.append([f"{r.grid_size}x{r.grid_size}", r.method, str(r.n if r.n is not None else "-"),
+                     f"{r.censored if r.censored is not None else '-'}", _f(r.mean), _ci(r.ci95),
+                     _f(r.median), _f(r.iqm), _f(r.budget),
+                     (f"{_f(ratio.ratio, 3)} {_ci(ratio.ci95, 3)}" if ratio else "")])
+    trial_counts = [r.n for r in tr.rows if r.n is not None]
+    few = (f" Only {max(trial_counts)} trial(s) per method here (the paper: 10): the intervals are rough."
+           if trial_counts and max(trial_counts) < 10 else "")
+    return Table(
+        title="CLIP-RL: env steps to convergence on the target, per grid size and method", section="clip",
+        note=("Mean over trials with a 95% interval; censored runs (budget exhausted) are counted at the "
+              "budget, never dropped. Ratio = clip mean / language mean (Algorithm 2 / Algorithm 1); paper: "
+              f"about {CLIP_RL_PAPER_RATIO} on average (no per-size numbers in the text).{few}"),
+        header=["grid", "method", "trials", "censored", "mean steps", "95% CI", "median", "IQM", "budget",
+                "clip/language ratio [95% CI]"],
+        rows=rows)
+
+
+def ratio_table(c: Collected) -> Table:
+    """The clip/language ratio per grid size beside the paper's claim (about 0.5 on average)."""
+    rows = []
+    for r in sorted(c.transfer.ratios, key=lambda r: r.grid_size):
+        n = r.grid_size
+        rows.append([f"{n}x{n}", _f(r.ratio, 3), _ci(r.ci95, 3), _saving(r.ratio),
+                     "~0.5 (about 50% fewer steps; per-size values not given)" if n in PAPER_GRID_SIZES else
+                     "not in the paper"])
+    return Table(title="CLIP-RL: clip/language ratio vs the paper", section="clip", note=CLIP_RL_PAPER,
+                 header=["grid", "ratio (ours)", "95% CI", "clip vs language (ours)", "paper"], rows=rows)
+
+
+def base_table(c: Collected) -> Table:
+    """One row per base policy: converged or not, steps, wall time, area under the learning curve."""
+    rows = [[f"{r.grid_size}x{r.grid_size}", r.task, {True: "yes", False: "no"}.get(r.converged, "-"),
+             _f(r.env_steps), _f(r.wall_time_s, 1), _f(r.auc, 3)] for r in c.base.rows]
+    return Table(title="Base policies", section="clip", note="One PPO policy per grid size and base task.",
+                 header=["grid", "instruction", "converged", "env steps", "wall s", "AUC"], rows=rows)
+
+
+def align_table(c: Collected) -> Table:
+    """Final alignment loss and top-1 retrieval accuracy in both directions per grid size."""
+    rows = [[f"{r.grid_size}x{r.grid_size}", _f(r.final_loss, 4), _f(r.top1_text_to_policy, 2),
+             _f(r.top1_policy_to_text, 2)] for r in c.align.rows]
+    return Table(title="CLIP-RL alignment heads", section="clip", note="",
+                 header=["grid", "final loss", "top-1 text->policy", "top-1 policy->text"], rows=rows)
+
+
+def furl_table(c: Collected) -> Table:
+    """FuRL success per task and variant over seeds, beside the paper's Table 1."""
+    fu = c.furl
+    rows = []
+    for r in fu.rows:
+        rows.append([r.task, r.variant + _random_label(r.random_vlm), str(r.seeds), _f(r.steps),
+                     (f"{_f(r.success_last_mean)} ± {_f(r.success_last_std)}"
+                      if r.success_last_mean is not None else "-"),
+                     (f"[{_f(r.success_last_min)}, {_f(r.success_last_max)}]"
+                      if r.success_last_min is not None else "-"),
+                     (f"{_f(r.success_any_mean)} ± {_f(r.success_any_std)}"
+                      if r.success_any_mean is not None else "-"),
+                     _f(r.paper) if r.paper is not None else "n/a"])
+    random_any = any(r.random_vlm for r in fu.rows)
+    return Table(
+        title="FuRL: evaluation success (%) per task and variant, over seeds", section="furl",
+        note=("Success at the last step (the paper's measure) and at any step (Meta-World's); mean ± std over "
+              "seeds, [min, max] over seeds. " + FURL_PAPER_NOTE
+              + (" Rows marked RANDOM VLM used a VLM with random weights: their VLM rewards are noise and "
+                 "their numbers say nothing about FuRL." if random_any else "")),
+        header=["task", "variant", "seeds", "env steps", "success last (%)", "min-max", "success any (%)",
+                "paper Table 1 (%, 1e6 steps)"],
+        rows=rows)
+
+
+def furl_average_table(c: Collected) -> Table:
+    """Per variant, our success averaged over the tasks we ran, beside the paper's averages."""
+    fu = c.furl
+    rows = []
+    for v in dict.fromkeys(r.variant for r in fu.rows):
+        vr = [r for r in fu.rows if r.variant == v and r.success_last_mean is not None]
+        if not vr:
+            continue
+        ours = sum(r.success_last_mean for r in vr) / len(vr)
+        paper_same = [r.paper for r in vr if r.paper is not None]
+        rows.append([v + _random_label(any(r.random_vlm for r in vr)), str(len(vr)), _f(ours),
+                     _f(sum(paper_same) / len(paper_same)) if paper_same else "n/a",
+                     _f(FURL_PAPER_AVERAGE.get(v)) if v in FURL_PAPER_AVERAGE else "n/a"])
+    return Table(title="FuRL: average over our tasks vs the paper", section="furl",
+                 note="Paper average over all 10 MT10 tasks; 'paper, same tasks' averages Table 1 over the "
+                      "tasks we ran.",
+                 header=["variant", "tasks", "ours (%)", "paper, same tasks (%)", "paper, MT10 average (%)"],
+                 rows=rows)
+
+
+def build_tables(c: Collected) -> list[Table]:
+    """Every table, in the order the report shows them within each section."""
+    return [transfer_table(c), ratio_table(c), base_table(c), align_table(c), furl_table(c), furl_average_table(c)]
+
+
+# -------------------------------------------------------------------------------------------- warnings and metrics
+def build_warnings(c: Collected) -> list[str]:
+    """The labels shown above everything: random-weight VLM runs, censored transfer runs, short FuRL runs."""
+    warnings = []
+    runs = c.furl.runs
+    random_runs = [f"{r.task}/{r.variant}/{r.seed}" for r in runs if r.random_vlm]
+    if random_runs:
+        warnings.append(f"{len(random_runs)} FuRL run(s) used a VLM with RANDOM weights ({', '.join(random_runs)}): "
+                        "their VLM rewards are noise; their success numbers test the plumbing, not FuRL.")
+    censored = sum(r.censored or 0 for r in c.transfer.rows)
+    if censored:
+        warnings.append(f"{censored} transfer run(s) hit the step budget (censored); they are counted at the "
+                        "budget, which understates their true steps to convergence.")
+    short = [r.steps for r in runs if r.steps is not None and r.steps < 1e6]
+    if short:
+        warnings.append(f"{len(short)} FuRL run(s) stopped after at most {int(max(short)):,} env steps (paper: "
+                        "1,000,000): far too short to compare with the paper's Table 1.")
+    return warnings
+
+
+def build_metrics(c: Collected) -> dict[str, Any]:
+    """metrics.json: completeness, per-size transfer means, censored counts and ratios, FuRL success per run group."""
+    m: dict[str, Any] = {"complete": not c.log.missing, "missing": len(c.log.missing)}
+    clip: dict[str, Any] = {}
+    for r in c.transfer.rows:
+        d = clip.setdefault(str(r.grid_size), {})
+        d[f"{r.method}_mean_steps"] = r.mean
+        d[f"{r.method}_censored"] = r.censored
+    for r in c.transfer.ratios:
+        clip.setdefault(str(r.grid_size), {})["ratio_clip_language"] = r.ratio
+    ratios = [r.ratio for r in c.transfer.ratios if r.ratio is not None]
+    if ratios:
+        clip["mean_ratio_clip_language"] = sum(ratios) / len(ratios)
+    if clip:
+        m["clip_rl"] = clip
+    furl: dict[str, Any] = {}
+    for r in c.furl.rows:
+        furl.setdefault(r.task, {})[r.variant] = {
+            "success_last": r.success_last_mean, "success_any": r.success_any_mean, "seeds": r.seeds,
+            "random_vlm": r.random_vlm}
+    if furl:
+        m["furl"] = furl
+    return m
