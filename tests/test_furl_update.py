@@ -7,7 +7,7 @@ from cliprl_cli.adam import Adam
 from cliprl_cli.furl import rewards as R
 from cliprl_cli.furl.buffer import AlignmentStore, ReplayBuffer
 from cliprl_cli.furl.sac import SAC
-from cliprl_cli.furl.train import VARIANTS, FurlConfig, RunState, update
+from cliprl_cli.furl.train import VARIANTS, FurlConfig, RunContext, RunState, update
 
 D = 8
 
@@ -28,10 +28,11 @@ def make_state(relay_on=True):
 
 
 def run_update(st, variant="furl"):
-    cfg = FurlConfig(batch_size=16)
+    cfg = FurlConfig(batch_size=16, variant=variant)
     text = torch.nn.functional.normalize(torch.randn(D), dim=-1)
     before = [p.detach().clone() for p in st.heads.parameters()]
-    stats = update(st, cfg, VARIANTS[variant], lambda e: R.aligned_reward(st.heads, text, e), text, R)
+    ctx = RunContext(cfg=cfg, spec=VARIANTS[variant], device=torch.device("cpu"), text_emb=text)
+    stats = update(st, ctx)
     changed = any(not torch.equal(a, b) for a, b in zip(before, st.heads.parameters()))
     return stats, changed
 

@@ -1,92 +1,135 @@
-"""`cliprl furl`: train one Meta-World task with one FuRL variant (thin: options -> cliprl_cli.furl.train.run_furl)."""
+"""`cliprl furl`: train one Meta-World task with one FuRL variant (thin: options -> cliprl_cli.furl.train.run_furl).
+
+The run is ``PROFILES[--profile]`` (:mod:`cliprl_cli.furl.config`) with the options given on the command line
+replaced: every option defaults to "not given", and ``--help`` shows the value the default profile has.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional
 
 import typer
 
-# Values an option takes when it is not given on the command line. "default" is sized for a workstation CPU with
-# the paper's CLIP (needs its weights: online, cached, or --vlm-checkpoint); "paper" is the paper's budget
-# (GPU work); "cpu-small" runs offline anywhere with a tiny random-weight VLM (plumbing tests, smoke runs).
-PROFILES = {
-    "default": dict(steps=20_000, random_steps=5_000, eval_every=5_000, eval_episodes=5, image_size=128,
-                    vlm_model="RN50", vlm_pretrained="openai", fast_render=False, num_envs=1),
-    "paper": dict(steps=1_000_000, random_steps=10_000, eval_every=10_000, eval_episodes=10, image_size=256,
-                  vlm_model="RN50", vlm_pretrained="openai", fast_render=False, num_envs=1),
-    "cpu-small": dict(steps=3_000, random_steps=1_000, eval_every=1_000, eval_episodes=2, image_size=64,
-                      vlm_model="cliprl-tiny", vlm_pretrained="none", fast_render=True, num_envs=1),
-}
+from ..furl.config import CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, Profile, Variant, profile_config
+
+_DEFAULT = PROFILES[DEFAULT_PROFILE]
+_RUN, _ENV, _VLM, _SAC, _FURL, _EVAL = "Run", "Environment", "VLM", "SAC", "FuRL", "Evaluation"
+
+
+def _shown(field: str) -> str:
+    """What ``--help`` shows as an option's default: the default profile's value, and whether profiles differ."""
+    values = {repr(getattr(cfg, field)) for cfg in PROFILES.values()}
+    value = getattr(_DEFAULT, field)
+    return f"{value}, from --profile" if len(values) > 1 else str(value)
+
+
+def _choice(enum: type[Enum], what: str):
+    """A parser that keeps the one-line "unknown X 'y'; known Xs: ..." message for a value outside ``enum``."""
+    def parse(value):
+        if isinstance(value, enum):
+            return value
+        try:
+            return enum(value)
+        except ValueError:
+            raise typer.BadParameter(f"unknown {what} {value!r}; known {what}s: "
+                                     f"{', '.join(m.value for m in enum)}") from None
+    return parse
+
+
+def _choice_option(enum: type[Enum], what: str, *names: str, field: str | None = None, **kw):
+    choices = [m.value for m in enum]
+    return typer.Option(None, *names, parser=_choice(enum, what), metavar="<" + "|".join(choices) + ">",
+                        autocompletion=lambda: choices, show_default=_shown(field) if field else DEFAULT_PROFILE,
+                        **kw)
+
+
+def _option(field: str, *names: str, **kw):
+    return typer.Option(None, *names, show_default=_shown(field), **kw)
 
 
 def furl_command(
-    task: str = typer.Option("drawer-open-v3", "--task", help="Meta-World MT10 task (-v3 names; -v2 accepted)."),
-    variant: str = typer.Option("furl", "--variant", help="sac, vlm-rm, vlm-rm-gb, vlm, vlm-proj, relay, "
-                                "furl-no-goal or furl."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (also picks the fixed goal)."),
-    out: str = typer.Option("runs/furl", "--out", help="Output directory (curve.json, agent.safetensors, ...)."),
-    profile: str = typer.Option("default", "--profile", help="Defaults for the options not given: default, "
-                                "paper (1e6 steps, 256 px) or cpu-small (3k steps, 64 px, tiny random VLM)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Environment steps in total (from --profile)."),
-    random_steps: Optional[int] = typer.Option(None, "--random-steps",
-                                               help="Uniform-random steps before learning (paper 10k) (from --profile)."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate every N env steps (from --profile)."),
-    eval_episodes: Optional[int] = typer.Option(None, "--eval-episodes", help="Episodes per evaluation (from --profile)."),
-    num_envs: Optional[int] = typer.Option(None, "--num-envs", help="Environments stepped together; their frames "
-                                           "are embedded as one batch (from --profile)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    task: Optional[str] = _option("task", "--task", help="Meta-World MT10 task (-v3 names; -v2 accepted).",
+                                  rich_help_panel=_RUN),
+    variant: Optional[Variant] = _choice_option(Variant, "variant", "--variant", field="variant",
+                                                help="FuRL variant or baseline (see cliprl_cli.furl.train).",
+                                                rich_help_panel=_RUN),
+    seed: Optional[int] = _option("seed", "--seed", help="Random seed (also picks the fixed goal).",
+                                  rich_help_panel=_RUN),
+    out: Optional[str] = _option("out", "--out", help="Output directory (curve.json, agent.safetensors, ...).",
+                                 rich_help_panel=_RUN),
+    profile: Optional[Profile] = _choice_option(Profile, "profile", "--profile",
+                                                help="Named configuration the other options replace fields of: "
+                                                "default (workstation CPU), paper (1e6 steps, 256 px) or cpu-small "
+                                                "(3k steps, 64 px, tiny random VLM).", rich_help_panel=_RUN),
+    steps: Optional[int] = _option("steps", "--steps", help="Environment steps in total.", rich_help_panel=_RUN),
+    device: Optional[str] = _option("device", "--device", help="auto, cpu, cuda or cuda:N.",
+                                    autocompletion=lambda: [d.value for d in Device], rich_help_panel=_RUN),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: every core for "
                                           "`sac`, which renders nothing while training; half the cores for the "
-                                          "VLM variants, leaving the rest to the renderer)."),
-    random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2)."),
-    instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
-                                              "(default: the paper's Table 4)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Rendered frame side in px (from --profile)."),
-    camera: str = typer.Option("corner2", "--camera", help="Meta-World camera for the VLM (paper: corner2)."),
-    fast_render: Optional[bool] = typer.Option(None, "--fast-render/--full-render", "--no-shadows/--shadows",
-                                               help="Turn the renderer's shadows, reflections and multisampling "
-                                               "off: ~8x faster on Mesa (from --profile)."),
-    vlm_model: Optional[str] = typer.Option(None, "--vlm-model", help="open_clip model name, or cliprl-tiny "
-                                            "(from --profile; paper: RN50)."),
-    vlm_pretrained: Optional[str] = typer.Option(None, "--vlm-pretrained", help="open_clip pretrained tag, or "
-                                                 "'none' for RANDOM weights (from --profile; paper: openai)."),
-    vlm_checkpoint: Optional[str] = typer.Option(None, "--vlm-checkpoint", help="Local open_clip state-dict file "
-                                                 "(overrides --vlm-pretrained)."),
-    baseline_prompt: str = typer.Option("A robot arm on a table.", "--baseline-prompt",
-                                        help="Baseline prompt b of the vlm-rm-gb variant."),
-    gb_alpha: float = typer.Option(0.5, "--gb-alpha", help="Goal-baseline projection strength a (vlm-rm-gb)."),
-    rho: float = typer.Option(0.05, "--rho", help="VLM reward weight in r_task + rho r_vlm (paper 0.05)."),
-    batch_size: int = typer.Option(256, "--batch-size", help="SAC batch size (paper 256)."),
-    buffer_size: int = typer.Option(1_000_000, "--buffer-size", help="Replay capacity (paper 1e6)."),
-    goal_cache: Optional[str] = typer.Option(None, "--goal-cache", help="Goal-image cache directory "
-                                             "(default ~/.cache/cliprl/furl-goals)."),
-    checkpoint_every: float = typer.Option(300.0, "--checkpoint-every", min=0.0,
+                                          "VLM variants, leaving the rest to the renderer).", rich_help_panel=_RUN),
+    checkpoint_every: float = typer.Option(CHECKPOINT_EVERY_S, "--checkpoint-every", min=0.0,
                                            help="Seconds between checkpoints to OUT/checkpoint.safetensors (also "
                                                 "written on SIGTERM/SIGUSR1, then exit 75; rerunning the same "
-                                                "command resumes)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+                                                "command resumes).", rich_help_panel=_RUN),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.", rich_help_panel=_RUN),
+    num_envs: Optional[int] = _option("num_envs", "--num-envs", help="Environments stepped together; their frames "
+                                      "are embedded as one batch.", rich_help_panel=_ENV),
+    random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2).",
+                                     rich_help_panel=_ENV),
+    image_size: Optional[int] = _option("image_size", "--image-size", help="Rendered frame side in px, before the "
+                                        "VLM's 75% centre crop (the authors render 256).", rich_help_panel=_ENV),
+    camera: Optional[str] = _option("camera", "--camera", help="Meta-World camera for the VLM (paper: corner2).",
+                                    rich_help_panel=_ENV),
+    fast_render: Optional[bool] = typer.Option(None, "--fast-render/--full-render", "--no-shadows/--shadows",
+                                               show_default=_shown("fast_render"),
+                                               help="Turn the renderer's shadows, reflections and multisampling "
+                                               "off: several times faster on Mesa.", rich_help_panel=_ENV),
+    instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
+                                              "(default: the paper's Table 4).", rich_help_panel=_VLM),
+    vlm_model: Optional[str] = _option("vlm_model", "--vlm-model", help="open_clip model name, or cliprl-tiny "
+                                       "(paper: RN50).", rich_help_panel=_VLM),
+    vlm_pretrained: Optional[str] = _option("vlm_pretrained", "--vlm-pretrained", help="open_clip pretrained tag, "
+                                            "or 'none' for RANDOM weights (paper: openai).", rich_help_panel=_VLM),
+    vlm_checkpoint: Optional[str] = typer.Option(None, "--vlm-checkpoint", help="Local open_clip state-dict file "
+                                                 "(overrides --vlm-pretrained).", rich_help_panel=_VLM),
+    baseline_prompt: Optional[str] = _option("baseline_prompt", "--baseline-prompt",
+                                             help="Baseline prompt b of the vlm-rm-gb variant.", rich_help_panel=_VLM),
+    gb_alpha: Optional[float] = _option("gb_alpha", "--gb-alpha", help="Goal-baseline projection strength a "
+                                        "(vlm-rm-gb).", rich_help_panel=_VLM),
+    goal_cache: Optional[str] = typer.Option(None, "--goal-cache", help="Goal-image cache directory "
+                                             "(default ~/.cache/cliprl/furl-goals).", rich_help_panel=_VLM),
+    batch_size: Optional[int] = _option("batch_size", "--batch-size", help="SAC batch size (paper 256).",
+                                        rich_help_panel=_SAC),
+    buffer_size: Optional[int] = _option("buffer_size", "--buffer-size", help="Replay capacity (paper 1e6).",
+                                         rich_help_panel=_SAC),
+    random_steps: Optional[int] = _option("random_steps", "--random-steps", help="Uniform-random steps before "
+                                          "learning (paper 10k).", rich_help_panel=_SAC),
+    rho: Optional[float] = _option("rho", "--rho", help="VLM reward weight in r_task + rho r_vlm (paper 0.05).",
+                                   rich_help_panel=_FURL),
+    eval_every: Optional[int] = _option("eval_every", "--eval-every", help="Evaluate every N env steps.",
+                                        rich_help_panel=_EVAL),
+    eval_episodes: Optional[int] = _option("eval_episodes", "--eval-episodes", help="Episodes per evaluation.",
+                                           rich_help_panel=_EVAL),
 ) -> None:
     """Train SAC with (fuzzy) VLM rewards on one Meta-World task: FuRL and the paper's baselines.
 
     Preemption-safe: a checkpoint is written every --checkpoint-every seconds and on SIGTERM/SIGUSR1 (between two
     environment steps), then the command exits 75; running the same command again resumes, with the same final
     bytes on the CPU. A corrupt checkpoint is reported, renamed *.corrupt-<time>, and the run starts afresh."""
-    from ..errors import CliprlError
-    from ..furl.train import FurlConfig, run_furl
+    from ..furl.train import run_furl
 
-    if profile not in PROFILES:
-        raise CliprlError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
-    given = dict(steps=steps, random_steps=random_steps, eval_every=eval_every, eval_episodes=eval_episodes,
-                 image_size=image_size, vlm_model=vlm_model, vlm_pretrained=vlm_pretrained, fast_render=fast_render,
-                 num_envs=num_envs)
-    resolved = {k: (v if v is not None else PROFILES[profile][k]) for k, v in given.items()}
-    cfg = FurlConfig(task=task, variant=variant, seed=seed, out=out, device=device, random_goal=random_goal,
-                     instruction=instruction, camera=camera, threads=threads, vlm_checkpoint=vlm_checkpoint,
-                     baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, rho=rho, batch_size=batch_size,
-                     buffer_size=buffer_size, goal_cache=goal_cache, quiet=quiet, **resolved)
+    cfg = profile_config(
+        (profile or Profile(DEFAULT_PROFILE)).value,
+        task=task, variant=variant.value if variant is not None else None, seed=seed, out=out, device=device,
+        num_envs=num_envs, threads=threads, random_goal=random_goal or None, instruction=instruction, camera=camera,
+        image_size=image_size, fast_render=fast_render, vlm_model=vlm_model, vlm_pretrained=vlm_pretrained,
+        vlm_checkpoint=vlm_checkpoint, baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, goal_cache=goal_cache,
+        batch_size=batch_size, buffer_size=buffer_size, random_steps=random_steps, rho=rho, eval_every=eval_every,
+        eval_episodes=eval_episodes, quiet=quiet or None, steps=steps)
     summary = run_furl(cfg, checkpoint_every_s=checkpoint_every)
-    if not quiet:
+    if not cfg.quiet:
         final = summary.get("final", {})
-        typer.echo(f"{cfg.task} {cfg.variant} seed {cfg.seed}: success_any={final.get('success_any')} "
-                   f"success_last={final.get('success_last')} after {summary['steps']} steps "
-                   f"({summary['env_steps_per_s']} steps/s) -> {out}")
+        typer.echo(f"{summary['task']} {summary['variant']} seed {summary['seed']}: "
+                   f"success_any={final.get('success_any')} success_last={final.get('success_last')} after "
+                   f"{summary['steps']} steps ({summary['env_steps_per_s']} steps/s) -> {cfg.out}")

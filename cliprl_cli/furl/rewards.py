@@ -1,6 +1,7 @@
 """The FuRL reward math as small pure torch functions (tested against numbers worked out by hand).
 
-Notation follows the paper (see ``shared/papers/README.md``):
+Notation and equation numbers follow the FuRL paper (Fu et al., "FuRL: Visual-Language Models as Fuzzy Rewards for
+Reinforcement Learning", ICML 2024):
 
 - Eq. 2, zero-shot reward: ``r = cos(Phi_L(l), Phi_I(o))``            -> :func:`zero_shot_reward`
 - Eq. 3, aligned reward:   ``r = cos(f_L(Phi_L(l)), f_I(Phi_I(o)))`` -> :class:`Heads` + :func:`aligned_reward`
@@ -31,14 +32,29 @@ HEAD_HIDDEN = 256
 HEAD_OUT = 64
 
 
-def zero_shot_reward(text_emb: torch.Tensor, image_emb: torch.Tensor) -> torch.Tensor:
-    """Eq. 2: cosine between the instruction embedding ``(D,)`` and image embeddings ``(..., D)``."""
-    return F.cosine_similarity(image_emb.float(), text_emb.float().expand_as(image_emb), dim=-1)
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine between ``a`` ``(..., D)`` and ``b`` ``(D,)`` (broadcast over ``a``'s leading dimensions), in float32."""
+    return F.cosine_similarity(a.float(), b.float().expand_as(a), dim=-1)
+
+
+def zero_shot_reward(text_emb: torch.Tensor, image_emb: torch.Tensor, *, assume_unit_norm: bool = False
+                     ) -> torch.Tensor:
+    """Eq. 2: cosine between the instruction embedding ``(D,)`` and image embeddings ``(..., D)``.
+
+    ``assume_unit_norm=True`` is for embeddings the VLM already L2-normalised (:mod:`cliprl_cli.furl.vlm`): the
+    cosine is then their dot product, computed as such (what training uses: one matrix-vector product per batch).
+    Stored image embeddings are float16, so their norms differ from 1 in the 4th decimal and the two forms differ
+    in the last bits; the expert-trajectory record (``expert_rewards.json``, ``zero_shot``) keeps the exact cosine.
+    """
+    if assume_unit_norm:
+        return image_emb.float() @ text_emb.float()
+    return cosine(image_emb, text_emb)
 
 
 def aligned_reward(heads: "Heads", text_emb: torch.Tensor, image_emb: torch.Tensor) -> torch.Tensor:
     """Eq. 3: cosine between the instruction and image embeddings after the heads f_L, f_I."""
-    return zero_shot_reward(heads.text(text_emb.float()), heads.image(image_emb.float()))
+    text = heads.text(text_emb.float())
+    return cosine(heads.image(image_emb.float()), text)
 
 
 def ranking_loss(r_high: torch.Tensor, r_low: torch.Tensor, margin: float) -> torch.Tensor:

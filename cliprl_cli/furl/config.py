@@ -1,0 +1,154 @@
+"""The settings of ``cliprl furl``: one dataclass, the variant table, and the CLI profiles as named instances of it.
+
+``FurlConfig()`` is the paper's run (``PROFILES["paper"]``); the other profiles replace a few fields. ``cliprl furl
+--profile NAME [options]`` builds ``dataclasses.replace(PROFILES[NAME], <the options given>)``, so
+``run_furl(PROFILES[NAME])`` is exactly the run ``cliprl furl --profile NAME`` makes, and the command's option
+defaults are read from here. Fixed sets of choices are enums, which ``--help`` lists and shell completion offers.
+
+This module imports only the standard library and two light project modules (errors, and the task list of
+:mod:`.env`, which imports no simulator at module level): ``cliprl_cli.commands.furl`` imports it at its top, and
+``cliprl --help`` must not pay for torch or Meta-World.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+
+from ..errors import CliprlError
+from .env import check_task
+
+CHECKPOINT_EVERY_S = 300.0  # seconds between two checkpoints of a run (also written on SIGTERM/SIGUSR1)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """What one variant trains with (see the table in :mod:`cliprl_cli.furl.train`)."""
+
+    task: bool          # the task reward ``success - 1`` is part of the training reward
+    vlm: str | None     # VLM reward kind: None, "zero-shot" (Eq. 2), "goal-baseline" (VLM-RM) or "heads" (Eq. 3)
+    relay: bool         # relay exploration with a second, task-reward SAC agent
+    heads: bool         # the reward heads f_L, f_I exist
+    eq4: bool           # the heads are aligned with Eq. 4 once a success has been seen
+    eq5: bool           # the heads are aligned with Eq. 5 (goal image) before that
+
+
+VARIANTS: dict[str, VariantSpec] = {
+    "sac": VariantSpec(task=True, vlm=None, relay=False, heads=False, eq4=False, eq5=False),
+    "vlm-rm": VariantSpec(task=False, vlm="zero-shot", relay=False, heads=False, eq4=False, eq5=False),
+    "vlm-rm-gb": VariantSpec(task=False, vlm="goal-baseline", relay=False, heads=False, eq4=False, eq5=False),
+    "vlm": VariantSpec(task=True, vlm="zero-shot", relay=False, heads=False, eq4=False, eq5=False),
+    "vlm-proj": VariantSpec(task=True, vlm="heads", relay=False, heads=True, eq4=False, eq5=False),
+    "relay": VariantSpec(task=True, vlm="zero-shot", relay=True, heads=False, eq4=False, eq5=False),
+    "furl-no-goal": VariantSpec(task=True, vlm="heads", relay=True, heads=True, eq4=True, eq5=False),
+    "furl": VariantSpec(task=True, vlm="heads", relay=True, heads=True, eq4=True, eq5=True),
+}
+
+Variant = Enum("Variant", {name.upper().replace("-", "_"): name for name in VARIANTS}, type=str)
+Variant.__doc__ = "The FuRL variants and baselines (``--variant``): the keys of :data:`VARIANTS`."
+
+
+class Device(str, Enum):
+    """Where torch runs (``--device``); ``cuda:N`` names one GPU and is accepted too."""
+
+    AUTO = "auto"  # CUDA when torch sees a GPU, else the CPU
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+@dataclass
+class FurlConfig:
+    """One FuRL run: the task, the variant, and every setting. The defaults are the paper's (its Table 5).
+
+    The field order is the key order of ``config.json`` and of the ``config`` of ``agent.json``: keep it.
+    """
+
+    # ---- run
+    task: str = "drawer-open-v3"            # Meta-World MT10 task (-v3 names; the paper's -v2 names are mapped)
+    variant: str = "furl"                   # a key of VARIANTS
+    seed: int = 0                           # seeds every RNG and picks the fixed goal
+    steps: int = 1_000_000                  # environment steps in total (summed over the environments)
+    out: str = "runs/furl"                  # output directory
+    device: str = "auto"                    # auto, cpu, cuda or cuda:N
+    num_envs: int = 1                       # environments stepped together; their frames are embedded as one batch
+    # torch CPU threads; None: every core for `sac` (nothing renders while it trains), half the cores with a VLM
+    # (the renderer, Mesa llvmpipe, runs on the CPU too). Not part of a checkpoint's identity.
+    threads: int | None = None
+    random_goal: bool = False               # a new goal every episode (the paper's Table 2)
+    instruction: str | None = None          # None: the task's instruction from the paper's Table 4
+    # ---- rendering and VLM
+    camera: str = "corner2"                 # Meta-World camera of the frames (the authors' camera 2)
+    # Side of the rendered frame in pixels, before the VLM's centre crop to 75% (vlm.CROP_FRACTION) and its own
+    # resize. 256 is the authors' render size (they render 256 px and crop 192), so the default is paper-faithful.
+    image_size: int = 256
+    fast_render: bool = False               # shadows, reflections and multisampling off (much faster on Mesa)
+    vlm_model: str = "RN50"                 # open_clip model name, or cliprl-tiny (tests, smoke runs)
+    vlm_pretrained: str | None = "openai"   # open_clip pretrained tag, or "none" for RANDOM weights
+    vlm_checkpoint: str | None = None       # local open_clip state-dict file (overrides vlm_pretrained)
+    baseline_prompt: str = "A robot arm on a table."  # baseline prompt b of the vlm-rm-gb variant
+    gb_alpha: float = 0.5                   # goal-baseline projection strength (vlm-rm-gb)
+    goal_cache: str | None = None           # goal-image cache directory; None: ~/.cache/cliprl/furl-goals
+    # ---- SAC, the paper's Table 5
+    hidden: int = 256                       # hidden units of the actor and critic MLPs
+    lr: float = 1e-4                        # Adam learning rate (SAC and the reward heads)
+    batch_size: int = 256                   # SAC (and alignment) batch size
+    tau: float = 0.01                       # target-critic soft-update rate
+    gamma: float = 0.99                     # discount
+    buffer_size: int = 1_000_000            # replay capacity (transitions)
+    random_steps: int = 10_000              # uniform-random steps before learning starts
+    # ---- FuRL
+    rho: float = 0.05                       # VLM reward weight in r_task + rho r_vlm
+    margin: float = 0.1                     # ranking-loss margin m (Eqs. 4 and 5)
+    goal_margin: float = 0.2                # goal-distance margin m' of Eq. 5's pair mask
+    lag: int = 10                           # k of Eq. 4's pos-pos pairs (frame i vs frame i-k)
+    relay_threshold: int = 2500             # relay stops for good after this many positive frames
+    relay_noise: float = 0.2                # Gaussian action noise of the task-reward agent during relay
+    align_capacity: int = 20_000            # frames kept per kind (positive, negative) for alignment
+    # ---- evaluation and logging
+    eval_every: int = 10_000                # evaluate (and write a curve point) every N environment steps
+    eval_episodes: int = 10                 # episodes per evaluation
+    sample_frames: int = 4                  # training frames saved under frames/ (evenly spaced)
+    quiet: bool = False                     # no progress output
+
+    def validate(self) -> None:
+        """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
+        self.task = check_task(self.task)
+        if self.variant not in VARIANTS:
+            raise CliprlError(f"unknown variant {self.variant!r}; known variants: {', '.join(VARIANTS)}")
+        for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise CliprlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.random_steps < 0:
+            raise CliprlError(f"--random-steps must be >= 0, got {self.random_steps}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def spec(self) -> VariantSpec:
+        """The variant's row of :data:`VARIANTS`."""
+        return VARIANTS[self.variant]
+
+
+PROFILES: dict[str, FurlConfig] = {
+    # The paper's budget (GPU work): 1e6 steps, 256 px frames, OpenAI's CLIP RN50.
+    "paper": FurlConfig(),
+    # Sized for a workstation CPU with the paper's CLIP (needs its weights: online, cached, or --vlm-checkpoint).
+    "default": dataclasses.replace(FurlConfig(), steps=20_000, random_steps=5_000, eval_every=5_000,
+                                   eval_episodes=5, image_size=128),
+    # Offline anywhere with a tiny random-weight VLM: plumbing tests and smoke runs (the pipeline's FuRL stages).
+    "cpu-small": dataclasses.replace(FurlConfig(), steps=3_000, random_steps=1_000, eval_every=1_000,
+                                     eval_episodes=2, image_size=64, vlm_model="cliprl-tiny", vlm_pretrained="none",
+                                     fast_render=True),
+}
+DEFAULT_PROFILE = "default"
+
+Profile = Enum("Profile", {name.upper().replace("-", "_"): name for name in PROFILES}, type=str)
+Profile.__doc__ = "The named configurations of ``cliprl furl --profile``: the keys of :data:`PROFILES`."
+
+
+def profile_config(name: str, **given) -> FurlConfig:
+    """``PROFILES[name]`` with the fields in ``given`` replaced (None values mean "not given" and are skipped)."""
+    if name not in PROFILES:
+        raise CliprlError(f"unknown profile {name!r}; known profiles: {', '.join(PROFILES)}")
+    return dataclasses.replace(PROFILES[name], **{k: v for k, v in given.items() if v is not None})
