@@ -132,3 +132,78 @@ def test_corrupt_checkpoint_is_set_aside(tmp_path, capsys):
     assert "set aside" in capsys.readouterr().err
     assert list(out.glob("checkpoint.safetensors.corrupt-*"))
     assert (out / "policy.safetensors").exists()
+
+
+# ---------------------------------------------------------------- the steps of train_ppo, each on its own
+def test_gae_matches_a_direct_sum_per_environment():
+    from cliprl_cli.ppo import compute_gae
+
+    gen = torch.Generator().manual_seed(3)
+    T, B, gamma, lam = 5, 3, 0.9, 0.8
+    rewards, values = torch.rand(T, B, generator=gen), torch.rand(T, B, generator=gen)
+    dones = (torch.rand(T, B, generator=gen) < 0.3).float()
+    next_value = torch.rand(B, generator=gen)
+    advantages, returns = compute_gae(rewards, values, dones, next_value, gamma, lam)
+    for b in range(B):
+        for t in range(T):
+            # A_t = sum_k (gamma*lam)^k delta_{t+k}, stopping after the first transition that ends an episode
+            total, factor = 0.0, 1.0
+            for k in range(t, T):
+                nxt = float(next_value[b]) if k == T - 1 else float(values[k + 1, b])
+                delta = float(rewards[k, b]) + gamma * nxt * (1 - float(dones[k, b])) - float(values[k, b])
+                total += factor * delta
+                if dones[k, b]:
+                    break
+                factor *= gamma * lam
+            assert float(advantages[t, b]) == pytest.approx(total, abs=1e-5)
+    assert torch.equal(returns, advantages + values)
+
+
+def test_sample_actions_follows_the_softmax():
+    from cliprl_cli.ppo import sample_actions
+
+    logits = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4]])).expand(40_000, 4)
+    actions = sample_actions(logits, torch.Generator().manual_seed(0))
+    freq = torch.bincount(actions, minlength=4).float() / len(actions)
+    assert torch.allclose(freq, torch.tensor([0.1, 0.2, 0.3, 0.4]), atol=0.01)
+
+
+def test_checkpoint_restore_continues_the_same_rollout_and_update(tmp_path):
+    from cliprl_cli.adam import Adam
+    from cliprl_cli.config import PPOConfig
+    from cliprl_cli.gridworld import BatchedGridWorld
+    from cliprl_cli.policy import PolicyNet, PolicySpec
+    from cliprl_cli.ppo import (LoopState, Rollout, collect_rollout, compute_gae, ppo_update,
+                                restore_training_checkpoint, save_training_checkpoint)
+
+    spec, goal, config = PolicySpec(grid_size=5), (0, 0), PPOConfig(num_envs=8, num_steps=4)
+
+    def fresh():
+        torch.manual_seed(0)
+        net = PolicyNet(spec)
+        gen = torch.Generator().manual_seed(1)
+        env = BatchedGridWorld(5, goal, config.num_envs, generator=gen)
+        env.reset()
+        return net, Adam(net.parameters(), lr=config.lr, eps=1e-5), gen, env
+
+    def iterate(net, opt, gen, env):
+        buf = Rollout.empty(config.num_steps, config.num_envs, 2 * spec.grid_size)
+        next_value = collect_rollout(net, env, gen, buf)
+        adv, ret = compute_gae(buf.rewards, buf.values, buf.dones, next_value, config.gamma, config.gae_lambda)
+        ppo_update(net, opt, buf, adv, ret, config, gen)
+        return buf
+
+    net, opt, gen, env = fresh()
+    iterate(net, opt, gen, env)
+    path, run_config = tmp_path / "ckpt.safetensors", {"test": 1}
+    save_training_checkpoint(path, net, opt, gen, env, LoopState(iteration=1, env_steps=32), 1.5, run_config)
+    expected = iterate(net, opt, gen, env)
+
+    net2, opt2, gen2, env2 = fresh()
+    state = restore_training_checkpoint(path, net2, opt2, gen2, env2, run_config)
+    assert (state.iteration, state.env_steps, state.elapsed_before, state.resumed_from) == (1, 32, 1.5, 32)
+    resumed = iterate(net2, opt2, gen2, env2)
+    assert torch.equal(resumed.actions, expected.actions) and torch.equal(resumed.rewards, expected.rewards)
+    for a, b in zip(net.parameters(), net2.parameters()):
+        assert torch.equal(a, b)
+    assert restore_training_checkpoint(tmp_path / "none.safetensors", net2, opt2, gen2, env2, run_config) is None

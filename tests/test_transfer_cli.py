@@ -160,3 +160,37 @@ def test_transfer_interrupted_then_resumed_matches_uninterrupted(library, uninte
     assert not leftovers and not (run / "partial.json").exists()
     if interruption == "sigterm-parent":
         assert not list(run.glob("*.corrupt-*"))  # an orderly stop always leaves consistent checkpoints
+
+
+# ---------------------------------------------------------------- the steps of transfer, each on its own
+def test_partial_round_trip_and_a_changed_config_starts_afresh(tmp_path):
+    from cliprl_cli.transfer import load_partial, write_partial
+
+    path = tmp_path / "partial.json"
+    config = {"target": "t", "methods": ("scratch", "clip"), "trials": 2}
+    done = {("clip", 1): {"method": "clip", "trial": 1, "env_steps": 4096}}
+    curves = {"scratch": [None, None], "clip": [None, [{"env_steps": 0, "success_rate": 0.5}]]}
+    write_partial(path, config, done, curves)
+    assert load_partial(path, config, ["scratch", "clip"], 2) == (done, curves)
+    assert load_partial(path, {**config, "trials": 3}, ["scratch", "clip"], 3) == (
+        {}, {"scratch": [None] * 3, "clip": [None] * 3})
+
+
+def test_method_weights_and_flat_metrics():
+    import torch
+
+    from cliprl_cli.errors import CliprlError
+    from cliprl_cli.transfer import flat_metrics, method_weights
+
+    sims = torch.tensor([0.2, -0.1, 0.6])
+    assert method_weights("scratch", sims, None) == (None, "fresh initialisation")
+    assert method_weights("uniform", sims, None)[0].tolist() == pytest.approx([1 / 3] * 3)
+    assert method_weights("nearest-language", sims, None)[0].tolist() == [0.0, 0.0, 1.0]
+    weights, note = method_weights("language", sims, None)
+    assert weights.tolist() == pytest.approx([0.25, 0.0, 0.75]) and "clamped" in note
+    with pytest.raises(CliprlError, match="needs --align"):
+        method_weights("clip", sims, None)
+    results = {"summary": {"nearest-clip": {"mean": 10.0, "censored": 1}},
+               "ratio_clip_language": {"ratio": 0.5}}
+    assert flat_metrics(results) == {"nearest_clip_mean_steps": 10.0, "nearest_clip_censored": 1,
+                                     "ratio_clip_language": 0.5}

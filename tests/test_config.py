@@ -1,0 +1,79 @@
+"""The command settings: one home for every default (the CLI's defaults are the dataclasses'), enums for choices,
+and a config module light enough for `cliprl --help`."""
+
+import inspect
+import subprocess
+import sys
+from dataclasses import fields
+
+import pytest
+
+from cliprl_cli.commands.align import align_command
+from cliprl_cli.commands.train_base import train_base_command
+from cliprl_cli.commands.transfer import _complete_methods, transfer_command
+from cliprl_cli.config import (METHODS, AlignConfig, HeadKind, Method, PPOConfig, TrainBaseConfig, TransferConfig,
+                               Weighting, parse_methods)
+from cliprl_cli.errors import CliprlError
+
+
+def _defaults(command):
+    """Option name -> default value of a Typer command function."""
+    return {name: p.default.default for name, p in inspect.signature(command).parameters.items()}
+
+
+def test_cli_defaults_are_the_dataclass_defaults():
+    ppo = PPOConfig()
+    train = _defaults(train_base_command)
+    base = TrainBaseConfig()
+    assert (train["grid_size"], train["seed"], train["hidden"], train["layers"], train["threads"],
+            train["checkpoint_every"]) == (base.grid_size, base.seed, base.hidden, base.layers, base.threads,
+                                           base.checkpoint_every_s)
+    for d in (train, _defaults(transfer_command)):
+        assert (d["max_env_steps"], d["num_envs"], d["num_steps"], d["lr"]) == (
+            ppo.max_env_steps, ppo.num_envs, ppo.num_steps, ppo.lr)
+    align = _defaults(align_command)
+    for f in fields(AlignConfig):
+        assert align[f.name] == getattr(AlignConfig(), f.name), f.name
+    transfer = _defaults(transfer_command)
+    t = TransferConfig()
+    assert transfer["methods"] == ",".join(t.methods) and parse_methods(transfer["methods"]) == list(METHODS)
+    assert (transfer["trials"], transfer["weighting"], transfer["softmax_temperature"], transfer["workers"]) == (
+        t.trials, t.weighting, t.softmax_temperature, t.workers)
+
+
+def test_methods_are_validated_with_one_line_naming_the_unknown():
+    assert parse_methods(" scratch, clip ,") == ["scratch", "clip"]
+    with pytest.raises(CliprlError, match=r"unknown method\(s\) \['bogus'\]; known: scratch, language"):
+        parse_methods("scratch,bogus")
+    assert [str(m) for m in Method] == list(METHODS)
+    assert _complete_methods("scratch,nea") == ["scratch,nearest-language", "scratch,nearest-clip"]
+
+
+def test_align_config_serialises_enums_as_plain_strings_in_field_order():
+    config = AlignConfig(head="linear")
+    assert config.head is HeadKind.LINEAR
+    assert config.to_dict() == {"head": "linear", "dim": 32, "hidden": 128, "epochs": 500, "lr": 1e-3,
+                                "temperature": 0.1, "learn_temperature": False, "text_encoder": "all-MiniLM-L6-v2",
+                                "seed": 0}
+    assert type(config.to_dict()["head"]) is str
+    with pytest.raises(CliprlError, match="unknown head 'conv'"):
+        AlignConfig(head="conv")
+    assert Weighting("softmax") is Weighting.SOFTMAX and str(Weighting.NORMALIZED) == "normalized"
+
+
+def test_help_lists_the_choices():
+    from typer.testing import CliRunner
+
+    from cliprl_cli.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["align", "--help"], env={"COLUMNS": "200"}).output
+    assert "linear|mlp" in out
+    out = runner.invoke(app, ["transfer", "--help"], env={"COLUMNS": "200"}).output
+    assert "normalized|softmax" in out and "nearest-language" in out
+
+
+def test_config_and_cli_do_not_import_torch():
+    code = "import sys, cliprl_cli.config, cliprl_cli.cli; print('torch' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
