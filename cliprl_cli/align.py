@@ -23,10 +23,11 @@ import torch
 from torch import nn
 
 from .adam import Adam
-from .artifacts import atomic_write_json, load_artifact, save_artifact
+from .artifacts import load_artifact, save_artifact
 from .clip_math import info_nce, standardize
 from .config import AlignConfig, HeadKind
 from .errors import CliprlError
+from .formats import AlignMetrics
 from .policy import PolicySpec, flatten_params
 from .progress import ProgressReporter
 from .seeding import seed_everything
@@ -153,8 +154,7 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
                          "text_dim": text.shape[1], "weight_dim": weights_z.shape[1],
                          "similarity": similarity.tolist(),
                          "sources": [str(p) for p in library.paths]})
-    flat = {k: v for k, v in metrics.items() if k != "loss_curve"}
-    atomic_write_json(out / "metrics.json", flat)
+    AlignMetrics(**metrics).write(out / "metrics.json")  # the flat scalars DVC tracks (no loss curve)
     return metrics
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .artifacts import atomic_write_json, load_artifact, save_artifact
+from .artifacts import load_artifact, save_artifact
 from .checkpoint import PreemptionGuard, remove_checkpoint
 from .config import PPOConfig, TrainBaseConfig
 from .errors import CliprlError, NotConvergedError
+from .formats import BaseCurve, CurvePoint
 from .policy import PolicySpec
 from .ppo import TrainResult, train_ppo
 from .progress import ProgressReporter
@@ -80,7 +81,7 @@ def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, A
                "wall_time_s": round(result.wall_time_s, 4), "auc": result.auc,
                "final_success_rate": result.curve[-1]["success_rate"],
                "final_path_ratio": result.curve[-1]["path_ratio"], "resumed_from_step": result.resumed_from_step}
-    atomic_write_json(out / CURVE_FILE, result.curve)
+    BaseCurve([CurvePoint(**point) for point in result.curve]).write(out / CURVE_FILE)
     save_artifact(out / POLICY_FILE, result.params, kind=kind, config=config, metrics=metrics,
                   timings={"wall_time_s": metrics["wall_time_s"]}, seed=config.get("seed"),
                   extra={"instruction": config["task"], "goal": config["goal"], "spec": config["spec"],

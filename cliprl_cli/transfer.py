@@ -41,6 +41,7 @@ from .checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import Method, PPOConfig, TransferConfig, Weighting, check_methods
 from .errors import CliprlError, PreemptedError
+from .formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .policy import unflatten_params, weighted_average
 from .ppo import train_ppo
 from .progress import ProgressReporter
@@ -217,18 +218,21 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
 
     # ---- summary and outputs
     rows = sorted(done.values(), key=lambda r: (methods.index(r["method"]), r["trial"]))
-    results: dict[str, Any] = {
-        "grid_size": size, "target": target, "goal": list(goal), "budget": ppo.max_env_steps, "config": config,
-        "similarities": {"language": dict(zip(library.instructions, language_sims.tolist())),
-                         "clip": None if clip_sims is None else dict(zip(library.instructions, clip_sims.tolist()))},
-        "trials": rows, "summary": summarize_trials(rows, methods, seed),
-        "wall_time_s": round(time.perf_counter() - start, 3),
-    }
+    ratio = None
     if Method.CLIP in methods and Method.LANGUAGE in methods:
         steps = {m: [r["env_steps"] for r in rows if r["method"] == m] for m in (Method.CLIP, Method.LANGUAGE)}
-        results["ratio_clip_language"] = paired_ratio(steps[Method.CLIP], steps[Method.LANGUAGE], seed=seed)
-    atomic_write_json(out / "results.json", results)
-    atomic_write_json(out / "curves.json", curves)
+        ratio = PairedRatio(**paired_ratio(steps[Method.CLIP], steps[Method.LANGUAGE], seed=seed))
+    record = TransferResults(
+        grid_size=size, target=target, goal=goal, budget=ppo.max_env_steps, config=config,
+        similarities={"language": dict(zip(library.instructions, language_sims.tolist())),
+                      "clip": None if clip_sims is None else dict(zip(library.instructions, clip_sims.tolist()))},
+        trials=[TransferTrial(**row) for row in rows],
+        summary={m: MethodSummary(**s) for m, s in summarize_trials(rows, methods, seed).items()},
+        wall_time_s=round(time.perf_counter() - start, 3), ratio_clip_language=ratio)
+    results = record.to_json()
+    record.write(out / "results.json")
+    TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
+                    for m, per_trial in curves.items()}).write(out / "curves.json")
     atomic_write_json(out / "metrics.json", flat_metrics(results))
     partial_path.unlink(missing_ok=True)
     return results
