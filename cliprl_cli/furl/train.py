@@ -58,7 +58,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -153,6 +153,7 @@ class RunContext:
     threads: int = 1
     ckpt_path: Path | None = None
     ckpt_config: dict | None = None          # what a checkpoint must match to be resumed
+    render: Callable[[Any], np.ndarray] = render_upright  # env -> upright (H, W, 3) uint8 frame
 
     @property
     def uses_vlm(self) -> bool:
@@ -265,16 +266,7 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
 
     # ---- learners and the fresh state
     st = new_state(ctx, gen)
-    n = cfg.num_envs
-    st.ep_actions = [[] for _ in range(n)]
-    st.ep_start_rng = [None] * n
-    st.obs = np.stack([reset_env(st, ctx, i) for i in range(n)]).astype(np.float32)
-    st.ep_step = np.zeros(n, dtype=np.int64)
-    st.relay_len = st.np_rng.choice(RELAY_LENGTHS, size=n)
-    st.first_agent = np.arange(n) % 2  # 0: the VLM agent starts, 1: the task agent starts; flips every episode
-    st.traj_emb = [[] for _ in range(n)]
-    st.traj_success = [[] for _ in range(n)]
-    st.ep_success = np.zeros(n, dtype=bool)
+    start_episodes(st, ctx)
     ctx.sample_at = frozenset(np.linspace(1, cfg.steps, max(cfg.sample_frames, 1), dtype=int).tolist())
     ctx.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if ctx.uses_vlm else None
     st.t_start = st.last_eval_wall = time.perf_counter()
@@ -316,6 +308,20 @@ def new_state(ctx: RunContext, gen: torch.Generator) -> RunState:
         buffer=ReplayBuffer(min(cfg.buffer_size, cfg.steps), obs_dim, act_dim, embed_dim, device=device),
         store=AlignmentStore(embed_dim, cfg.align_capacity, device=device) if ctx.uses_vlm else None,
         np_rng=np.random.default_rng(cfg.seed), torch_gen=gen, relay_on=spec.relay)
+
+
+def start_episodes(st: RunState, ctx: RunContext) -> None:
+    """Reset every environment and set up the per-environment episode bookkeeping of a fresh run."""
+    n = len(ctx.envs)
+    st.ep_actions = [[] for _ in range(n)]
+    st.ep_start_rng = [None] * n
+    st.obs = np.stack([reset_env(st, ctx, i) for i in range(n)]).astype(np.float32)
+    st.ep_step = np.zeros(n, dtype=np.int64)
+    st.relay_len = st.np_rng.choice(RELAY_LENGTHS, size=n)
+    st.first_agent = np.arange(n) % 2  # 0: the VLM agent starts, 1: the task agent starts; flips every episode
+    st.traj_emb = [[] for _ in range(n)]
+    st.traj_success = [[] for _ in range(n)]
+    st.ep_success = np.zeros(n, dtype=bool)
 
 
 def reset_env(st: RunState, ctx: RunContext, i: int) -> np.ndarray:
@@ -369,7 +375,7 @@ def step_envs(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Trans
     frames = None
     sample_due = any(s in ctx.sample_at for s in range(st.step - n + 1, st.step + 1))
     if ctx.uses_vlm or sample_due:
-        frames = np.stack([render_upright(env) for env in ctx.envs])
+        frames = np.stack([ctx.render(env) for env in ctx.envs])
         if sample_due:
             atomic_write_bytes(ctx.out / "frames" / f"step_{st.step:08d}.png", png_bytes(frames[0]))
     st.timings["render"] += time.perf_counter() - t1

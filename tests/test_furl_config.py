@@ -1,0 +1,84 @@
+"""One config for `cliprl furl`: profiles are FurlConfig instances, the CLI builds exactly them, choices are enums."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cliprl_cli.cli import main
+from cliprl_cli.furl import train
+from cliprl_cli.furl.config import PROFILES, VARIANTS, FurlConfig, Profile, Variant, profile_config
+
+
+def test_paper_profile_is_the_default_config():
+    assert PROFILES["paper"] == FurlConfig()
+    assert FurlConfig().image_size == 256  # the authors' render size, before the 75% crop (256 -> 192)
+
+
+def test_profiles_keep_their_values():
+    # The pipeline's FuRL outputs depend on these (dvc.yaml runs --profile cpu-small).
+    differ = lambda cfg: {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)  # noqa: E731
+                          if getattr(cfg, f.name) != getattr(FurlConfig(), f.name)}
+    assert differ(PROFILES["default"]) == dict(steps=20_000, random_steps=5_000, eval_every=5_000, eval_episodes=5,
+                                               image_size=128)
+    assert differ(PROFILES["cpu-small"]) == dict(steps=3_000, random_steps=1_000, eval_every=1_000, eval_episodes=2,
+                                                 image_size=64, vlm_model="cliprl-tiny", vlm_pretrained="none",
+                                                 fast_render=True)
+
+
+def test_enums_list_the_tables():
+    assert [v.value for v in Variant] == list(VARIANTS)
+    assert [p.value for p in Profile] == list(PROFILES)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Run `cliprl furl` without training: capture the config it hands to run_furl."""
+    calls = []
+
+    def fake_run_furl(cfg, *, checkpoint_every_s):
+        calls.append((cfg, checkpoint_every_s))
+        return {"task": cfg.task, "variant": cfg.variant, "seed": cfg.seed, "steps": 0, "env_steps_per_s": 0,
+                "final": {}}
+
+    monkeypatch.setattr(train, "run_furl", fake_run_furl)
+    return calls
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_cli_profile_is_exactly_the_profile_instance(captured, name):
+    assert main(["furl", "--profile", name, "--quiet"]) == 0
+    cfg, every = captured[0]
+    assert cfg == dataclasses.replace(PROFILES[name], quiet=True) and every == 300.0
+
+
+def test_cli_without_profile_is_the_default_profile(captured):
+    assert main(["furl", "--quiet"]) == 0
+    assert captured[0][0] == dataclasses.replace(PROFILES["default"], quiet=True)
+
+
+def test_cli_options_replace_profile_fields(captured):
+    args = ["furl", "--profile", "cpu-small", "--variant", "sac", "--steps", "1000", "--random-steps", "500",
+            "--rho", "0.1", "--full-render", "--random-goal", "--task", "reach-v3", "--quiet"]
+    assert main(args) == 0
+    expected = dataclasses.replace(PROFILES["cpu-small"], variant="sac", steps=1000, random_steps=500, rho=0.1,
+                                   fast_render=False, random_goal=True, task="reach-v3", quiet=True)
+    assert captured[0][0] == expected
+    assert profile_config("cpu-small", variant="sac", steps=1000, random_steps=500, rho=0.1, fast_render=False,
+                          random_goal=True, task="reach-v3", quiet=True, seed=None) == expected
+
+
+def test_help_lists_the_choices(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside the list of choices
+    assert main(["furl", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "furl-no-goal" in out and "cpu-small" in out
+
+
+def test_config_module_is_light():
+    code = ("import sys, cliprl_cli.commands.furl, cliprl_cli.furl.config; "
+            "heavy = [m for m in ('torch', 'numpy', 'metaworld', 'open_clip', 'mujoco') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
