@@ -4,21 +4,20 @@
 threshold (128 KiB at start, then adjusted on the fly) with a fresh ``mmap``, and returns freed memory at the top of
 the heap to the system once it exceeds the trim threshold. An SAC update at batch 256 allocates and frees dozens of
 ``(2, 256, 256)`` float tensors (512 KiB); with the default settings many of them come back as new pages, which the
-kernel zero-fills on first touch. Measured in the training loop on this 2-core machine: 110-240 minor page faults
-per update without it, none with it. PyTorch's CPU tuning guide gets the same effect from jemalloc or tcmalloc;
-this needs no extra library. The cost: up to ``trim_threshold`` bytes freed at the top of the heap stay with the
-process. Large tensors (the replay buffer) are above ``mmap_threshold`` and still get their own mapping.
+kernel zero-fills on first touch (minor page faults, every update). PyTorch's CPU tuning guide gets the same effect
+from jemalloc or tcmalloc; this needs no extra library. The cost: up to ``trim_threshold`` bytes freed at the top of
+the heap stay with the process. Large tensors (the replay buffer) are above ``mmap_threshold`` and still get their
+own mapping.
 
 **Flush denormals to zero** (:func:`flush_denormals`, ``torch.set_flush_denormal``: the CPU's FTZ and DAZ modes).
-Adam's first moment of a weight that never gets a gradient (a ReLU unit that is never active: a quarter of the
-critic's weights in a Meta-World run) decays as 0.9^t; after about 700 updates it is below float32's smallest
-normal number (1.2e-38) and then sticks at the smallest denormal, because 0.9 times it rounds back to itself.
-Every vector instruction that touches such a value takes a microcode assist on x86, so each Adam step slows down
-for the rest of the run (measured: ~38,000 denormal moments in the critic and ~10,000 in the actor after 1,000
-updates, and the update 1.5-2 ms slower). Flushed, those moments are exactly 0; the parameter values do not change
-(the step they would have made, lr * 1e-45 / eps, is far below a float32 weight's resolution): 1,500 updates on
-Meta-World transitions gave bit-identical actor, critic and target weights with and without the flag. TensorFlow
-and XLA (so JAX) run their CPU kernels with denormals flushed by default.
+Adam's first moment of a weight that never gets a gradient (a ReLU unit that is never active, common in SAC's
+critics) decays as 0.9^t; after several hundred updates it is below float32's smallest normal number (1.2e-38) and
+then sticks at the smallest denormal, because 0.9 times it rounds back to itself. Every vector instruction that
+touches such a value takes a microcode assist on x86, so each Adam step slows down for the rest of the run. Flushed,
+those moments are exactly 0, and the parameter values do not change: the step they would have made,
+lr * 1e-45 / eps, is far below a float32 weight's resolution. TensorFlow and XLA (so JAX) run their CPU kernels with
+denormals flushed by default. What both settings were worth when measured, and the check that weights stay
+bit-identical with denormals flushed, are in the README's performance notes.
 
 The mode is per thread, and torch's OpenMP workers copy it from the thread that creates them, so
 :func:`tuned_for_training` must run before the process's first parallel torch operation to cover them (it does in
@@ -33,6 +32,8 @@ import ctypes
 import ctypes.util
 import sys
 from typing import Iterator
+
+import torch
 
 # mallopt(3) parameter numbers, from glibc's malloc.h
 M_TRIM_THRESHOLD = -1
@@ -59,8 +60,6 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD_MAX, trim_threshold
 
 def flush_denormals(on: bool = True) -> bool:
     """Turn the calling thread's flush-to-zero/denormals-are-zero mode on (or off); False where the CPU lacks it."""
-    import torch
-
     return bool(torch.set_flush_denormal(on))
 
 

@@ -1,5 +1,6 @@
 """SAC's pieces against independent computations: the squashed-Gaussian log-probability, the twin critic, the
-hand-computed gradients of the CPU update, and the fused Adam step (numbers worked out by hand)."""
+hand-computed gradients of the CPU update (``sac_fast``) against autograd's, and the fused Adam step (numbers worked
+out by hand). The two update paths over hundreds of updates: ``test_sac_paths.py``."""
 
 import math
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 from cliprl_cli.adam import Adam
-from cliprl_cli.furl.sac import SAC, actor_grads, actor_pass, critic_grads
+from cliprl_cli.furl.sac import SAC
+from cliprl_cli.furl.sac_fast import actor_grads, actor_pass, critic_grads
 
 
 def make_agent(seed=0):
@@ -117,12 +119,12 @@ def test_act_draws_like_sample():
     assert torch.allclose(agent.act(obs, deterministic=True), mean_action)
 
 
-def test_manual_and_autograd_updates_agree():
+def test_fast_and_autograd_updates_agree_on_one_update():
     """A whole update both ways from the same state and noise: same losses, and parameters that moved alike."""
     results = []
-    for manual in (True, False):
+    for fast in (True, False):
         agent = make_agent()
-        agent.manual_gradients = manual
+        agent.fast_cpu_update = fast
         torch.manual_seed(11)
         stats = agent.update(*batch())
         results.append((stats, [p.detach().clone() for p in [*agent.actor.parameters(), *agent.critic.parameters(),
@@ -145,7 +147,7 @@ def test_alpha_gradient_by_hand():
     loss.backward()
     assert agent.target_entropy == -2.0
     assert agent.log_alpha.grad.item() == pytest.approx(3.0)
-    # the manual path's formula gives the same number
+    # the fast path's formula gives the same number
     assert (-(agent.log_alpha.detach().exp() * (logp.mean() + agent.target_entropy))).item() == pytest.approx(3.0)
 
 
