@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cliprl_cli.furl.config import VARIANTS, FurlConfig
-from cliprl_cli.furl.state import Pending, RunState, Transitions
+from cliprl_cli.furl.state import Pending, Transitions
 from cliprl_cli.furl.train import (RELAY_LENGTHS, RunContext, act, commit, embed_and_commit, evaluate, log_point,
                                    new_state, relay_still_on, relay_turn, start_episodes, step_envs, update)
 

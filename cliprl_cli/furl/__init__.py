@@ -1,13 +1,15 @@
 """FuRL (Fu et al., ICML 2024) on Meta-World in torch: ``cliprl furl``.
 
-Modules: ``env`` (Meta-World + headless upright rendering), ``vlm`` (open_clip, frozen), ``rewards`` (Eqs. 2-5,
-goal-baseline reward), ``sac``, ``buffer`` (replay with fp16 embeddings, alignment samples), ``goal_image``
-(scripted expert goal frame, cached), ``train`` (the loop, relay, variants).
+Modules: ``config`` (FurlConfig, the variant table, the CLI profiles as named FurlConfig instances), ``env``
+(Meta-World + headless upright rendering), ``vlm`` (open_clip, frozen), ``rewards`` (Eqs. 2-5, goal-baseline
+reward), ``sac*`` (the SAC agent), ``buffer`` (replay with fp16 embeddings, alignment samples), ``goal_image``
+(scripted expert goal frame, cached), ``state`` (everything a run mutates, saved to and restored from a
+checkpoint), ``train`` (the loop and its steps: act, step, embed and commit, update, evaluate, checkpoint).
 
 Run outputs under ``--out DIR`` (every JSON file carries a top-level ``"vlm_random_weights"``: true when the VLM had
 random weights, i.e. its rewards are noise):
 
-- ``config.json``: the resolved :class:`~cliprl_cli.furl.train.FurlConfig` plus ``instruction``, ``vlm`` (model and
+- ``config.json``: the resolved :class:`~cliprl_cli.furl.config.FurlConfig` plus ``instruction``, ``vlm`` (model and
   weights) and ``device_resolved``.
 - ``curve.json``: ``{"vlm_random_weights", "task", "variant", "seed", "curve": [point, ...]}``, one point per
   evaluation (every ``eval_every`` env steps and at the end). Each point: ``step`` (env steps so far),
@@ -30,5 +32,5 @@ random weights, i.e. its rewards are noise):
   eval), replay bytes per transition, ``resumed_from_step`` (None for an uninterrupted run).
 - ``checkpoint.safetensors`` + ``checkpoint.json``: only while a run is in progress or was preempted
   (``--checkpoint-every`` seconds, and on SIGTERM/SIGUSR1, then exit 75); removed once ``summary.json`` is written.
-  The scheme is described in :mod:`cliprl_cli.furl.train`.
+  The scheme is described in :mod:`cliprl_cli.furl.state`.
 """

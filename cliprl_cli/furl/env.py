@@ -17,11 +17,12 @@ Choices (the paper leaves them open or they are Meta-World 3 specifics):
 - The corner cameras render upside down: :func:`render_upright` flips the rows (and only the rows: the authors'
   code does ``image[::-1]``), and a saved frame was checked by eye.
 - ``fast_render`` turns the MuJoCo scene's shadow and reflection flags off and renders without multisample
-  anti-aliasing (Meta-World asks for 4 samples; the llvmpipe resolve of those dominated the frame time): about
-  8x faster on a CPU renderer than the full-quality frame. A frame differs from the anti-aliased one by about 1/255
-  per pixel on average, along edges; shadows and reflections are the visible difference.
-- Frames are read as RGB only (gymnasium's viewer reads depth as well, which costs ~15% of a fast frame), with
-  the env's own GL context made current first: with several envs in one process each has its own context.
+  anti-aliasing (Meta-World asks for 4 samples, and resolving them dominates a software renderer's frame time):
+  several times faster on a CPU renderer (Mesa llvmpipe) than the full-quality frame. A frame differs from the
+  anti-aliased one only along edges (by about 1/255 per pixel on average); shadows and reflections are the
+  visible difference.
+- Frames are read as RGB only (gymnasium's viewer reads depth as well, which a policy on RGB frames never uses),
+  with the env's own GL context made current first: with several envs in one process each has its own context.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _load_triton_before_mesa() -> None:
 
     The other order crashes: once a frame has been rendered on Mesa (llvmpipe), the first import of
     ``torch._dynamo`` (torchvision, open_clip and ``torch.optim`` all import it) loads triton's LLVM and the process
-    dies with a segmentation fault. Loading triton first costs ~0.2 s and makes any later import safe.
+    dies with a segmentation fault. Loading triton first makes any later import safe.
     """
     import importlib.util
 

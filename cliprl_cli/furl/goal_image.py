@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..artifacts import atomic_write_bytes, load_artifact, save_artifact
 from ..errors import CliprlError
@@ -32,8 +34,6 @@ def expert_rollout(task: str, *, seed: int, image_size: int, camera: str = "corn
     ``render="all"`` renders every frame (stopping ``extra_after_success`` steps after the first success),
     ``render="success"`` renders only the first successful frame and stops there.
     """
-    import warnings
-
     env = make_env(task, seed=seed, image_size=image_size, camera=camera, fast_render=fast_render)
     policy = expert_policy(task)
     warnings.filterwarnings("ignore", message="Constant.*may be too high")  # Meta-World's experts, harmless
@@ -58,16 +58,14 @@ def expert_rollout(task: str, *, seed: int, image_size: int, camera: str = "corn
 
 
 def png_bytes(frame: np.ndarray) -> bytes:
-    from PIL import Image
-
+    """The frame as PNG file bytes (PIL's encoder: the same bytes for the same pixels)."""
     buf = io.BytesIO()
     Image.fromarray(frame).save(buf, format="PNG")
     return buf.getvalue()
 
 
 def read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
+    """An RGB uint8 ``(H, W, 3)`` frame from a PNG file."""
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB")).copy()
 
@@ -75,8 +73,6 @@ def read_png(path: Path) -> np.ndarray:
 def goal_image(task: str, vlm, *, seed: int, image_size: int, camera: str, fast_render: bool,
                cache_dir: Path):
     """``(frame uint8 (H, W, 3), embedding float32 (D,))``, from the cache when present."""
-    import torch
-
     stem = f"{task}_{camera}_{image_size}px_{'fast' if fast_render else 'full'}_s{seed}"
     png = Path(cache_dir) / f"{stem}.png"
     if png.is_file():
@@ -99,5 +95,4 @@ def goal_image(task: str, vlm, *, seed: int, image_size: int, camera: str, fast_
                   config={"task": task, "camera": camera, "image_size": image_size, "fast_render": fast_render,
                           "seed": seed, "vlm": vlm.identity(), "png": png.name},
                   extra={"vlm_random_weights": vlm.random_weights})
-    del torch
     return frame, emb

@@ -10,8 +10,8 @@ Three ways to get weights, never a silent fallback between them:
   ``"vlm_random_weights": true`` and a warning is printed: its rewards are noise, useful only for plumbing tests.
 
 ``cliprl-tiny`` is a small ViT registered here (64 px input, width 64, 2 layers, 64-d embeddings) so that tests and
-CPU smoke runs can embed frames at a few thousand per second; it only exists with random weights or a local
-checkpoint saved from it.
+CPU smoke runs embed frames cheaply, without any download; it only exists with random weights or a local checkpoint
+saved from it.
 
 Preprocessing choice (the paper leaves it to the authors' code): the upright frame is centre-cropped to 75% of its
 side (the authors render 256 px and crop 192), resized (bicubic, antialiased) to the model's input size and
@@ -22,11 +22,18 @@ The model is frozen (eval mode, no gradients) and runs in half precision on a GP
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 from ..errors import CliprlError
+
+# open_clip is imported inside the functions that need it: it pulls in torchvision and torch._dynamo (seconds),
+# which the `sac` variant and the tests of the loop never need.
 
 TINY_MODEL = "cliprl-tiny"
 _TINY_CONFIG = {
@@ -75,9 +82,6 @@ class VLM:
 
     def preprocess(self, frames):
         """uint8 ``(N, H, W, 3)`` array or tensor -> normalised ``(N, 3, S, S)`` on the model's device."""
-        import torch
-        import torch.nn.functional as F
-
         x = torch.as_tensor(frames)
         h, w = x.shape[1:3]
         ch, cw = max(1, round(h * CROP_FRACTION)), max(1, round(w * CROP_FRACTION))
@@ -93,8 +97,6 @@ class VLM:
 
     def encode_images(self, frames):
         """Unit-norm image embeddings ``(N, D)`` as float16 on the CPU (the replay buffer's format)."""
-        import torch
-
         with torch.no_grad():
             emb = self.model.encode_image(self.preprocess(frames)).float()
             emb = emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-12)
@@ -102,8 +104,6 @@ class VLM:
 
     def encode_text(self, text: str):
         """Unit-norm float32 text embedding ``(D,)`` on the CPU."""
-        import torch
-
         with torch.no_grad():
             tokens = self.tokenizer([text]).to(self.device)
             emb = self.model.encode_text(tokens).float()[0]
@@ -118,8 +118,6 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
     ``pretrained`` is an open_clip tag or ``"none"`` (random weights); ``checkpoint`` a local state-dict file.
     Exactly one of them must be given.
     """
-    import torch
-
     if (checkpoint is None) == (pretrained is None):
         raise CliprlError("give exactly one of --vlm-pretrained (a tag, or 'none' for random weights) "
                           "and --vlm-checkpoint FILE")
@@ -147,8 +145,6 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
     dev = torch.device(device)
     precision = "fp16" if dev.type == "cuda" else "fp32"
     try:
-        import logging
-
         # open_clip logs "No pretrained weights loaded" / download failures itself: we report in one line instead.
         root = logging.getLogger()
         level = root.level
