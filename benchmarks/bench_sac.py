@@ -4,11 +4,13 @@ Same task (Meta-World, fixed goal), same settings: 256x256 actor and critics, ba
 gamma 0.99, target entropy -|A|/2, one gradient step per env step after `--learning-starts` uniform-random steps.
 Both run with the same torch thread count (`--threads`, default: every core). Only the learning phase is timed
 (evaluation excluded). The update-only figure also runs our update through autograd (`SAC.update_autograd`, the
-GPU path) to show what the hand-written gradients are worth. Every measurement runs in a fresh Python process
+reference, which a GPU runs) to show what the CPU's hand-written backward passes (`cliprl_cli/furl/sac_fast.py`)
+are worth. Every measurement runs in a fresh Python process
 (`--only`), alternating ours and SB3: `cliprl furl` tunes its process (glibc keeps freed memory, denormals are
 flushed to zero: `cliprl_cli/cpu_tuning.py`), and SB3 must not inherit that (nor we SB3's warm caches). The SB3
 figures are taken twice, as SB3 runs by default and with the same two settings (`--peer-tuned`), so the table shows
-what the settings are worth to either. Prints the figures and writes JSON (--json).
+what the settings are worth to either. Prints the figures and writes JSON (--json). Stable-Baselines3 is the
+optional `bench` extra (`pip install -e .[bench]`): it is imported only by the measurements that run it.
 
     python benchmarks/bench_sac.py --steps 3000 --learning-starts 1000 --json benchmarks/results/bench_sac.json
 """
@@ -16,21 +18,30 @@ what the settings are worth to either. Prints the figures and writes JSON (--jso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from cliprl_cli.cpu_tuning import tuned_for_training
+from cliprl_cli.furl.env import make_env
+from cliprl_cli.furl.sac import SAC
+from cliprl_cli.furl.config import FurlConfig
+from cliprl_cli.furl.train import run_furl
+
 
 def bench_ours(task: str, steps: int, starts: int, device: str, threads: int) -> dict:
-    import torch
-
-    from cliprl_cli.furl.train import FurlConfig, run_furl
-
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        # threads= matters: run_furl sets torch's thread count itself (default: half the cores)
+        # threads= matters: run_furl sets torch's thread count itself (its own default otherwise)
         cfg = FurlConfig(task=task, variant="sac", steps=steps, random_steps=starts, eval_every=starts,
                          eval_episodes=1, out=tmp, device=device, image_size=64, quiet=True, sample_frames=1,
                          threads=threads)
@@ -45,11 +56,8 @@ def bench_ours(task: str, steps: int, starts: int, device: str, threads: int) ->
 
 
 def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> dict:
-    import torch
-    from stable_baselines3 import SAC
+    from stable_baselines3 import SAC as SB3SAC  # the optional `bench` extra
     from stable_baselines3.common.callbacks import BaseCallback
-
-    from cliprl_cli.furl.env import make_env
 
     torch.set_num_threads(threads)
     env = make_env(task, seed=0, image_size=None)
@@ -61,7 +69,7 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
                 marks["start"] = time.perf_counter()
             return True
 
-    model = SAC("MlpPolicy", env, learning_rate=1e-4, buffer_size=steps, learning_starts=starts, batch_size=256,
+    model = SB3SAC("MlpPolicy", env, learning_rate=1e-4, buffer_size=steps, learning_starts=starts, batch_size=256,
                 tau=0.01, gamma=0.99, train_freq=1, gradient_steps=1, target_entropy=-env.action_space.shape[0] / 2,
                 policy_kwargs=dict(net_arch=[256, 256]), device=device, seed=0, verbose=0)
     model.learn(total_timesteps=steps, callback=Clock())
@@ -73,15 +81,10 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
 def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
     """Gradient steps/s of one implementation alone (no environment): ``impl`` in ours, ours_autograd, sb3; the
     same random batch, one gradient step at a time. The caller applies the CPU settings (see ``main``)."""
-    import numpy as np
-    import torch
-
     torch.set_num_threads(threads)
     dev = torch.device(device)
     if impl == "sb3":
-        from stable_baselines3 import SAC as SB3SAC
-
-        from cliprl_cli.furl.env import make_env
+        from stable_baselines3 import SAC as SB3SAC  # the optional `bench` extra
 
         env = make_env("drawer-open-v3", seed=0, image_size=None)
         sb3 = SB3SAC("MlpPolicy", env, learning_rate=1e-4, buffer_size=1000, learning_starts=0, batch_size=256,
@@ -96,10 +99,8 @@ def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
         def fn():
             sb3.train(gradient_steps=1, batch_size=256)
     else:
-        from cliprl_cli.furl.sac import SAC
-
         ours = SAC(39, 4, device=dev)
-        ours.manual_gradients = impl == "ours" and dev.type == "cpu"
+        ours.fast_cpu_update = impl == "ours" and dev.type == "cpu"
         g = torch.Generator().manual_seed(0)
         batch = [torch.randn(256, 39, generator=g), torch.rand(256, 4, generator=g) * 2 - 1, -torch.ones(256),
                  torch.randn(256, 39, generator=g), torch.ones(256)]
@@ -121,9 +122,6 @@ def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
 
 def in_fresh_process(args: argparse.Namespace, only: str) -> dict:
     """Run one measurement (``--only``) in a new interpreter and return its JSON line."""
-    import subprocess
-    import sys
-
     cmd = [sys.executable, __file__, "--only", only, "--task", args.task, "--steps", str(args.steps),
            "--learning-starts", str(args.learning_starts), "--device", args.device,
            "--update-steps", str(args.update_steps), "--threads", str(args.threads)]
@@ -139,10 +137,6 @@ def gemm_floor(threads: int, batch: int = 256, hidden: int = 256, obs_dim: int =
     critics' weight and input gradients (no input gradient for the first layer), the actor's, and for the actor loss
     the critics' input gradients only (critic weights frozen). 45 GEMMs, 0.61 GFLOP at batch 256.
     """
-    import statistics
-
-    import torch
-
     torch.set_num_threads(threads)
 
     def mlp(i, o):
@@ -190,8 +184,6 @@ def gemm_floor(threads: int, batch: int = 256, hidden: int = 256, obs_dim: int =
 
 
 def _spread(values: list[float]) -> dict:
-    import statistics
-
     return {"median": round(statistics.median(values), 2), "min": round(min(values), 2), "max": round(max(values), 2),
             "runs": [round(v, 2) for v in values]}
 
@@ -211,10 +203,6 @@ def main() -> None:
                         help="run one measurement in this process and print it as JSON (what the driver calls)")
     args = parser.parse_args()
     if args.only:
-        import contextlib
-
-        from cliprl_cli.cpu_tuning import tuned_for_training
-
         impl = args.only.removeprefix("updates-")
         # cliprl's process settings, entered before any torch work (see cpu_tuning.py): for our update alone, and
         # for SB3 when asked. `run_furl` (the "ours" loop) enters them itself.
@@ -245,8 +233,6 @@ def main() -> None:
         for impl in loop_impls:
             loops[impl].append(in_fresh_process(args, impl))
         print("env steps/s: " + ", ".join(f"{impl} {loops[impl][-1]['steps_per_s']:.1f}" for impl in loop_impls))
-    import torch
-
     sps = {impl: [r["steps_per_s"] for r in runs] for impl, runs in loops.items()}
     result = {"task": args.task, "device": args.device, "threads": args.threads, "torch": torch.__version__,
               "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before],
