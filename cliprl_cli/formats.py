@@ -39,11 +39,19 @@ def _field(doc: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], whe
             return None
         raise ArtifactError(f"{where}: missing field {key!r}")
     value = doc[key]
-    numeric = kinds in (int, float) or (isinstance(kinds, tuple) and set(kinds) <= {int, float})
-    if (numeric and isinstance(value, bool)) or not isinstance(value, kinds):
-        expected = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
-        raise ArtifactError(f"{where}: field {key!r} should be {expected}, got {type(value).__name__}")
+    if not _is(value, kinds):
+        raise ArtifactError(f"{where}: field {key!r} should be {_kind_name(kinds)}, got {type(value).__name__}")
     return value
+
+
+def _is(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """``isinstance(value, kinds)``, except that a bool is not a number."""
+    numeric = kinds in (int, float) or (isinstance(kinds, tuple) and set(kinds) <= {int, float})
+    return not (numeric and isinstance(value, bool)) and isinstance(value, kinds)
+
+
+def _kind_name(kinds: type | tuple[type, ...]) -> str:
+    return kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
 
 
 def _number(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> float | None:
@@ -59,6 +67,32 @@ def _pair(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = Fals
     if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
         raise ArtifactError(f"{where}: field {key!r} should be a pair of numbers, got {value!r}")
     return float(value[0]), float(value[1])
+
+
+def _items(doc: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], where: str, *,
+           optional: bool = False) -> list[Any] | None:
+    """``doc[key]`` as a list whose every element is one of ``kinds`` (bool is never accepted as a number)."""
+    value = _field(doc, key, list, where, optional=optional)
+    if value is None:
+        return None
+    for i, v in enumerate(value):
+        if not _is(v, kinds):
+            raise ArtifactError(f"{where}: field {key!r}[{i}] should be {_kind_name(kinds)}, got {type(v).__name__}")
+    return value
+
+
+def _floats(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> list[float] | None:
+    """A list of numbers as floats."""
+    value = _items(doc, key, (int, float), where, optional=optional)
+    return None if value is None else [float(v) for v in value]
+
+
+def _cell(doc: Mapping[str, Any], key: str, where: str) -> tuple[int, int]:
+    """A grid cell ``[row, col]``."""
+    value = _items(doc, key, int, where)
+    if len(value) != 2:
+        raise ArtifactError(f"{where}: field {key!r} should be a [row, col] pair, got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 def _object(doc: Any, where: str) -> Mapping[str, Any]:
@@ -144,8 +178,7 @@ class BasePolicyRecord:
         where = str(path)
         doc = read_json(path, what="base policy sidecar")
         metrics = _object(_field(doc, "metrics", dict, where), f"{where}: metrics")
-        goal = _field(doc, "goal", list, where)
-        return cls(instruction=_field(doc, "instruction", str, where), goal=(int(goal[0]), int(goal[1])),
+        return cls(instruction=_field(doc, "instruction", str, where), goal=_cell(doc, "goal", where),
                    converged=bool(_field(metrics, "converged", bool, f"{where}: metrics")),
                    env_steps=int(_field(metrics, "env_steps", int, f"{where}: metrics")),
                    wall_time_s=_number(metrics, "wall_time_s", f"{where}: metrics", optional=True),
@@ -179,13 +212,18 @@ class AlignMetrics:
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "AlignMetrics":
         doc = _object(doc, where)
-        curve = _field(doc, "loss_curve", list, where, optional=True) or []
+        curve = _floats(doc, "loss_curve", where, optional=True) or []
         return cls(final_loss=_number(doc, "final_loss", where), initial_loss=_number(doc, "initial_loss", where),
                    top1_text_to_policy=_number(doc, "top1_text_to_policy", where),
                    top1_policy_to_text=_number(doc, "top1_policy_to_text", where),
                    temperature=_number(doc, "temperature", where),
                    num_policies=int(_field(doc, "num_policies", int, where)),
-                   loss_curve=[float(v) for v in curve])
+                   loss_curve=curve)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "AlignMetrics":
+        """The flat ``align/N/metrics.json`` (no loss curve)."""
+        return cls.from_json(read_json(path, what="alignment metrics"), str(path))
 
     @classmethod
     def read_sidecar(cls, path: str | Path) -> "AlignMetrics":
@@ -220,6 +258,9 @@ class TransferTrial:
     def from_json(cls, doc: Any, where: str) -> "TransferTrial":
         doc = _object(doc, where)
         weights = _field(doc, "weights", dict, where, optional=True)
+        for source, w in (weights or {}).items():
+            if not _is(w, (int, float)):
+                raise ArtifactError(f"{where}: weight of {source!r} should be a number, got {type(w).__name__}")
         return cls(method=_field(doc, "method", str, where), trial=int(_field(doc, "trial", int, where)),
                    seed=int(_field(doc, "seed", int, where)), env_steps=int(_field(doc, "env_steps", int, where)),
                    censored=_field(doc, "censored", bool, where), auc=_number(doc, "auc", where),
@@ -301,12 +342,11 @@ class TransferResults:
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "TransferResults":
         doc = _object(doc, where)
-        goal = _field(doc, "goal", list, where)
         sims = _field(doc, "similarities", dict, where)
         summary = _field(doc, "summary", dict, where)
         ratio = _field(doc, "ratio_clip_language", dict, where, optional=True)
         return cls(grid_size=int(_field(doc, "grid_size", int, where)), target=_field(doc, "target", str, where),
-                   goal=(int(goal[0]), int(goal[1])), budget=int(_field(doc, "budget", int, where)),
+                   goal=_cell(doc, "goal", where), budget=int(_field(doc, "budget", int, where)),
                    config=_field(doc, "config", dict, where),
                    similarities={k: v for k, v in sims.items()},
                    trials=[TransferTrial.from_json(t, f"{where}: trials[{i}]")
@@ -483,6 +523,10 @@ class FurlSummary:
                    torch_threads=int(_field(doc, "torch_threads", int, where)),
                    expert_rewards=_field(doc, "expert_rewards", dict, where, optional=True))
 
+    def final_point(self, where: str = "summary.json") -> FurlPoint | None:
+        """``final`` as a typed point; None for a run that never evaluated (its writer then writes ``{}``)."""
+        return FurlPoint.from_json(self.final, f"{where}: final") if self.final else None
+
     @classmethod
     def read(cls, path: str | Path) -> "FurlSummary":
         return cls.from_json(read_json(path, what="FuRL summary"), str(path))
@@ -523,17 +567,16 @@ class ExpertRewards:
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "ExpertRewards":
         doc = _object(doc, where)
-        aligned = _field(doc, "aligned", list, where, optional=True)
         return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
                    task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
                    seed=int(_field(doc, "seed", int, where)),
                    instruction_embedding_model=_field(doc, "instruction_embedding_model", str, where),
-                   step=[int(s) for s in _field(doc, "step", list, where)],
-                   success=[bool(s) for s in _field(doc, "success", list, where)],
+                   step=[int(s) for s in _items(doc, "step", int, where)],
+                   success=list(_items(doc, "success", bool, where)),
                    first_success=_field(doc, "first_success", int, where, optional=True),
-                   zero_shot=[float(v) for v in _field(doc, "zero_shot", list, where)],
-                   training_reward=[float(v) for v in _field(doc, "training_reward", list, where)],
-                   aligned=None if aligned is None else [float(v) for v in aligned])
+                   zero_shot=_floats(doc, "zero_shot", where),
+                   training_reward=_floats(doc, "training_reward", where),
+                   aligned=_floats(doc, "aligned", where, optional=True))
 
     @classmethod
     def read(cls, path: str | Path) -> "ExpertRewards":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -135,3 +136,49 @@ def test_unreadable_files_are_artifact_errors(tmp_path):
                                              (True, None), ("1", None), (None, None)])
 def test_finite_or_none(value, expected):
     assert finite_or_none(value) == expected
+
+
+def test_align_metrics_flat_file_round_trips(tmp_path):
+    m = AlignMetrics(0.1, 2.0, 1.0, 0.5, 0.1, 4)
+    path = m.write(tmp_path / "metrics.json")
+    assert AlignMetrics.read(path) == m
+    assert to_json_bytes(AlignMetrics.read(path).to_json()) == path.read_bytes()
+
+
+def test_furl_summary_final_is_a_point_or_none():
+    summary = FurlSummary(vlm_random_weights=False, task="t", variant="sac", seed=0, steps=500, resumed_from_step=None,
+                          final=_point(500).to_json(), wall_s=1.0, env_steps_per_s=10.0, timings_s={},
+                          replay_bytes_per_transition=100, replay_bytes=1000, positive_frames=0, cpu_tuning={},
+                          torch_threads=1)
+    assert summary.final_point() == _point(500)
+    summary.final = {}  # a run that never evaluated
+    assert summary.final_point() is None
+    summary.final = {"step": 500}
+    with pytest.raises(ArtifactError, match=r"s\.json: final: missing field 'success_any'"):
+        summary.final_point("s.json")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(goal=[0]), "field 'goal' should be a [row, col] pair"),
+    (lambda d: d.update(goal=[0, "5"]), "field 'goal'[1] should be int, got str"),
+    (lambda d: d["trials"][1]["weights"].update(a="x"), "weight of 'a' should be a number, got str"),
+])
+def test_a_bad_element_is_an_artifact_error_too(mutate, message):
+    doc = _results().to_json()
+    mutate(doc)
+    with pytest.raises(ArtifactError) as err:
+        TransferResults.from_json(doc, "results.json")
+    assert message in str(err.value)
+
+
+def test_expert_reward_series_hold_numbers():
+    expert = ExpertRewards(vlm_random_weights=False, task="t", variant="furl", seed=0,
+                           instruction_embedding_model="m|w", step=[1], success=[True], first_success=1,
+                           zero_shot=[0.1], training_reward=[0.2], aligned=[0.3])
+    for key, value, message in (("zero_shot", [None], "field 'zero_shot'[0] should be int or float, got NoneType"),
+                                ("aligned", [True], "field 'aligned'[0] should be int or float, got bool"),
+                                ("success", [1], "field 'success'[0] should be bool, got int"),
+                                ("step", [1.5], "field 'step'[0] should be int, got float")):
+        doc = {**expert.to_json(), key: value}
+        with pytest.raises(ArtifactError, match=re.escape(message)):
+            ExpertRewards.from_json(doc, "e.json")

@@ -1,4 +1,5 @@
-"""`cliprl report` on hand-made artifact sets: expected table rows and values, missing pieces named, no tracebacks."""
+"""`cliprl report` on artifact sets written through the artifact formats: expected table rows and values, missing
+pieces named, no tracebacks."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 
+from cliprl_cli.artifacts import save_artifact
 from cliprl_cli.cli import main
+from cliprl_cli.formats import (AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+                                FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, TransferCurves,
+                                TransferResults, TransferTrial)
 from cliprl_cli.report import build_report, furl_paper_success
 
 PARAMS = {
@@ -21,56 +27,123 @@ PARAMS = {
 
 
 def _w(path: Path, obj) -> None:
+    """A hand-made file the real writers never write (garbage for the error paths)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj))
 
 
-def _curve(final_success: float, n: int = 4, step: int = 1000):
-    return [{"env_steps": (i + 1) * step, "success_rate": final_success * (i + 1) / n, "path_ratio": 1.5,
-             "wall_s": float(i)} for i in range(n)]
+def _curve(final_success: float, n: int = 4, step: int = 1000) -> list[CurvePoint]:
+    return [CurvePoint(env_steps=(i + 1) * step, success_rate=final_success * (i + 1) / n, path_ratio=1.5,
+                       wall_s=float(i)) for i in range(n)]
+
+
+SPEC = {"grid_size": 5, "hidden": 64, "layers": 2, "encoding": "onehot-row-col"}
+SOURCES = ["top left first", "top right first"]
+
+
+def write_base_policy(d: Path, instruction: str, steps: int) -> None:
+    """``policy.safetensors`` + sidecar and ``curve.json``, as ``cliprl train-base`` writes them."""
+    curve = BaseCurve(_curve(1.0))
+    curve.write(d / "curve.json")
+    last = curve.points[-1]
+    metrics = {"converged": True, "env_steps": steps, "iterations": 4, "wall_time_s": 1.5, "auc": 0.75,
+               "final_success_rate": last.success_rate, "final_path_ratio": last.path_ratio,
+               "resumed_from_step": None}
+    config = {"task": instruction, "goal": [0, 0], "grid_size": 5, "suite": "clip-rl-paper", "spec": SPEC,
+              "ppo": {"num_envs": 8}, "seed": 0, "threads": 1}
+    save_artifact(d / "policy.safetensors", {"w": torch.zeros(2)}, kind="base-policy", config=config,
+                  metrics=metrics, timings={"wall_time_s": 1.5}, seed=0,
+                  extra={"instruction": instruction, "goal": [0, 0], "spec": SPEC, "learning_curve": curve.to_json()})
+
+
+def write_align(d: Path) -> None:
+    """``heads.safetensors`` + sidecar (metrics with the loss curve) and the flat ``metrics.json``, as
+    ``cliprl align`` writes them."""
+    m = AlignMetrics(final_loss=0.1234, initial_loss=1.0, top1_text_to_policy=1.0, top1_policy_to_text=0.5,
+                     temperature=0.1, num_policies=2, loss_curve=[1.0, 0.5, 0.1234])
+    save_artifact(d / "heads.safetensors", {"text.weight": torch.zeros(2, 2)}, kind="align-heads",
+                  config={"head": "mlp", "dim": 2, "epochs": 3, "seed": 0}, metrics=m.to_json(with_curve=True),
+                  timings={"wall_time_s": 0.1}, seed=0,
+                  extra={"instructions": SOURCES, "spec": SPEC, "text_dim": 2, "weight_dim": 2,
+                         "similarity": [[1.0, 0.0], [0.0, 1.0]], "sources": ["base/5/a", "base/5/b"]})
+    m.write(d / "metrics.json")
+
+
+TRANSFER_STEPS = {"scratch": [3000, 4000, 5000], "language": [2000, 2000, 2000], "clip": [1000, 1500, 2000]}
+
+
+def write_transfer(d: Path) -> None:
+    """``results.json`` and ``curves.json``, as ``cliprl transfer`` writes them."""
+    trials = [TransferTrial(method=method, trial=k, seed=k, env_steps=v, censored=v >= 5000, auc=0.5, wall_time_s=1.0,
+                            initial_success_rate=0.25,
+                            weights=None if method == "scratch" else {s: 0.5 for s in SOURCES},
+                            weighting_note="fresh initialisation" if method == "scratch" else "normalized")
+              for method, values in TRANSFER_STEPS.items() for k, v in enumerate(values)]
+
+    def summary(censored: int, mean: float, ci95: tuple[float, float]) -> MethodSummary:
+        return MethodSummary(n=3, censored=censored, mean=mean, median=mean, iqm=mean, std=500.0, ci95=ci95,
+                             auc_mean=0.5)
+
+    TransferResults(
+        grid_size=5, target="top left third", goal=(0, 2), budget=5000,
+        config={"target": "top left third", "goal": [0, 2], "grid_size": 5, "methods": list(TRANSFER_STEPS),
+                "trials": 3, "seed": 0, "sources": SOURCES, "spec": SPEC},
+        similarities={"language": {s: 0.9 for s in SOURCES}, "clip": {s: 0.5 for s in SOURCES}},
+        trials=trials,
+        summary={"scratch": summary(1, 4000.0, (3000.0, 5000.0)), "language": summary(0, 2000.0, (2000.0, 2000.0)),
+                 "clip": summary(0, 1500.0, (1000.0, 2000.0))},
+        wall_time_s=9.0, ratio_clip_language=PairedRatio(0.75, (0.5, 1.0)),
+    ).write(d / "results.json")
+    TransferCurves({m: [[CurvePoint(500, 0.2), CurvePoint(v, 1.0)] for v in vals]
+                    for m, vals in TRANSFER_STEPS.items()}).write(d / "curves.json")
+
+
+def furl_point(step: int, success_any: float, success_last: float, ret: float) -> FurlPoint:
+    return FurlPoint(step=step, success_any=success_any, success_last=success_last, return_=ret,
+                     sparse_return=-100.0, train_stats={"critic_loss": 1.0, "actor_loss": -2.0}, episodes=2,
+                     train_success_episodes=0, positive_frames=0, relay_on=True, updates=step // 2, wall_s=1.0,
+                     env_steps_per_s=500.0)
+
+
+def write_furl_run(d: Path, task: str, variant: str, seed: int, success: float, *, random_vlm: bool) -> None:
+    """``config.json``, ``curve.json``, ``summary.json`` and (VLM variants) ``expert_rewards.json``, as
+    ``cliprl furl`` writes them."""
+    uses_vlm = variant != "sac"
+    vlm = "cliprl-tiny|random" if uses_vlm else None
+    FurlRunConfig(vlm_random_weights=random_vlm,
+                  config={"task": task, "variant": variant, "seed": seed, "steps": 1000, "instruction": None,
+                          "image_size": 64, "eval_every": 500},
+                  instruction="Reach a goal position.", device_resolved="cpu", vlm=vlm).write(d / "config.json")
+    curve = [furl_point(500, 0.0, 0.0, 1.0), furl_point(1000, 1.0, success, 2.0)]
+    FurlCurve(random_vlm, task, variant, seed, curve).write(d / "curve.json")
+    expert = None
+    if uses_vlm:
+        rewards = ExpertRewards(vlm_random_weights=random_vlm, task=task, variant=variant, seed=seed,
+                                instruction_embedding_model=vlm, step=[1, 2, 3, 4],
+                                success=[False, False, True, True], first_success=3,
+                                zero_shot=[0.1, 0.2, 0.15, 0.3], training_reward=[0.0, 0.2, 0.6, 0.9],
+                                aligned=[0.0, 0.2, 0.6, 0.9])
+        rewards.write(d / "expert_rewards.json")
+        expert = {"frames": 4, "first_success": 3}
+    FurlSummary(vlm_random_weights=random_vlm, task=task, variant=variant, seed=seed, steps=1000,
+                resumed_from_step=None, final=curve[-1].to_json(), wall_s=2.0, env_steps_per_s=500.0,
+                timings_s={"env": 0.5, "update": 1.0}, replay_bytes_per_transition=463, replay_bytes=463000,
+                positive_frames=0, cpu_tuning={"retain_freed_memory": True, "flush_denormals": True},
+                torch_threads=1, expert_rewards=expert).write(d / "summary.json")
 
 
 def make_artifacts(root: Path) -> Path:
-    """A complete, hand-made artifact set for grid size 5, two base tasks, three methods, FuRL reach-v3."""
-    for slug, instr, steps in (("top-left-first", "top left first", 4096), ("top-right-first", "top right first", 8192)):
-        d = root / "base" / "5" / slug
-        _w(d / "policy.json", {"kind": "base-policy", "instruction": instr, "goal": [0, 0],
-                               "metrics": {"converged": True, "env_steps": steps, "wall_time_s": 1.5, "auc": 0.75}})
-        _w(d / "curve.json", _curve(1.0))
-        (d / "policy.safetensors").write_bytes(b"not read by the report")
-    _w(root / "align" / "5" / "heads.json", {"kind": "align-heads", "metrics": {
-        "final_loss": 0.1234, "top1_text_to_policy": 1.0, "top1_policy_to_text": 0.5, "loss_curve": [1.0, 0.5, 0.1234]}})
-    _w(root / "align" / "5" / "metrics.json", {"final_loss": 0.1234})
-    trials = []
-    steps = {"scratch": [3000, 4000, 5000], "language": [2000, 2000, 2000], "clip": [1000, 1500, 2000]}
-    for method, values in steps.items():
-        for k, v in enumerate(values):
-            trials.append({"method": method, "trial": k, "seed": k, "env_steps": v, "censored": v >= 5000,
-                           "auc": 0.5, "wall_time_s": 1.0, "weights": {}})
-    summary = {
-        "scratch": {"n": 3, "censored": 1, "mean": 4000.0, "median": 4000.0, "iqm": 4000.0, "ci95": [3000.0, 5000.0]},
-        "language": {"n": 3, "censored": 0, "mean": 2000.0, "median": 2000.0, "iqm": 2000.0, "ci95": [2000.0, 2000.0]},
-        "clip": {"n": 3, "censored": 0, "mean": 1500.0, "median": 1500.0, "iqm": 1500.0, "ci95": [1000.0, 2000.0]},
-    }
-    _w(root / "transfer" / "5" / "results.json", {
-        "grid_size": 5, "target": "top left third", "budget": 5000, "trials": trials, "summary": summary,
-        "ratio_clip_language": {"ratio": 0.75, "ci95": [0.5, 1.0]}})
-    _w(root / "transfer" / "5" / "curves.json",
-       {m: [[{"env_steps": 500, "success_rate": 0.2}, {"env_steps": v, "success_rate": 1.0}] for v in vals]
-        for m, vals in steps.items()})
+    """A complete artifact set for grid size 5, two base tasks, three methods, FuRL reach-v3, written through the
+    formats the commands write with (cliprl_cli.formats, and save_artifact for the tensor sidecars)."""
+    for slug, instr, steps in (("top-left-first", "top left first", 4096),
+                               ("top-right-first", "top right first", 8192)):
+        write_base_policy(root / "base" / "5" / slug, instr, steps)
+    write_align(root / "align" / "5")
+    write_transfer(root / "transfer" / "5")
     for variant, random in (("sac", False), ("furl", True)):
         for seed, succ in ((0, 0.5), (1, 1.0)):
-            d = root / "furl" / "reach-v3" / variant / f"seed{seed}"
-            curve = [{"step": 500, "success_any": 0.0, "success_last": 0.0, "return": 1.0},
-                     {"step": 1000, "success_any": 1.0, "success_last": succ, "return": 2.0}]
-            _w(d / "curve.json", {"vlm_random_weights": random, "task": "reach-v3", "variant": variant,
-                                  "seed": seed, "curve": curve})
-            _w(d / "summary.json", {"vlm_random_weights": random, "steps": 1000, "final": curve[-1]})
-            if variant == "furl":
-                _w(d / "expert_rewards.json", {"vlm_random_weights": random, "step": [1, 2, 3, 4],
-                                               "success": [False, False, True, True], "first_success": 3,
-                                               "zero_shot": [0.1, 0.2, 0.15, 0.3], "aligned": [0.0, 0.2, 0.6, 0.9],
-                                               "training_reward": [0.0, 0.2, 0.6, 0.9]})
+            write_furl_run(root / "furl" / "reach-v3" / variant / f"seed{seed}", "reach-v3", variant, seed, succ,
+                           random_vlm=random)
     return root
 
 
@@ -131,9 +204,10 @@ def test_complete_set_gives_expected_tables(tmp_path):
 
 def test_summary_missing_is_recomputed_from_trials(tmp_path):
     art = make_artifacts(tmp_path / "artifacts")
-    res = json.loads((art / "transfer" / "5" / "results.json").read_text())
-    del res["summary"], res["ratio_clip_language"]
-    (art / "transfer" / "5" / "results.json").write_text(json.dumps(res))
+    path = art / "transfer" / "5" / "results.json"
+    res = TransferResults.read(path)
+    res.summary, res.ratio_clip_language = {}, None  # no method summarised, no ratio: both recomputed from trials
+    res.write(path)
     data = build_report(art, tmp_path / "report", params=PARAMS, plots=False)
     clip = _table(data, "CLIP-RL: env steps")
     assert _row(clip, "5x5", "scratch")[2:5] == ["3", "1", "4,000"]
@@ -201,7 +275,10 @@ def test_cli_strict_and_bad_inputs(tmp_path, capsys):
 def test_cli_subprocess_no_traceback_on_garbage(tmp_path):
     art = tmp_path / "artifacts"
     _w(art / "transfer" / "8" / "results.json", ["not", "an", "object"])
-    _w(art / "furl" / "push-v3" / "furl" / "seed0" / "curve.json", {"curve": "garbage"})
+    garbage = FurlCurve(False, "push-v3", "furl", 0, []).to_json()
+    garbage["curve"] = "garbage"
+    _w(art / "furl" / "push-v3" / "furl" / "seed0" / "curve.json", garbage)
+    FurlCurve(False, "push-v3", "furl", 1, []).write(art / "furl" / "push-v3" / "furl" / "seed1" / "curve.json")
     (art / "base" / "8" / "top-left-first").mkdir(parents=True)
     (art / "base" / "8" / "top-left-first" / "policy.json").write_text("")
     proc = subprocess.run([sys.executable, "-m", "cliprl_cli.cli", "report", "--artifacts", str(art),
@@ -209,9 +286,10 @@ def test_cli_subprocess_no_traceback_on_garbage(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "transfer/8/results.json is not a JSON object" in md
+    assert "transfer/8/results.json is unreadable" in md and "expected a JSON object, found list" in md
     assert "base/8/top-left-first/policy.json is unreadable" in md
-    assert "has no evaluation points" in md
+    assert "push-v3/furl/seed0/curve.json is unreadable" in md and "field 'curve' should be list, got str" in md
+    assert "push-v3/furl/seed1/curve.json has no evaluation points" in md
 
 
 def test_paper_numbers():

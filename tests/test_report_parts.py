@@ -1,15 +1,13 @@
-"""The report package's parts on their own: readers validate once, recomputed summaries use stats.py, each figure
-function draws its one PNG or nothing."""
+"""The report package's parts on their own: every file is read by its one formats reader and a bad one is listed
+with that reader's message, recomputed summaries use stats.py, each figure function draws its one PNG or nothing."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
-from cliprl_cli.report.collect import (CurvePoint, Expected, FurlPoint, Log, Malformed, TrialRecord, collect,
-                                       read_furl_curve, read_furl_expert, read_transfer_results, summarise_trials)
+from cliprl_cli.formats import ExpertRewards, FurlCurve, TransferResults, TransferTrial
+from cliprl_cli.report.collect import Expected, Log, collect, summarise_trials
 from cliprl_cli.report.plots import (plot_align_loss, plot_base_curves, plot_expert_reward, plot_finetune_curves,
                                      plot_furl_success, plot_transfer_steps)
 from cliprl_cli.stats import summarize
@@ -23,54 +21,68 @@ def _w(path: Path, obj) -> Path:
     return path
 
 
-def test_transfer_reader_validates_each_field_once(tmp_path):
-    path = _w(tmp_path / "results.json", {
-        "budget": 5000, "trials": [{"method": "clip", "env_steps": 100, "censored": 0}, "junk", {"no": "method"}],
-        "summary": {"clip": {"n": 1, "censored": 0, "mean": "NaN?", "ci95": [1, 2, 3]},
-                    "language": {"n": True, "mean": 2.0, "ci95": [1.0, None]}, "empty": {}},
-        "ratio_clip_language": {"ratio": float("nan"), "ci95": [0.5, 1.0]}})
-    res = read_transfer_results(path)
-    assert res.budget == 5000.0
-    assert res.trials == [TrialRecord("clip", 100.0, False)]
-    assert res.summary["clip"].mean is None and res.summary["clip"].ci95 is None  # not a number; not a pair
-    assert res.summary["language"].n is None and res.summary["language"].ci95 == (1.0, None)
-    assert "empty" not in res.summary
-    assert res.ratio is None  # a NaN ratio is no ratio
+def _rewrite(path: Path, edit) -> None:
+    """A file as its writer wrote it, with one field broken by ``edit``."""
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
 
 
-def test_readers_reject_unusable_files(tmp_path):
-    with pytest.raises(Malformed, match="is not a JSON object"):
-        read_transfer_results(_w(tmp_path / "a.json", [1, 2]))
+def test_a_bad_field_is_listed_with_the_readers_message_and_the_rest_renders(tmp_path):
+    art = make_artifacts(tmp_path / "artifacts")
+    results = art / "transfer" / "5" / "results.json"
+    _rewrite(results, lambda d: d["summary"]["clip"].update(ci95=[1, 2, 3]))
+    expert = art / "furl" / "reach-v3" / "furl" / "seed0" / "expert_rewards.json"
+    _rewrite(expert, lambda d: d["zero_shot"].__setitem__(1, "x"))
+    c = collect(art, Expected())
+    assert c.log.missing == [
+        f"transfer results: {results} is unreadable (summary.clip: field 'ci95' should be a pair of numbers, "
+        "got [1, 2, 3]) (stage transfer@5)",
+        f"FuRL expert rewards: {expert} is unreadable (field 'zero_shot'[1] should be int or float, got str) "
+        "(stage furl@reach-v3-furl-0)"]
+    assert c.transfer.rows == []  # the unreadable file is skipped as a whole ...
+    assert [r.task for r in c.base.rows] == ["top left first", "top right first"]  # ... the rest is still read
+    run = next(r for r in c.furl.runs if r.variant == "furl" and r.seed == "seed0")
+    assert run.expert is None and run.final is not None and run.random_vlm
+
+
+def test_only_the_writers_shapes_are_read(tmp_path):
+    # a FuRL curve has always been an object with a "curve" list (no writer ever wrote a bare list)
+    log = Log()
+    bare = _w(tmp_path / "curve.json", [{"step": 5, "success_last": 1, "success_any": 1}])
+    assert log.read(FurlCurve.read, bare, "FuRL curve", "furl@t-v-0") is None
+    assert log.missing == [f"FuRL curve: {bare} is unreadable (expected a JSON object, found list) (stage furl@t-v-0)"]
     (tmp_path / "b.json").write_text("{oops")
-    with pytest.raises(Malformed, match=r"is unreadable \(JSONDecodeError\)"):
-        read_transfer_results(tmp_path / "b.json")
-    # a FuRL curve that is not a list of points has no points (the report lists it as such)
-    assert read_furl_curve(_w(tmp_path / "c.json", {"curve": "garbage"})).points == []
-    bare = read_furl_curve(_w(tmp_path / "d.json", [{"step": 5, "success_last": 1, "success_any": True}]))
-    assert bare.points == [FurlPoint(5.0, 1.0, None)] and bare.random_vlm is False
-    expert = read_furl_expert(_w(tmp_path / "e.json", {"zero_shot": [0.1, "x", 0.3], "vlm_random_weights": 1}))
-    assert expert.step == [1, 2, 3] and expert.zero_shot == [0.1, None, 0.3] and expert.aligned is None
-    assert expert.random_vlm is True
+    assert log.read(TransferResults.read, tmp_path / "b.json", "transfer results") is None
+    assert log.missing[-1].startswith(f"transfer results: {tmp_path / 'b.json'} is unreadable (not valid JSON "
+                                      "(JSONDecodeError")
+    # an expert trajectory without its steps is not guessed at
+    assert log.read(ExpertRewards.read, _w(tmp_path / "e.json", {"zero_shot": [0.1]}), "expert") is None
+    assert "missing field" in log.missing[-1]
 
 
 def test_log_names_the_file_and_stage(tmp_path):
     log = Log()
-    assert log.read(read_transfer_results, tmp_path / "none.json", "transfer results", "transfer@5") is None
-    assert log.read(read_transfer_results, tmp_path / "none.json", "x", required=False) is None
-    assert log.read(read_transfer_results, _w(tmp_path / "l.json", []), "transfer results", "transfer@5") is None
+    assert log.read(TransferResults.read, tmp_path / "none.json", "transfer results", "transfer@5") is None
+    assert log.read(TransferResults.read, tmp_path / "none.json", "x", required=False) is None
+    assert log.read(TransferResults.read, _w(tmp_path / "l.json", []), "transfer results", "transfer@5") is None
     assert log.missing == [f"transfer results: {tmp_path / 'none.json'} not found (stage transfer@5)",
-                           f"transfer results: {tmp_path / 'l.json'} is not a JSON object (stage transfer@5)"]
+                           f"transfer results: {tmp_path / 'l.json'} is unreadable (expected a JSON object, found "
+                           "list) (stage transfer@5)"]
+
+
+def _trial(steps: int, censored: bool, auc: float) -> TransferTrial:
+    return TransferTrial(method="clip", trial=0, seed=0, env_steps=steps, censored=censored, auc=auc,
+                         wall_time_s=0.1, initial_success_rate=0.0, weights={"a": 1.0}, weighting_note="normalized")
 
 
 def test_recomputed_summary_is_stats_summarize():
-    trials = [TrialRecord("clip", 100.0, False), TrialRecord("clip", 300.0, False),
-              TrialRecord("clip", 500.0, True), TrialRecord("clip", None, False)]
-    s = summarise_trials(trials)
+    s = summarise_trials([_trial(100, False, 0.5), _trial(300, False, 0.25), _trial(500, True, 0.0)])
     ref = summarize([100.0, 300.0, 500.0], [False, False, True])
-    assert s.n == 4 and s.censored == 1  # the trial without a step count still counts as a trial
-    assert (s.mean, s.median, s.iqm, list(s.ci95)) == (ref["mean"], ref["median"], ref["iqm"], ref["ci95"])
-    empty = summarise_trials([TrialRecord("clip", None, False)])
-    assert empty.n == 1 and empty.mean is None and empty.ci95 is None
+    assert s.n == 3 and s.censored == 1
+    assert (s.mean, s.median, s.iqm, s.std, list(s.ci95)) == (ref["mean"], ref["median"], ref["iqm"], ref["std"],
+                                                               ref["ci95"])
+    assert s.auc_mean == 0.25
 
 
 def test_each_figure_function_draws_one_png_or_nothing(tmp_path):
@@ -88,5 +100,5 @@ def test_each_figure_function_draws_one_png_or_nothing(tmp_path):
                             "plots/expert_reward_reach-v3_furl_seed1.png"])
     assert sorted(f"plots/{p.name}" for p in out.iterdir()) == files
     # no points: no figure
-    assert plot_finetune_curves(5, {"clip": [[CurvePoint(None, 1.0)], []]}, out) is None
+    assert plot_finetune_curves(5, {"clip": [[], []]}, out) is None
     assert plot_furl_success("push-v3", c.furl.runs, out) is None

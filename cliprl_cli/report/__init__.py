@@ -14,13 +14,17 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/base/{N}/{task-slug}/policy.json, curve.json            (cliprl train-base)
     ARTIFACTS/align/{N}/heads.json, metrics.json                      (cliprl align)
     ARTIFACTS/transfer/{N}/results.json, curves.json                  (cliprl transfer)
-    ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json   (cliprl furl)
+    ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
+                                                                      (cliprl furl)
+
+Each file is read by its one reader in :mod:`cliprl_cli.formats`, the module that defines its format.
 
 With ``params`` (the pipeline's ``params.yaml``) the report knows what the pipeline was meant to produce and names
 every missing piece (with the DVC stage that makes it); without it, it reports what it finds. A missing, partial
-or unreadable artifact never raises: it is listed under "Missing or incomplete". Honest labelling: FuRL runs whose
-VLM had random weights are flagged in every table row and plot title that uses them; censored transfer runs
-(budget exhausted) are counted at the budget, never dropped, and the tables show how many there were.
+or unreadable artifact never raises: it is listed under "Missing or incomplete" (an unreadable one with the
+reader's one-line message naming the field). Honest labelling: FuRL runs whose VLM had random weights are flagged
+in every table row and plot title that uses them; censored transfer runs (budget exhausted) are counted at the
+budget, never dropped, and the tables show how many there were.
 
 The package's parts, in the order :func:`build_report` uses them: :mod:`.collect` (read artifacts into typed
 inputs), :mod:`.tables` (tables, warnings, metrics), :mod:`.plots` (one function per figure), :mod:`.render`

@@ -1,22 +1,17 @@
 """Read the pipeline's artifacts into the typed inputs the report's tables and plots need.
 
-Two layers:
-
-* **Readers**, one per artifact kind (``read_base_policy``, ``read_base_curve``, ``read_align_heads``,
-  ``read_align_metrics``, ``read_transfer_results``, ``read_transfer_curves``, ``read_furl_curve``,
-  ``read_furl_summary``, ``read_furl_expert``, ``read_furl_config``). Each opens one file, validates every field
-  the report uses (a field of the wrong type or a non-finite number becomes None) and returns a small dataclass,
-  or raises :class:`Malformed` for a file it cannot use at all. Nothing downstream re-checks a field.
-* **Collectors** (``collect_base``, ``collect_align``, ``collect_transfer``, ``collect_furl``, and
-  :func:`collect` for all four) walk ``ARTIFACTS/{base,align,transfer,furl}``, call the readers, derive what each
-  report section needs (per-method summaries, seed averages) and record every missing or unusable file, with the
-  DVC stage that makes it, in :class:`Log` instead of raising: a partial pipeline still gets a report.
+Every file is read by its one reader in :mod:`cliprl_cli.formats` (``BasePolicyRecord.read``, ``BaseCurve.read``,
+``AlignMetrics.read_sidecar`` / ``AlignMetrics.read``, ``TransferResults.read``, ``TransferCurves.read``,
+``FurlCurve.read``, ``FurlSummary.read``, ``ExpertRewards.read``, ``FurlRunConfig.read``), which checks every field
+once; nothing here re-checks one. The collectors (``collect_base``, ``collect_align``, ``collect_transfer``,
+``collect_furl``, and :func:`collect` for all four) walk ``ARTIFACTS/{base,align,transfer,furl}``, call those
+readers through :meth:`Log.read`, derive what each report section needs (per-method summaries, seed averages) and
+record every missing or unusable file, with the DVC stage that makes it and the reader's one-line message, in
+:class:`Log` instead of raising: a partial pipeline still gets a report.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
@@ -24,12 +19,16 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 import yaml
 
+from ..artifacts import ArtifactError
 from ..errors import CliprlError
+from ..formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+                       FurlRunConfig, FurlSummary, MethodSummary, TransferCurves, TransferResults, TransferTrial,
+                       finite_or_none)
 from ..stats import summarize
 from .paper import furl_paper_success
 
 T = TypeVar("T")
-Pair = tuple[float | None, float | None]
+Pair = tuple[float | None, float | None]  # an interval for display; an end that is not a finite number is None
 
 
 # ------------------------------------------------------------------------------------------------- what was expected
@@ -81,35 +80,7 @@ def expected_from_params(params: dict[str, Any]) -> Expected:
     )
 
 
-# ------------------------------------------------------------------------------------------------- field validation
-def num(value: Any) -> float | None:
-    """A finite float, or None (for missing, boolean, non-numeric, NaN or infinite values)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _int(value: Any) -> int | None:
-    """An int (not a bool), or None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _pair(value: Any) -> Pair | None:
-    """A two-number interval ``[lo, hi]`` (either end None when not a finite number), or None when not a pair."""
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return (num(value[0]), num(value[1]))
-    return None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` when it is a dict, else an empty one (an absent or mistyped section reads as empty)."""
-    return value if isinstance(value, dict) else {}
-
-
+# ------------------------------------------------------------------------------------------------------ helpers
 def sorted_sizes(values: Iterable[Any]) -> list[int]:
     """The distinct grid sizes among ``values`` (ints or directory names), ascending; non-numbers are skipped."""
     out = set()
@@ -125,251 +96,21 @@ def _subdirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
 
 
+def _interval(ci: tuple[float, float] | None) -> Pair | None:
+    """An interval for display: an end that is not a finite number (an empty bootstrap's NaN) becomes None."""
+    return None if ci is None else (finite_or_none(ci[0]), finite_or_none(ci[1]))
+
+
 # ----------------------------------------------------------------------------------------------------------- readers
-class Malformed(ValueError):
-    """A file that exists but cannot be used; the message completes the sentence "<what>: <path> ..."."""
-
-
-def _load(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed(f"is unreadable ({exc.__class__.__name__})") from None
-
-
-def _load_object(path: Path) -> dict[str, Any]:
-    doc = _load(path)
-    if not isinstance(doc, dict):
-        raise Malformed("is not a JSON object")
-    return doc
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One point of a grid-world learning curve (base training or fine-tuning)."""
-
-    env_steps: float | None
-    success_rate: float | None
-
-
-def _curve_points(value: Any) -> list[CurvePoint]:
-    points = value if isinstance(value, list) else []
-    return [CurvePoint(num(p.get("env_steps")), num(p.get("success_rate"))) for p in points if isinstance(p, dict)]
-
-
-@dataclass(frozen=True)
-class BasePolicyInfo:
-    """What the report uses of a base policy's sidecar (``policy.json``, written by ``cliprl train-base``)."""
-
-    instruction: str | None
-    converged: bool | None
-    env_steps: float | None
-    wall_time_s: float | None
-    auc: float | None
-
-
-def read_base_policy(path: Path) -> BasePolicyInfo:
-    """Read ``base/{N}/{slug}/policy.json``: the instruction and the training metrics."""
-    doc = _load_object(path)
-    m = _dict(doc.get("metrics"))
-    instruction = doc.get("instruction")
-    converged = m.get("converged")
-    return BasePolicyInfo(instruction=instruction if isinstance(instruction, str) else None,
-                          converged=converged if isinstance(converged, bool) else None,
-                          env_steps=num(m.get("env_steps")), wall_time_s=num(m.get("wall_time_s")),
-                          auc=num(m.get("auc")))
-
-
-def read_base_curve(path: Path) -> list[CurvePoint]:
-    """Read ``base/{N}/{slug}/curve.json``: a list of {env_steps, success_rate, ...} points."""
-    doc = _load(path)
-    if not isinstance(doc, list):
-        raise Malformed("is not a list of curve points")
-    return _curve_points(doc)
-
-
-@dataclass(frozen=True)
-class AlignMetrics:
-    """The alignment metrics the report shows (``cliprl align``)."""
-
-    final_loss: float | None
-    top1_text_to_policy: float | None
-    top1_policy_to_text: float | None
-    loss_curve: list[float] | None  # per-epoch loss, None when not recorded
-
-
-def _align_metrics(m: dict[str, Any]) -> AlignMetrics:
-    lc = m.get("loss_curve")
-    curve = [v for v in (num(x) for x in lc) if v is not None] if isinstance(lc, list) and lc else None
-    return AlignMetrics(num(m.get("final_loss")), num(m.get("top1_text_to_policy")),
-                        num(m.get("top1_policy_to_text")), curve)
-
-
-@dataclass(frozen=True)
-class AlignHeads:
-    """What the report uses of ``align/{N}/heads.json``: its metrics, None when the sidecar carries none."""
-
-    metrics: AlignMetrics | None
-
-
-def read_align_heads(path: Path) -> AlignHeads:
-    """Read the metrics inside ``align/{N}/heads.json`` (an empty metrics section counts as none)."""
-    m = _dict(_load_object(path).get("metrics"))
-    return AlignHeads(_align_metrics(m) if m else None)
-
-
-def read_align_metrics(path: Path) -> AlignMetrics:
-    """Read ``align/{N}/metrics.json`` (the flat metrics file DVC shows), the fallback for a sidecar without any."""
-    return _align_metrics(_load_object(path))
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One transfer trial: its method, steps to convergence (the budget when censored) and whether it was."""
-
-    method: str
-    env_steps: float | None
-    censored: bool
-
-
-@dataclass(frozen=True)
-class MethodSummary:
-    """Steps to convergence of one method over its trials (censored trials counted at the budget)."""
-
-    n: int | None
-    censored: int | None
-    mean: float | None
-    median: float | None
-    iqm: float | None
-    ci95: Pair | None
-
-
-@dataclass(frozen=True)
-class RatioSummary:
-    """clip mean steps / language mean steps with its interval (None when not computed)."""
-
-    ratio: float
-    ci95: Pair | None
-
-
-@dataclass(frozen=True)
-class TransferResults:
-    """What the report uses of ``transfer/{N}/results.json`` (``cliprl transfer``)."""
-
-    budget: float | None
-    trials: list[TrialRecord]
-    summary: dict[str, MethodSummary]  # per method, as written; methods without one are recomputed from trials
-    ratio: RatioSummary | None
-
-
-def _method_summary(s: dict[str, Any]) -> MethodSummary:
-    return MethodSummary(n=_int(s.get("n")), censored=_int(s.get("censored")), mean=num(s.get("mean")),
-                         median=num(s.get("median")), iqm=num(s.get("iqm")), ci95=_pair(s.get("ci95")))
-
-
-def read_transfer_results(path: Path) -> TransferResults:
-    """Read ``transfer/{N}/results.json``: the trials, the per-method summary and the clip/language ratio."""
-    doc = _load_object(path)
-    trials = [TrialRecord(str(t["method"]), num(t.get("env_steps")), bool(t.get("censored")))
-              for t in doc.get("trials") or [] if isinstance(t, dict) and "method" in t]
-    summary = {str(k): _method_summary(v) for k, v in _dict(doc.get("summary")).items() if isinstance(v, dict) and v}
-    r = _dict(doc.get("ratio_clip_language"))
-    ratio = num(r.get("ratio"))
-    return TransferResults(budget=num(doc.get("budget")), trials=trials, summary=summary,
-                           ratio=RatioSummary(ratio, _pair(r.get("ci95"))) if ratio is not None else None)
+def read_furl_summary(path: Path) -> tuple[FurlSummary, FurlPoint | None]:
+    """A FuRL run's ``summary.json`` and its final evaluation (None when the run never evaluated)."""
+    summary = FurlSummary.read(path)
+    return summary, summary.final_point(str(path))
 
 
 def read_transfer_curves(path: Path) -> dict[str, list[list[CurvePoint]]]:
-    """Read ``transfer/{N}/curves.json``: per method, one fine-tuning curve per trial (trial order kept)."""
-    doc = _load_object(path)
-    return {str(m): [_curve_points(c) for c in trials] for m, trials in doc.items() if isinstance(trials, list)}
-
-
-@dataclass(frozen=True)
-class FurlPoint:
-    """One FuRL evaluation: env steps so far and the success rates (fractions) at the last and at any step."""
-
-    step: float | None
-    success_last: float | None
-    success_any: float | None
-
-
-def _furl_point(p: dict[str, Any]) -> FurlPoint:
-    return FurlPoint(num(p.get("step")), num(p.get("success_last")), num(p.get("success_any")))
-
-
-def _random_vlm(doc: dict[str, Any]) -> bool:
-    return bool(doc.get("vlm_random_weights"))
-
-
-@dataclass(frozen=True)
-class FurlCurve:
-    """``furl/{task}/{variant}/seed{S}/curve.json``: the evaluation points and whether the VLM was random."""
-
-    points: list[FurlPoint]
-    random_vlm: bool
-
-
-def read_furl_curve(path: Path) -> FurlCurve:
-    """Read a FuRL curve: ``{"curve": [points], ...}`` (or a bare list); anything else has no points."""
-    doc = _load(path)
-    points = doc.get("curve") if isinstance(doc, dict) else doc
-    points = points if isinstance(points, list) else []
-    return FurlCurve([_furl_point(p) for p in points if isinstance(p, dict)],
-                     _random_vlm(doc) if isinstance(doc, dict) else False)
-
-
-@dataclass(frozen=True)
-class FurlSummary:
-    """``summary.json`` of a finished FuRL run: the final evaluation, the step count, the random-VLM flag."""
-
-    final: FurlPoint | None
-    steps: float | None
-    random_vlm: bool
-
-
-def read_furl_summary(path: Path) -> FurlSummary:
-    """Read a FuRL run's ``summary.json``."""
-    doc = _load_object(path)
-    final = _dict(doc.get("final"))
-    return FurlSummary(_furl_point(final) if final else None, num(doc.get("steps")), _random_vlm(doc))
-
-
-@dataclass(frozen=True)
-class ExpertRewards:
-    """``expert_rewards.json``: VLM rewards along one scripted-expert trajectory (the FuRL paper's Figure 11)."""
-
-    step: list[Any]
-    zero_shot: list[float | None] | None
-    aligned: list[float | None] | None
-    first_success: float | None
-    random_vlm: bool
-
-
-def read_furl_expert(path: Path) -> ExpertRewards:
-    """Read ``expert_rewards.json``; steps default to 1..len(zero_shot) when not recorded."""
-    doc = _load_object(path)
-
-    def series(key: str) -> list[float | None] | None:
-        vals = doc.get(key)
-        return [num(v) for v in vals] if isinstance(vals, list) else None
-
-    zero_shot = series("zero_shot")
-    step = doc.get("step") or list(range(1, len(zero_shot or []) + 1))
-    return ExpertRewards(step=step if isinstance(step, list) else [], zero_shot=zero_shot, aligned=series("aligned"),
-                         first_success=num(doc.get("first_success")), random_vlm=_random_vlm(doc))
-
-
-@dataclass(frozen=True)
-class FurlConfigInfo:
-    """What the report uses of a FuRL run's ``config.json``: whether the VLM had random weights."""
-
-    random_vlm: bool
-
-
-def read_furl_config(path: Path) -> FurlConfigInfo:
-    """Read a FuRL run's ``config.json``."""
-    return FurlConfigInfo(_random_vlm(_load_object(path)))
+    """``transfer/{N}/curves.json`` per method, one curve per trial in trial order (a trial not run: no points)."""
+    return {m: [c or [] for c in trials] for m, trials in TransferCurves.read(path).curves.items()}
 
 
 # --------------------------------------------------------------------------------------------------------------- log
@@ -382,7 +123,8 @@ class Log:
 
     def read(self, reader: Callable[[Path], T], path: Path, what: str, stage: str | None = None, *,
              required: bool = True) -> T | None:
-        """``reader(path)``, or None when the file is absent (recorded when ``required``) or malformed (recorded)."""
+        """``reader(path)`` (a :mod:`cliprl_cli.formats` reader), or None when the file is absent (recorded when
+        ``required``) or malformed (always recorded, with the reader's one-line message)."""
         where = f" (stage {stage})" if stage else ""
         if not path.is_file():
             if required:
@@ -390,9 +132,11 @@ class Log:
             return None
         try:
             return reader(path)
-        except Malformed as exc:
-            self.missing.append(f"{what}: {path} {exc}{where}")
-            return None
+        except ArtifactError as exc:  # its message starts with the path, already named here
+            self.missing.append(f"{what}: {path} is unreadable ({str(exc).removeprefix(f'{path}: ')}){where}")
+        except OSError as exc:  # e.g. no permission: the formats readers name JSON problems, not the file system
+            self.missing.append(f"{what}: {path} is unreadable ({exc.__class__.__name__}: {exc}){where}")
+        return None
 
 
 # -------------------------------------------------------------------------------------------------- section inputs
@@ -401,8 +145,8 @@ class BaseRow:
     grid_size: int
     task: str  # the instruction
     slug: str
-    converged: bool | None
-    env_steps: float | None
+    converged: bool
+    env_steps: int
     wall_time_s: float | None
     auc: float | None
 
@@ -419,9 +163,9 @@ class BaseSection:
 @dataclass(frozen=True)
 class AlignRow:
     grid_size: int
-    final_loss: float | None
-    top1_text_to_policy: float | None
-    top1_policy_to_text: float | None
+    final_loss: float
+    top1_text_to_policy: float
+    top1_policy_to_text: float
 
 
 @dataclass(frozen=True)
@@ -432,17 +176,17 @@ class AlignSection:
 
 @dataclass(frozen=True)
 class TransferRow:
-    """One method at one grid size: steps to convergence over its trials."""
+    """One method at one grid size: steps to convergence over its trials (None: not a finite number)."""
 
     grid_size: int
     method: str
-    n: int | None
-    censored: int | None
+    n: int
+    censored: int
     mean: float | None
     median: float | None
     iqm: float | None
     ci95: Pair | None
-    budget: float | None
+    budget: int
 
 
 @dataclass(frozen=True)
@@ -474,7 +218,7 @@ class FurlRun:
     final: FurlPoint | None
     expert: ExpertRewards | None
     random_vlm: bool
-    steps: float | None
+    steps: int | None
 
 
 @dataclass(frozen=True)
@@ -523,64 +267,68 @@ def collect_base(root: Path, exp: Expected, log: Log) -> BaseSection:
         for task in tasks:
             d = base / str(n) / task
             stage = f"train_base@{n}-{task}"
-            info = log.read(read_base_policy, d / "policy.json", "base policy", stage)
-            curve = log.read(read_base_curve, d / "curve.json", "base learning curve", stage, required=info is not None)
+            info = log.read(BasePolicyRecord.read, d / "policy.json", "base policy", stage)
+            curve = log.read(BaseCurve.read, d / "curve.json", "base learning curve", stage, required=info is not None)
             if info is None:
                 continue
-            instruction = info.instruction if info.instruction is not None else task
-            rows.append(BaseRow(n, instruction, task, info.converged, info.env_steps, info.wall_time_s, info.auc))
+            rows.append(BaseRow(n, info.instruction, task, info.converged, info.env_steps, info.wall_time_s, info.auc))
             if curve is not None:
-                curves.setdefault(n, {})[instruction] = curve
+                curves.setdefault(n, {})[info.instruction] = curve.points
     return BaseSection(rows, curves, sizes)
 
 
 def collect_align(root: Path, sizes: list[int], log: Log) -> AlignSection:
-    """Alignment heads for the given grid sizes and any found under ``root/align``."""
+    """Alignment heads for the given grid sizes and any found under ``root/align``.
+
+    The metrics (with the loss curve) come from the ``heads.json`` sidecar; when it is there but unusable, the
+    flat ``metrics.json`` beside it still gives the row (without the loss curve).
+    """
     align = root / "align"
     sizes = sorted_sizes([*sizes, *[p.name for p in _subdirs(align)]])
     rows, loss_curves = [], {}
     for n in sizes:
         d = align / str(n)
-        heads = log.read(read_align_heads, d / "heads.json", "alignment heads", f"align@{n}")
-        if heads is None:
+        m = log.read(AlignMetrics.read_sidecar, d / "heads.json", "alignment heads", f"align@{n}")
+        if m is None and (d / "heads.json").is_file():
+            m = log.read(AlignMetrics.read, d / "metrics.json", "alignment metrics", f"align@{n}", required=False)
+        if m is None:
             continue
-        m = heads.metrics or log.read(read_align_metrics, d / "metrics.json", "alignment metrics", f"align@{n}",
-                                      required=False) or AlignMetrics(None, None, None, None)
         rows.append(AlignRow(n, m.final_loss, m.top1_text_to_policy, m.top1_policy_to_text))
-        if m.loss_curve is not None:
+        if m.loss_curve:
             loss_curves[n] = m.loss_curve
     return AlignSection(rows, loss_curves)
 
 
-def summarise_trials(trials: list[TrialRecord]) -> MethodSummary:
-    """One method's summary recomputed from its trials with :func:`cliprl_cli.stats.summarize`.
-
-    Used for methods that ``results.json`` has no summary for. Trials without a step count still count in ``n``.
-    """
-    steps = [t.env_steps for t in trials if t.env_steps is not None]
-    censored = [t.censored for t in trials]
-    if not steps:
-        return MethodSummary(len(trials), sum(censored), None, None, None, None)
-    s = summarize(steps, [t.censored for t in trials if t.env_steps is not None])
+def summarise_trials(trials: list[TransferTrial]) -> MethodSummary:
+    """One method's summary recomputed from its trials with :func:`cliprl_cli.stats.summarize` (the writer's
+    statistics), for a method that ``results.json`` has no summary for."""
+    s = summarize([t.env_steps for t in trials], [t.censored for t in trials])
     lo, hi = s["ci95"]
-    return MethodSummary(len(trials), sum(censored), s["mean"], s["median"], s["iqm"], (lo, hi))
+    return MethodSummary(n=s["n"], censored=s["censored"], mean=s["mean"], median=s["median"], iqm=s["iqm"],
+                         std=s["std"], ci95=(lo, hi), auc_mean=sum(t.auc for t in trials) / len(trials))
+
+
+def _transfer_row(n: int, method: str, s: MethodSummary, budget: int) -> TransferRow:
+    return TransferRow(n, method, s.n, s.censored, finite_or_none(s.mean), finite_or_none(s.median),
+                       finite_or_none(s.iqm), _interval(s.ci95), budget)
 
 
 def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> TransferSection:
     """Transfer results for the given grid sizes and any found under ``root/transfer``.
 
     Every expected method gets a row (or a missing line); a method short of the expected trial count is listed as
-    incomplete. The clip/language ratio comes from results.json, or from the two means when it has none.
+    incomplete. The clip/language ratio comes from results.json, or from the two means when it has none (or a
+    NaN one).
     """
     tdir = root / "transfer"
     sizes = sorted_sizes([*sizes, *[p.name for p in _subdirs(tdir)]])
     rows, ratios, curves, steps = [], [], {}, {}
     for n in sizes:
         path = tdir / str(n) / "results.json"
-        res = log.read(read_transfer_results, path, "transfer results", f"transfer@{n}")
+        res = log.read(TransferResults.read, path, "transfer results", f"transfer@{n}")
         if res is None:
             continue
-        by_method: dict[str, list[TrialRecord]] = {}
+        by_method: dict[str, list[TransferTrial]] = {}
         for t in res.trials:
             by_method.setdefault(t.method, []).append(t)
         recomputed: dict[str, MethodSummary] = {}
@@ -597,21 +345,22 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
             if s is None:
                 log.missing.append(f"transfer method {method!r}: no trials in {path} (stage transfer@{n})")
                 continue
-            rows.append(TransferRow(n, method, s.n, s.censored, s.mean, s.median, s.iqm, s.ci95, res.budget))
-            if exp.trials and s.n is not None and s.n < int(exp.trials):
+            rows.append(_transfer_row(n, method, s, res.budget))
+            if exp.trials and s.n < int(exp.trials):
                 log.missing.append(f"transfer {n}x{n} {method}: {s.n} of {exp.trials} trials (stage transfer@{n})")
-            steps.setdefault(n, {})[method] = [t.env_steps for t in by_method.get(method, [])
-                                               if t.env_steps is not None]
-        if res.ratio is not None:
-            ratios.append(RatioRow(n, res.ratio.ratio, res.ratio.ci95))
+            steps.setdefault(n, {})[method] = [float(t.env_steps) for t in by_method.get(method, [])]
+        written = res.ratio_clip_language
+        if written is not None and finite_or_none(written.ratio) is not None:
+            ratios.append(RatioRow(n, written.ratio, _interval(written.ci95)))
         else:
             clip, language = summary_of("clip"), summary_of("language")
-            if clip is not None and language is not None and clip.mean is not None and language.mean:
+            if clip is not None and language is not None and finite_or_none(clip.mean) is not None \
+                    and finite_or_none(language.mean):
                 ratios.append(RatioRow(n, clip.mean / language.mean, None))
-        cj = log.read(read_transfer_curves, tdir / str(n) / "curves.json", "transfer curves", f"transfer@{n}",
+        tc = log.read(read_transfer_curves, tdir / str(n) / "curves.json", "transfer curves", f"transfer@{n}",
                       required=False)
-        if cj is not None:
-            curves[n] = cj
+        if tc is not None:
+            curves[n] = tc
     return TransferSection(rows, ratios, curves, steps)
 
 
@@ -623,8 +372,8 @@ def _furl_rows(runs: list[FurlRun]) -> list[FurlRow]:
     rows = []
     for (task, variant), rs in groups.items():
         finals = [r.final for r in rs if r.final is not None]
-        last = [f.success_last for f in finals if f.success_last is not None]
-        anyv = [f.success_any for f in finals if f.success_any is not None]
+        last = [f.success_last for f in finals]
+        anyv = [f.success_any for f in finals]
         steps = [r.steps for r in rs if r.steps is not None]
         rows.append(FurlRow(
             task=task, variant=variant, seeds=len(rs),
@@ -658,22 +407,23 @@ def collect_furl(root: Path, exp: Expected, log: Log) -> FurlSection:
             for sd in seeds:
                 d = fdir / task / variant / sd
                 stage = f"furl@{task}-{variant}-{sd.removeprefix('seed')}"
-                curve = log.read(read_furl_curve, d / "curve.json", "FuRL curve", stage)
+                curve = log.read(FurlCurve.read, d / "curve.json", "FuRL curve", stage)
                 if curve is None:
                     continue
-                summary = log.read(read_furl_summary, d / "summary.json", "FuRL summary", stage, required=False)
-                expert = log.read(read_furl_expert, d / "expert_rewards.json", "FuRL expert rewards", stage,
+                summary, final = log.read(read_furl_summary, d / "summary.json", "FuRL summary", stage,
+                                          required=False) or (None, None)
+                expert = log.read(ExpertRewards.read, d / "expert_rewards.json", "FuRL expert rewards", stage,
                                   required=False)
-                config = log.read(read_furl_config, d / "config.json", "FuRL config", stage, required=False)
-                final = summary.final if summary is not None and summary.final is not None else \
-                    (curve.points[-1] if curve.points else None)
-                if not curve.points:
+                config = log.read(FurlRunConfig.read, d / "config.json", "FuRL config", stage, required=False)
+                if final is None and curve.curve:
+                    final = curve.curve[-1]
+                if not curve.curve:
                     log.missing.append(f"FuRL curve: {d / 'curve.json'} has no evaluation points ({stage})")
-                if summary is None and curve.points:
+                if summary is None and curve.curve:
                     log.notes.append(f"{d}: no summary.json (run unfinished?); using the last curve point")
-                random_vlm = any(x is not None and x.random_vlm for x in (curve, summary, expert, config))
+                random_vlm = any(x is not None and x.vlm_random_weights for x in (curve, summary, expert, config))
                 steps = (final.step if final is not None else None) or (summary.steps if summary else None)
-                runs.append(FurlRun(task, variant, sd, str(d), curve.points, final, expert, random_vlm, steps))
+                runs.append(FurlRun(task, variant, sd, str(d), curve.curve, final, expert, random_vlm, steps))
     return FurlSection(runs, _furl_rows(runs))
 
 

@@ -28,8 +28,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from ..artifacts import atomic_write_bytes  # noqa: E402
-from .collect import (AlignSection, BaseSection, Collected, CurvePoint, FurlPoint, FurlRun,  # noqa: E402
-                      TransferSection)
+from ..formats import CurvePoint, FurlPoint  # noqa: E402
+from .collect import AlignSection, BaseSection, Collected, FurlRun, TransferSection  # noqa: E402
 from .paper import FURL_PAPER_COLUMNS  # noqa: E402
 
 PLOTS_DIR = "plots"
@@ -47,9 +47,8 @@ class Plot:
 
 # --------------------------------------------------------------------------------------------------------- helpers
 def _xy(points: Iterable[CurvePoint | FurlPoint], x: str, y: str) -> list[tuple[float, float]]:
-    """The (x, y) pairs of ``points`` where both fields are known: the one filter every curve goes through."""
-    pairs = ((getattr(p, x), getattr(p, y)) for p in points)
-    return [(a, b) for a, b in pairs if a is not None and b is not None]
+    """The (x, y) pairs of ``points``: fields ``x`` and ``y`` of each, the one way every curve is drawn."""
+    return [(getattr(p, x), getattr(p, y)) for p in points]
 
 
 def _steps_axis(ax: Any) -> None:
@@ -210,11 +209,10 @@ def plot_expert_reward(r: FurlRun, plots_dir: Path) -> Plot | None:
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     drawn = False
     for vals, label in ((e.zero_shot, "zero-shot (Eq. 2)"), (e.aligned, "aligned (Eq. 3, final heads)")):
-        known = [v for v in vals or [] if v is not None]
-        if not known or len(vals) != len(e.step):
+        if not vals or len(vals) != len(e.step):  # aligned is absent for variants without heads
             continue
-        lo, hi = min(known), max(known)
-        norm = [((v - lo) / (hi - lo) if hi > lo else 0.0) if v is not None else float("nan") for v in vals]
+        lo, hi = min(vals), max(vals)
+        norm = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in vals]
         ax.plot(e.step, norm, label=f"{label} [{lo:.3g}, {hi:.3g}]")
         drawn = True
     if not drawn:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .collect import Collected, Pair, num
+from ..formats import finite_or_none
+from .collect import Collected, Pair
 from .paper import CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_NOTE, PAPER_GRID_SIZES
 
 
@@ -28,7 +29,7 @@ class Table:
 # ------------------------------------------------------------------------------------------------------ formatting
 def _f(value: Any, digits: int = 0) -> str:
     """A number with thousands separators and ``digits`` decimals, or "-" when there is none."""
-    v = num(value)
+    v = finite_or_none(value)
     if v is None:
         return "-"
     return f"{v:,.{digits}f}"
@@ -36,7 +37,7 @@ def _f(value: Any, digits: int = 0) -> str:
 
 def _ci(ci: Pair | None, digits: int = 0) -> str:
     """An interval as "[lo, hi]", or "-" when either end is unknown."""
-    if not ci or num(ci[0]) is None or num(ci[1]) is None:
+    if not ci or finite_or_none(ci[0]) is None or finite_or_none(ci[1]) is None:
         return "-"
     return f"[{_f(ci[0], digits)}, {_f(ci[1], digits)}]"
 
