@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from cliprl_cli.cpu_tuning import tuned_for_training
+from cliprl_cli.furl.config import FurlConfig
 from cliprl_cli.furl.env import make_env
 from cliprl_cli.furl.sac import SAC
-from cliprl_cli.furl.config import FurlConfig
 from cliprl_cli.furl.train import run_furl
 
 

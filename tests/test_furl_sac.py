@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Independent, Normal, TransformedDistribution
+from torch.distributions.transforms import TanhTransform
 
 from cliprl_cli.adam import Adam
 from cliprl_cli.furl.sac import SAC
@@ -27,9 +29,6 @@ def batch(n=64, seed=1):
 
 
 def test_log_prob_matches_torch_distributions():
-    from torch.distributions import Independent, Normal, TransformedDistribution
-    from torch.distributions.transforms import TanhTransform
-
     agent = make_agent()
     obs = batch()[0]
     torch.manual_seed(3)

@@ -47,8 +47,11 @@ from torch import nn
 from ..adam import Adam
 from . import sac_fast
 
+
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy: s -> 256 -> 256 -> (mean, log-std); actions in [-1, 1] (Meta-World's box)."""
+    """Tanh-squashed Gaussian policy: s -> hidden -> hidden -> (mean, log-std); actions in [-1, 1] (Meta-World's
+    box). The policy's parameterisation (log-std range, log-probability) lives on the class so that the fast CPU
+    update (:mod:`cliprl_cli.furl.sac_fast`) uses this definition rather than a copy."""
 
     LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -82,7 +85,7 @@ class Actor(nn.Module):
         mean, log_std = self(obs)
         std = log_std.exp()
         eps = torch.randn_like(mean)
-        u = torch.addcmul(mean, std, eps)
+        u = torch.addcmul(mean, std, eps)  # mean + std * eps
         return torch.tanh(u), self.log_prob(eps, log_std, u), torch.tanh(mean)
 
     @torch.no_grad()
@@ -96,7 +99,7 @@ class Actor(nn.Module):
 
 
 class TwinCritic(nn.Module):
-    """Both Q networks as one module: [s, a] -> 256 -> 256 -> 1 each, weights ``(2, in, out)``, evaluated with
+    """Both Q networks as one module: [s, a] -> hidden -> hidden -> 1 each, weights ``(2, in, out)``, evaluated with
     batched matmuls -> ``(2, B, 1)``."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, n: int = 2):
