@@ -227,10 +227,10 @@ def test_log_point_writes_the_curve(tmp_path):
     st.accumulate({"critic_loss": torch.tensor(1.0)})
     st.accumulate({"critic_loss": torch.tensor(2.0)})
     point = log_point(st, ctx)
-    assert point["step"] == 20 and point["critic_loss"] == 1.5 and point["updates"] == 5
+    assert point.step == 20 and point.train_stats["critic_loss"] == 1.5 and point.updates == 5
     assert st.last_eval_step == 20 and st.acc == {}
     curve = json.loads((tmp_path / "curve.json").read_text())
-    assert curve["variant"] == "sac" and curve["curve"] == [point]
+    assert curve["variant"] == "sac" and curve["curve"] == [point.to_json()]
 
 
 def test_pending_transitions_survive_a_checkpoint():

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from ..formats import FurlPoint
+
 # 2: optimizers are cliprl_cli.adam.Adam (state as tensors; SAC's actor and log(alpha) share one)
 CHECKPOINT_FORMAT = 2
 TIMING_KEYS = ("env", "render", "embed_wait", "update", "eval")
@@ -70,7 +72,7 @@ class RunState:
     updates: int = 0               # gradient steps of the agent
     relay_on: bool = False         # relay still runs (it stops for good after enough positive frames)
     train_successes: int = 0       # finished training episodes with a success
-    curve: list = field(default_factory=list)          # the curve points so far
+    curve: list[FurlPoint] = field(default_factory=list)  # the curve points so far
     # per-environment episode bookkeeping (one entry per environment)
     obs: Any = None                                    # current observations, float32 (num_envs, obs_dim)
     ep_step: Any = None                                # steps into the current episode
@@ -156,7 +158,7 @@ class RunState:
         python_rng = random.getstate()
         state = {
             **meta, "step": self.step, "episodes": self.episodes, "updates": self.updates, "relay_on": self.relay_on,
-            "train_successes": self.train_successes, "curve": self.curve,
+            "train_successes": self.train_successes, "curve": [p.to_json() for p in self.curve],
             "ep_step": self.ep_step.tolist(), "relay_len": self.relay_len.tolist(),
             "first_agent": self.first_agent.tolist(), "ep_success": self.ep_success.tolist(),
             "traj_success": self.traj_success, "ep_start_rng": self.ep_start_rng,
@@ -189,7 +191,8 @@ class RunState:
         if self.store is not None:
             self.store.load_state_tensors(tensors, state["store"], "align")
         self.step, self.episodes, self.updates = state["step"], state["episodes"], state["updates"]
-        self.relay_on, self.train_successes, self.curve = state["relay_on"], state["train_successes"], state["curve"]
+        self.relay_on, self.train_successes = state["relay_on"], state["train_successes"]
+        self.curve = [FurlPoint.from_json(p, f"{source}: curve[{i}]") for i, p in enumerate(state["curve"])]
         self.ep_step = np.asarray(state["ep_step"], dtype=np.int64)
         self.relay_len = np.asarray(state["relay_len"], dtype=self.relay_len.dtype)
         self.first_agent = np.asarray(state["first_agent"], dtype=self.first_agent.dtype)

@@ -65,10 +65,11 @@ import torch
 import yaml
 
 from ..adam import Adam
-from ..artifacts import atomic_write_bytes, atomic_write_json, save_artifact
+from ..artifacts import atomic_write_bytes, save_artifact
 from ..checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from ..cpu_tuning import tuned_for_training
 from ..errors import CliprlError, PreemptedError
+from ..formats import ExpertRewards, FurlCurve, FurlPoint, FurlRunConfig, FurlSummary
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from .buffer import AlignmentStore, ReplayBuffer
@@ -211,7 +212,7 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = CHECKPOINT_EVERY_S)
                 # 5. evaluate and write a curve point
                 if st.step % cfg.eval_every < n or st.step >= cfg.steps:
                     point = log_point(st, ctx)
-                    progress.update(st.step, success=point["success_any"], ret=point["return"])
+                    progress.update(st.step, success=point.success_any, ret=point.return_)
                 elif st.step % 100 < n:
                     progress.update(st.step)
             if st.pending is not None:
@@ -271,9 +272,8 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     ctx.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if ctx.uses_vlm else None
     st.t_start = st.last_eval_wall = time.perf_counter()
 
-    atomic_write_json(out / "config.json", {**ctx.mark, **dataclasses.asdict(cfg), "instruction": ctx.instruction,
-                                            "device_resolved": str(device),
-                                            "vlm": ctx.vlm.identity() if ctx.vlm else None})
+    FurlRunConfig(vlm_random_weights=random_vlm, config=dataclasses.asdict(cfg), instruction=ctx.instruction,
+                  device_resolved=str(device), vlm=ctx.vlm.identity() if ctx.vlm else None).write(out / "config.json")
     if goal_frame is not None:
         atomic_write_bytes(out / "frames" / "goal.png", png_bytes(goal_frame))
 
@@ -527,21 +527,23 @@ def evaluate(st: RunState, ctx: RunContext) -> dict[str, float]:
             "return": float(np.mean(rets)), "sparse_return": float(np.mean(sparse))}
 
 
-def log_point(st: RunState, ctx: RunContext) -> dict[str, Any]:
+def log_point(st: RunState, ctx: RunContext) -> FurlPoint:
     """Evaluate, append a curve point (evaluation, update statistics averaged since the last point, counters) and
     rewrite ``curve.json``."""
-    point: dict[str, Any] = {"step": st.step, **evaluate(st, ctx)}
-    point.update(st.take_means())
+    evaluation = evaluate(st, ctx)
+    train_stats = st.take_means()
     now = time.perf_counter()
-    point.update({"episodes": st.episodes, "train_success_episodes": st.train_successes,
-                  "positive_frames": st.store.positive_frames if st.store else 0,
-                  "relay_on": st.relay_on, "updates": st.updates, "wall_s": round(now - st.t_start, 3),
-                  "env_steps_per_s": round((st.step - st.last_eval_step) / max(now - st.last_eval_wall, 1e-9), 2)})
+    point = FurlPoint(step=st.step, success_any=evaluation["success_any"], success_last=evaluation["success_last"],
+                      return_=evaluation["return"], sparse_return=evaluation["sparse_return"],
+                      train_stats=train_stats, episodes=st.episodes, train_success_episodes=st.train_successes,
+                      positive_frames=st.store.positive_frames if st.store else 0, relay_on=st.relay_on,
+                      updates=st.updates, wall_s=round(now - st.t_start, 3),
+                      env_steps_per_s=round((st.step - st.last_eval_step) / max(now - st.last_eval_wall, 1e-9), 2))
     st.last_eval_wall, st.last_eval_step = time.perf_counter(), st.step
     st.curve.append(point)
     cfg = ctx.cfg
-    atomic_write_json(ctx.out / "curve.json", {**ctx.mark, "task": cfg.task, "variant": cfg.variant, "seed": cfg.seed,
-                                               "curve": st.curve})
+    FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant, seed=cfg.seed,
+              curve=st.curve).write(ctx.out / "curve.json")
     return point
 
 
@@ -565,25 +567,25 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
         tensors["text_embedding"] = ctx.text_emb
     if ctx.goal_emb is not None:
         tensors["goal_embedding"] = ctx.goal_emb
-    final = st.curve[-1] if st.curve else {}
+    final = st.curve[-1].to_json() if st.curve else {}
     wall = time.perf_counter() - st.t_start
-    summary = {**ctx.mark, "task": cfg.task, "variant": cfg.variant, "seed": cfg.seed, "steps": st.step,
-               "resumed_from_step": st.resumed_from,
-               "final": final, "wall_s": round(wall, 2), "env_steps_per_s": round(st.step / wall, 2),
-               "timings_s": {k: round(v, 3) for k, v in st.timings.items()},
-               "replay_bytes_per_transition": st.buffer.bytes_per_transition(),
-               "replay_bytes": st.buffer.nbytes(), "positive_frames": st.store.positive_frames if st.store else 0,
-               "cpu_tuning": cpu_tuning, "torch_threads": ctx.threads}
+    summary = FurlSummary(
+        vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant, seed=cfg.seed,
+        steps=st.step, resumed_from_step=st.resumed_from, final=final, wall_s=round(wall, 2),
+        env_steps_per_s=round(st.step / wall, 2), timings_s={k: round(v, 3) for k, v in st.timings.items()},
+        replay_bytes_per_transition=st.buffer.bytes_per_transition(), replay_bytes=st.buffer.nbytes(),
+        positive_frames=st.store.positive_frames if st.store else 0, cpu_tuning=cpu_tuning,
+        torch_threads=ctx.threads)
     save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
-                  metrics=final, timings=summary["timings_s"], seed=cfg.seed,
+                  metrics=final, timings=summary.timings_s, seed=cfg.seed,
                   extra={**ctx.mark, "instruction": ctx.instruction, "vlm": ctx.vlm.identity() if ctx.vlm else None})
     if ctx.uses_vlm:
-        summary["expert_rewards"] = expert_rewards(st, ctx)
+        summary.expert_rewards = expert_rewards(st, ctx)
     ctx.close()
-    atomic_write_json(out / "summary.json", summary)
+    summary.write(out / "summary.json")
     # Only now: a run killed while writing its artifacts resumes from the last checkpoint and writes them again.
     remove_checkpoint(ctx.ckpt_path)
-    return summary
+    return summary.to_json()
 
 
 def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -596,13 +598,13 @@ def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:
                       for i in range(0, len(frames), EXPERT_EMBED_BATCH)])
     embs = embs.float().to(text_emb.device)
     with torch.no_grad():
-        record = {**ctx.mark, "task": cfg.task, "variant": cfg.variant, "seed": cfg.seed,
-                  "instruction_embedding_model": vlm.identity(), "step": list(range(1, len(frames) + 1)),
-                  "success": [bool(s) for s in success],
-                  "first_success": next((i + 1 for i, s in enumerate(success) if s), None),
-                  "zero_shot": zero_shot_reward(text_emb, embs).cpu().tolist()}
-        if st.heads is not None:
-            record["aligned"] = aligned_reward(st.heads, text_emb, embs).cpu().tolist()
-        record["training_reward"] = vlm_reward(st, ctx, embs).cpu().tolist()
-    atomic_write_json(ctx.out / "expert_rewards.json", record)
-    return {"frames": len(frames), "first_success": record["first_success"]}
+        record = ExpertRewards(
+            vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant, seed=cfg.seed,
+            instruction_embedding_model=vlm.identity(), step=list(range(1, len(frames) + 1)),
+            success=[bool(s) for s in success],
+            first_success=next((i + 1 for i, s in enumerate(success) if s), None),
+            zero_shot=zero_shot_reward(text_emb, embs).cpu().tolist(),
+            aligned=None if st.heads is None else aligned_reward(st.heads, text_emb, embs).cpu().tolist(),
+            training_reward=vlm_reward(st, ctx, embs).cpu().tolist())
+    record.write(ctx.out / "expert_rewards.json")
+    return {"frames": len(frames), "first_success": record.first_success}
