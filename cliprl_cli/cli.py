@@ -24,7 +24,7 @@ app = typer.Typer(
         "75 interrupted by SIGTERM/SIGUSR1 after writing a checkpoint (rerun the same command to resume)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -7,8 +7,11 @@ the episode; 0 otherwise; an episode is truncated after ``max_steps`` moves (def
 - :class:`BatchedGridWorld` steps thousands of environments at once in torch array code, with automatic reset;
   it is the hot path of every CLIP-RL experiment.
 - :class:`GridGoalEnv` is one environment with the gymnasium API, registered as ``cliprl/GridGoal-v0``
-  (``gymnasium.make("cliprl/GridGoal-v0", size=10, task="top left first")``). Its observation is the agent's
-  ``[row, col]``; the policy network sees :func:`encode_positions` of it.
+  (``gymnasium.make("cliprl/GridGoal-v0", size=10, task="top left first")``) and per paper size as
+  ``cliprl/GridGoal-{N}x{N}-v0`` (with ``max_episode_steps`` = 4N on the spec) by ``import cliprl_cli``
+  (:data:`cliprl_cli.ENV_IDS`). Its observation is the agent's ``[row, col]``; the policy network sees
+  :func:`encode_positions` of it. Render modes: ``"ansi"`` (text) and ``"rgb_array"`` (:func:`draw_grid`:
+  a small numpy image, so gymnasium's ``RecordVideo`` can record episodes).
 
 Both use the same move table :data:`MOVES`; ``tests/test_gridworld.py`` checks that they agree step by step.
 """
@@ -150,12 +153,13 @@ class GridGoalEnv(gymnasium.Env):
         tasks: path to a task-suite YAML file, or None for the default suite.
         max_steps: episode cap (default ``4 * size``).
         goal: an explicit (row, col) goal instead of ``task``.
-        render_mode: ``"ansi"`` renders the grid as text.
+        render_mode: ``"ansi"`` renders the grid as text, ``"rgb_array"`` as an RGB image (:func:`draw_grid`,
+            :data:`CELL_PX` pixels per cell).
 
     ``reset(options={"start": (row, col)})`` starts from a chosen cell.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, size: int = 10, task: str | None = "top left first", tasks: str | None = None,
                  max_steps: int | None = None, goal: tuple[int, int] | None = None,
@@ -166,6 +170,8 @@ class GridGoalEnv(gymnasium.Env):
         self.goal = (int(goal[0]), int(goal[1]))
         self.task = task
         self.max_steps = max_steps or default_max_steps(self.size)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
         self.observation_space = spaces.MultiDiscrete([self.size, self.size])
         self.action_space = spaces.Discrete(NUM_ACTIONS)
@@ -196,6 +202,9 @@ class GridGoalEnv(gymnasium.Env):
         return self._pos.copy(), float(terminated), terminated, truncated, {"goal": self.goal}
 
     def render(self):
+        """The current state as text (``"ansi"``: A agent, G goal) or an RGB image (``"rgb_array"``)."""
+        if self.render_mode == "rgb_array":
+            return draw_grid(self.size, self.goal, (int(self._pos[0]), int(self._pos[1])))
         if self.render_mode != "ansi":
             return None
         rows = []
@@ -205,12 +214,39 @@ class GridGoalEnv(gymnasium.Env):
         return "\n".join(rows)
 
 
+# ------------------------------------------------------------------------------------------------------ rendering
+CELL_PX = 16  # pixels per cell: every frame side is a multiple of 16, which video encoders want
+COLOURS = {"floor": (255, 255, 255), "line": (200, 200, 200), "goal": (46, 160, 67), "agent": (208, 48, 48)}
+
+
+def draw_grid(size: int, goal: tuple[int, int], agent: tuple[int, int], cell_px: int = CELL_PX):
+    """An RGB image (uint8, ``size * cell_px`` square) of the grid: white floor, grey lines, the goal as a green
+    square, the agent as a red disc (drawn over the goal when it stands there). Pure numpy, no display."""
+    side = size * cell_px
+    img = np.empty((side, side, 3), dtype=np.uint8)
+    img[:] = COLOURS["floor"]
+    img[::cell_px, :] = COLOURS["line"]
+    img[:, ::cell_px] = COLOURS["line"]
+    img[-1, :] = COLOURS["line"]
+    img[:, -1] = COLOURS["line"]
+    inset = max(cell_px // 8, 1)
+    r0, c0 = goal[0] * cell_px, goal[1] * cell_px
+    img[r0 + inset:r0 + cell_px - inset + 1, c0 + inset:c0 + cell_px - inset + 1] = COLOURS["goal"]
+    yy, xx = np.mgrid[0:cell_px, 0:cell_px]
+    centre = (cell_px - 1) / 2
+    disc = (yy - centre) ** 2 + (xx - centre) ** 2 <= (0.36 * cell_px) ** 2
+    r0, c0 = agent[0] * cell_px, agent[1] * cell_px
+    img[r0:r0 + cell_px, c0:c0 + cell_px][disc] = COLOURS["agent"]
+    return img
+
+
 def register_envs() -> None:
-    """Register ``cliprl/GridGoal-v0`` with gymnasium (run when this module is imported)."""
-    if "cliprl/GridGoal-v0" not in gymnasium.registry:
-        gymnasium.register(id="cliprl/GridGoal-v0", entry_point="cliprl_cli.gridworld:GridGoalEnv")
+    """Register the grid-world ids with gymnasium; ``import cliprl_cli`` already does (:data:`cliprl_cli.ENV_IDS`)."""
+    from . import register_envs as register_all
+
+    register_all()
 
 
-# gymnasium 1.x has no plugin entry points: importing this module registers the env, and
-# gymnasium.make("cliprl_cli.gridworld:cliprl/GridGoal-v0", ...) imports it on demand.
+# The package registers the ids when gymnasium is imported (cliprl_cli/__init__.py); this module imports gymnasium,
+# so by now they are registered. The call keeps that true even if the hook was bypassed (an importlib reload).
 register_envs()
