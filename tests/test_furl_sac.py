@@ -14,9 +14,12 @@ from cliprl_cli.furl.sac import SAC
 from cliprl_cli.furl.sac_fast import actor_grads, actor_pass, critic_grads
 
 
-def make_agent(seed=0):
+STYLES = ["cleanrl", "authors"]
+
+
+def make_agent(seed=0, style="cleanrl"):
     torch.manual_seed(seed)
-    agent = SAC(39, 4, device=torch.device("cpu"), hidden=32)
+    agent = SAC(39, 4, device=torch.device("cpu"), hidden=32, style=style)
     with torch.no_grad():
         agent.log_alpha.fill_(-1.3)
     return agent
@@ -28,8 +31,9 @@ def batch(n=64, seed=1):
             torch.randn(n, 39, generator=g), torch.ones(n))
 
 
-def test_log_prob_matches_torch_distributions():
-    agent = make_agent()
+@pytest.mark.parametrize("style", STYLES)
+def test_log_prob_matches_torch_distributions(style):
+    agent = make_agent(style=style)
     obs = batch()[0]
     torch.manual_seed(3)
     action, logp, _ = agent.actor.sample(obs)
@@ -57,8 +61,9 @@ def test_twin_critic_is_two_independent_mlps():
     assert not torch.allclose(q[0], q[1])  # the two networks are initialised independently
 
 
-def test_hand_gradients_equal_autograd():
-    agent = make_agent()
+@pytest.mark.parametrize("style", STYLES)
+def test_hand_gradients_equal_autograd(style):
+    agent = make_agent(style=style)
     obs, act, _, _, _ = batch()
     target = torch.randn(len(obs), 1, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
@@ -89,9 +94,10 @@ def test_hand_gradients_equal_autograd():
         assert torch.allclose(mine, p.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_one_actor_pass_over_two_batches_is_two_passes():
+@pytest.mark.parametrize("style", STYLES)
+def test_one_actor_pass_over_two_batches_is_two_passes(style):
     """The CPU update runs the actor on [s'; s] at once: the same rows and the same noise as two passes (s' first)."""
-    agent = make_agent()
+    agent = make_agent(style=style)
     obs, _, _, next_obs, _ = batch()
     torch.manual_seed(5)
     with torch.no_grad():
@@ -118,11 +124,12 @@ def test_act_draws_like_sample():
     assert torch.allclose(agent.act(obs, deterministic=True), mean_action)
 
 
-def test_fast_and_autograd_updates_agree_on_one_update():
+@pytest.mark.parametrize("style", STYLES)
+def test_fast_and_autograd_updates_agree_on_one_update(style):
     """A whole update both ways from the same state and noise: same losses, and parameters that moved alike."""
     results = []
     for fast in (True, False):
-        agent = make_agent()
+        agent = make_agent(style=style)
         agent.fast_cpu_update = fast
         torch.manual_seed(11)
         stats = agent.update(*batch())
@@ -179,3 +186,67 @@ def test_fused_adam_is_torch_fused_adam():
             opt.step()
     for x, y in zip(ours, theirs):
         assert torch.equal(x, y)
+
+
+def test_initial_exploration_std_of_each_style():
+    """authors: std = softplus(raw) + 1e-3 with zero biases and small raw outputs: about softplus(0) + 1e-3 = 0.694;
+    cleanrl: log-std = -5 + 3.5 (tanh(raw) + 1), about exp(-1.5) = 0.223 near raw = 0."""
+    obs = batch(n=256)[0] * 0.1
+    for style, expected in (("authors", math.log(2.0) + 1e-3), ("cleanrl", math.exp(-1.5))):
+        torch.manual_seed(0)
+        agent = SAC(39, 4, device=torch.device("cpu"), hidden=256, style=style)
+        with torch.no_grad():
+            _, log_std = agent.actor(obs)
+        assert log_std.exp().median().item() == pytest.approx(expected, rel=0.15), style
+
+
+def test_authors_std_parameterisation_by_hand():
+    """raw = 0: std = log 2 + 1e-3, d log-std / d raw = sigmoid(0) / std = 0.5 / 0.694...; raw = 20: std ~ 20.001."""
+    actor = make_agent(style="authors").actor
+    log_std, grad = actor.log_std_from_raw(torch.tensor([0.0, 20.0]))
+    assert log_std.exp()[0].item() == pytest.approx(math.log(2.0) + 1e-3, rel=1e-6)
+    assert grad[0].item() == pytest.approx(0.5 / (math.log(2.0) + 1e-3), rel=1e-6)
+    assert log_std.exp()[1].item() == pytest.approx(20.001, rel=1e-6)
+    raw = torch.linspace(-6, 6, 25, requires_grad=True)
+    actor.log_std_from_raw(raw)[0].sum().backward()
+    assert torch.allclose(raw.grad, actor.log_std_from_raw(raw.detach())[1], rtol=1e-5)
+
+
+def test_authors_init_is_flax_default():
+    """flax's Dense default: LeCun normal truncated at 2 std (variance 1/fan_in), zero biases, in every layer."""
+    torch.manual_seed(0)
+    agent = SAC(39, 4, device=torch.device("cpu"), hidden=256, style="authors")
+    layers = [(m.weight, m.bias, m.in_features) for m in agent.actor.net if isinstance(m, torch.nn.Linear)]
+    layers += [(w, b, w.shape[1]) for w, b in zip(agent.critic.weights, agent.critic.biases)]
+    for w, b, fan_in in layers:
+        assert torch.count_nonzero(b) == 0
+        assert w.std().item() == pytest.approx(1 / math.sqrt(fan_in), rel=0.1)
+        assert w.abs().max().item() <= 2 / math.sqrt(fan_in) / 0.87962566103423978 + 1e-6
+    assert torch.equal(agent.critic.weights[0], agent.critic_target.weights[0])
+    assert not torch.equal(agent.critic.weights[0][0], agent.critic.weights[0][1])
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_authors_actor_step_sees_the_critic_before_its_step(fast):
+    """authors: the actor's gradient is taken through the critic as it was before the update; cleanrl's through the
+    stepped critic. Checked against an actor gradient computed from a copy of the pre-update critic."""
+    import copy
+
+    agent = make_agent(style="authors")
+    agent.fast_cpu_update = fast
+    old_critic = copy.deepcopy(agent.critic).requires_grad_(False)
+    old_actor = copy.deepcopy(agent.actor)
+    obs = batch()[0]
+    torch.manual_seed(13)
+    agent.update(*batch())
+    # the same draws: s' first (the TD target), then s (the actor loss)
+    torch.manual_seed(13)
+    with torch.no_grad():
+        old_actor.sample(batch()[3])
+    new_act, logp, _ = old_actor.sample(obs)
+    alpha = math.exp(-1.3)  # make_agent's log(alpha), before the update
+    (alpha * logp - old_critic(obs, new_act).min(dim=0).values).mean().backward()
+    expected = [p.grad for p in old_actor.parameters()]
+    for mine, ref in zip(agent.actor.parameters(), expected):
+        assert mine.grad is not None
+        assert torch.allclose(mine.grad, ref, rtol=1e-4, atol=1e-6)

@@ -21,8 +21,8 @@ wrong formula breaks (see ``test_the_check_catches_a_one_percent_error``):
   scaled by a constant, its moments are not (a 1% error gives 1e-2 in m, 2e-2 in v).
 - log(alpha): within 1e-6 (its gradient is a mean of B log-probabilities; observed: equal, or a few float32 ulps).
 
-The style list holds the one SAC parameterisation there is today (CleanRL's: log-std squashed into [-5, 2]); a
-second style (the FuRL authors' softplus std) is added as one more entry, with its factory.
+Both SAC styles are checked: ``cleanrl`` (log-std squashed into [-5, 2], critic stepped before the actor) and
+``authors`` (the FuRL authors' softplus std + 1e-3, flax init, every gradient from the pre-update parameters).
 """
 
 from __future__ import annotations
@@ -59,10 +59,14 @@ def one_thread():
 
 
 def make_cleanrl_agent(hidden: int) -> SAC:
-    return SAC(39, 4, device=torch.device("cpu"), hidden=hidden, lr=LR)
+    return SAC(39, 4, device=torch.device("cpu"), hidden=hidden, lr=LR, style="cleanrl")
 
 
-STYLES = {"cleanrl": make_cleanrl_agent}
+def make_authors_agent(hidden: int) -> SAC:
+    return SAC(39, 4, device=torch.device("cpu"), hidden=hidden, lr=LR, style="authors")
+
+
+STYLES = {"cleanrl": make_cleanrl_agent, "authors": make_authors_agent}
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,7 +155,8 @@ def test_fast_path_equals_reference_over_hundreds_of_updates(style, hidden):
     assert_within_tolerance(found)
 
 
-def test_the_check_catches_a_one_percent_error(monkeypatch):
+@pytest.mark.parametrize("style", list(STYLES))
+def test_the_check_catches_a_one_percent_error(monkeypatch, style):
     """The bounds are tight enough to matter: a fast path whose actor gradient is 1% too large in one layer fails."""
     right = sac_fast.actor_grads
 
@@ -162,4 +167,20 @@ def test_the_check_catches_a_one_percent_error(monkeypatch):
 
     monkeypatch.setattr(sac_fast, "actor_grads", one_percent_off)
     with pytest.raises(AssertionError):
-        assert_within_tolerance(compare_paths("cleanrl", 64, updates=2 * CHUNK))
+        assert_within_tolerance(compare_paths(style, 64, updates=2 * CHUNK))
+
+
+def test_the_check_catches_the_other_update_order(monkeypatch):
+    """Stepping the critic at the wrong time (the cleanrl order in an authors-style fast path) fails the check."""
+    right = sac_fast.update
+
+    def wrong_order(agent, *args):
+        agent.style = "cleanrl"
+        try:
+            return right(agent, *args)
+        finally:
+            agent.style = "authors"
+
+    monkeypatch.setattr(sac_fast, "update", wrong_order)
+    with pytest.raises(AssertionError):
+        assert_within_tolerance(compare_paths("authors", 64, updates=2 * CHUNK))

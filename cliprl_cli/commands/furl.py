@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from ..furl.config import CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, Profile, Variant, profile_config
+from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, Profile, SacStyle, Variant,
+                           profile_config)
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
 _RUN, _ENV, _VLM, _SAC, _FURL, _EVAL = "Run", "Environment", "VLM", "SAC", "FuRL", "Evaluation"
@@ -105,6 +106,11 @@ def furl_command(
                                          rich_help_panel=_SAC),
     random_steps: Optional[int] = _option("random_steps", "--random-steps", help="Uniform-random steps before "
                                           "learning (paper 10k).", rich_help_panel=_SAC),
+    sac_style: Optional[SacStyle] = _choice_option(SacStyle, "SAC style", "--sac-style", field="sac_style",
+                                                   help="authors: the FuRL authors' SAC (softplus std + 1e-3, flax "
+                                                   "init, actor and critic stepped from the same old parameters); "
+                                                   "cleanrl: log-std squashed into [-5, 2], PyTorch init, critic "
+                                                   "first.", rich_help_panel=_SAC),
     rho: Optional[float] = _option("rho", "--rho", help="VLM reward weight in r_task + rho r_vlm (paper 0.05).",
                                    rich_help_panel=_FURL),
     eval_every: Optional[int] = _option("eval_every", "--eval-every", help="Evaluate every N env steps.",
@@ -125,7 +131,8 @@ def furl_command(
         num_envs=num_envs, threads=threads, random_goal=random_goal or None, instruction=instruction, camera=camera,
         image_size=image_size, fast_render=fast_render, vlm_model=vlm_model, vlm_pretrained=vlm_pretrained,
         vlm_checkpoint=vlm_checkpoint, baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, goal_cache=goal_cache,
-        batch_size=batch_size, buffer_size=buffer_size, random_steps=random_steps, rho=rho, eval_every=eval_every,
+        batch_size=batch_size, buffer_size=buffer_size, random_steps=random_steps,
+        sac_style=sac_style.value if sac_style is not None else None, rho=rho, eval_every=eval_every,
         eval_episodes=eval_episodes, quiet=quiet or None, steps=steps)
     summary = run_furl(cfg, checkpoint_every_s=checkpoint_every)
     if not cfg.quiet:

@@ -49,6 +49,13 @@ Variant = Enum("Variant", {name.upper().replace("-", "_"): name for name in VARI
 Variant.__doc__ = "The FuRL variants and baselines (``--variant``): the keys of :data:`VARIANTS`."
 
 
+class SacStyle(str, Enum):
+    """How SAC is parameterised, initialised and ordered (``--sac-style``; :mod:`cliprl_cli.furl.sac`)."""
+
+    AUTHORS = "authors"  # the FuRL authors' JAX code: softplus std + 1e-3, flax init, all steps from old parameters
+    CLEANRL = "cleanrl"  # CleanRL/SB3: tanh-squashed log-std in [-5, 2], PyTorch init, critic stepped first
+
+
 class Device(str, Enum):
     """Where torch runs (``--device``); ``cuda:N`` names one GPU and is accepted too."""
 
@@ -95,8 +102,10 @@ class FurlConfig:
     batch_size: int = 256                   # SAC (and alignment) batch size
     tau: float = 0.01                       # target-critic soft-update rate
     gamma: float = 0.99                     # discount
-    buffer_size: int = 1_000_000            # replay capacity (transitions)
+    buffer_size: int = 1_000_000            # replay capacity (transitions); the paper's 1e6 (the authors' code: 5e5)
     random_steps: int = 10_000              # uniform-random steps before learning starts
+    # SAC parameterisation, init and update order (SacStyle); "authors" since this is a reproduction
+    sac_style: str = "authors"
     # ---- FuRL
     rho: float = 0.05                       # VLM reward weight in r_task + rho r_vlm
     margin: float = 0.1                     # ranking-loss margin m (Eqs. 4 and 5)
@@ -114,6 +123,8 @@ class FurlConfig:
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
         self.task = check_task(self.task)
+        if self.sac_style not in [s.value for s in SacStyle]:
+            raise CliprlError(f"unknown SAC style {self.sac_style!r}; known: {', '.join(s.value for s in SacStyle)}")
         if self.variant not in VARIANTS:
             raise CliprlError(f"unknown variant {self.variant!r}; known variants: {', '.join(VARIANTS)}")
         for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes"):

@@ -4,13 +4,28 @@ update as autograd computes it (:meth:`SAC.update_autograd`, the reference), act
 The paper's Table 5 values: actor and critics 256x256, Adam lr 1e-4 (actor, critics and temperature), batch 256,
 Polyak target update tau 0.01, gamma 0.99, target entropy -|A|/2, one gradient step per environment step.
 
-One update (:meth:`SAC.update_autograd`), in the order CleanRL and SB3 use:
+Two styles (``style``, ``cliprl furl --sac-style``), the same losses in both:
+
+- ``authors`` (the FuRL authors' JAX code, fuyw/FuRL ``models/sac.py`` and ``models/common.py``; the default of
+  ``cliprl furl``, a reproduction): the actor's std is ``softplus(x) + 1e-3`` (no clamp; about 0.69 at
+  initialisation), every layer starts from flax's default initialisation (LeCun-normal weights, truncated at two
+  standard deviations, zero biases; the ``orthogonal`` flag in their config is never read), and the actor,
+  temperature and critic steps are all computed from the parameters as they were before the update (the actor
+  loss through the old critic, the TD target from the old actor), then applied together.
+- ``cleanrl`` (CleanRL and SB3's order): the actor's log-std is squashed into [-5, 2] with a tanh (about 0.22 at
+  initialisation), PyTorch's default ``nn.Linear`` initialisation, and the critic is stepped first: the actor and
+  temperature then see the updated critic.
+
+One update (:meth:`SAC.update_autograd`):
 
 1. TD target: ``y = r + gamma * d * (min_i Q'_i(s', a') - alpha log pi(a'|s'))``, a' ~ pi(s'), no gradient.
-2. Critic step on ``sum_i mean_b (Q_i(s, a) - y)^2``.
-3. Actor step on ``mean_b(alpha log pi(a~|s) - min_i Q_i(s, a~))``, a~ ~ pi(s) reparameterised, through the updated
-   critic (whose weights are held fixed); temperature step on ``-mean_b(alpha (log pi(a~|s) + H))``.
-4. Target critics: ``theta' <- (1 - tau) theta' + tau theta``.
+2. Critic gradient of ``sum_i mean_b (Q_i(s, a) - y)^2``.
+3. Actor gradient of ``mean_b(alpha log pi(a~|s) - min_i Q_i(s, a~))``, a~ ~ pi(s) reparameterised, the critic's
+   weights held fixed (``cleanrl``: the critic after its step; ``authors``: the critic before it); temperature
+   gradient of ``-mean_b(alpha (log pi(a~|s) + H))``. alpha is the temperature before the update in both.
+4. Target critics: ``theta' <- (1 - tau) theta' + tau theta`` (after the critic step).
+
+The noise is drawn for s' first, then for s, in both styles and both paths.
 
 On the CPU, :meth:`SAC.update` runs the same update with hand-written backward passes
 (:func:`cliprl_cli.furl.sac_fast.update`): autograd's graph bookkeeping is a large part of an update of networks this
@@ -29,11 +44,7 @@ Speed choices that change no formula:
   only when it logs.
 - Acting (one observation per step) skips the log-probability: :meth:`Actor.act`.
 
-Choices the paper leaves open: PyTorch's default ``nn.Linear`` initialisation (the FuRL authors' flax networks use
-flax's default, LeCun-normal weights and zero biases; the ``orthogonal`` flag in their config is never read); the
-actor's log-std is squashed into [-5, 2] with a tanh (CleanRL); the critic is updated before the actor and
-temperature, which then see the updated critic (CleanRL/SB3 order; the authors' JAX code updates the actor first);
-log(alpha) starts at 0.
+Choices the paper leaves open, beyond the style: log(alpha) starts at 0 (as in the authors' code).
 """
 
 from __future__ import annotations
@@ -48,22 +59,53 @@ from ..adam import Adam
 from . import sac_fast
 
 
+SAC_STYLES = ("authors", "cleanrl")
+
+
+def flax_default_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """flax's ``nn.Dense`` default kernel init in place: LeCun normal, i.e. ``variance_scaling(1, "fan_in",
+    "truncated_normal")``: a normal truncated at +-2 standard deviations, its std divided by 0.8796 (the std of a
+    standard normal truncated there) so that the weights' variance is 1/fan_in."""
+    std = math.sqrt(1.0 / fan_in) / 0.87962566103423978
+    return nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
+
+
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy: s -> hidden -> hidden -> (mean, log-std); actions in [-1, 1] (Meta-World's
-    box). The policy's parameterisation (log-std range, log-probability) lives on the class so that the fast CPU
-    update (:mod:`cliprl_cli.furl.sac_fast`) uses this definition rather than a copy."""
+    """Tanh-squashed Gaussian policy: s -> hidden -> hidden -> (mean, raw std output); actions in [-1, 1]
+    (Meta-World's box). The policy's parameterisation (raw output -> log-std, its derivative, the log-probability)
+    lives on the class so that the fast CPU update (:mod:`cliprl_cli.furl.sac_fast`) uses this definition rather than
+    a copy.
+
+    ``style="cleanrl"``: log-std = tanh(raw) mapped onto [LOG_STD_MIN, LOG_STD_MAX]; PyTorch's default init.
+    ``style="authors"``: std = softplus(raw) + MIN_SCALE; flax's default init (LeCun normal, zero biases). The
+    authors' separate mean and std layers (each hidden -> |A|, fan-in ``hidden``) are one hidden -> 2|A| layer here:
+    the same function and the same initial distribution.
+    """
 
     LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+    MIN_SCALE = 1e-3
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, style: str = "cleanrl"):
         super().__init__()
+        if style not in SAC_STYLES:
+            raise ValueError(f"unknown SAC style {style!r}; known: {', '.join(SAC_STYLES)}")
+        self.style = style
         self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, 2 * act_dim))
+        if style == "authors":
+            with torch.no_grad():
+                for layer in (self.net[0], self.net[2], self.net[4]):
+                    flax_default_init_(layer.weight, layer.in_features)
+                    layer.bias.zero_()
 
-    @classmethod
-    def log_std_from_squash(cls, squash: torch.Tensor) -> torch.Tensor:
-        """The raw log-std output, already through tanh (in [-1, 1]), mapped onto [LOG_STD_MIN, LOG_STD_MAX]."""
-        return cls.LOG_STD_MIN + 0.5 * (cls.LOG_STD_MAX - cls.LOG_STD_MIN) * (squash + 1.0)
+    def log_std_from_raw(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-std, d log-std / d raw) of the raw network output, elementwise."""
+        if self.style == "authors":
+            std = F.softplus(raw) + self.MIN_SCALE
+            return std.log(), torch.sigmoid(raw) / std
+        squash = torch.tanh(raw)
+        half_range = 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN)
+        return self.LOG_STD_MIN + half_range * (squash + 1.0), half_range * (1.0 - squash.square())
 
     @staticmethod
     def log_prob(eps: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -77,8 +119,8 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log-std) of the Gaussian before the tanh squash, each (B, |A|)."""
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        return mean, self.log_std_from_squash(torch.tanh(log_std))
+        mean, raw = self.net(obs).chunk(2, dim=-1)
+        return mean, self.log_std_from_raw(raw)[0]
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(a = tanh(mean + std * eps) with eps ~ N(0, I), reparameterised; log pi(a|s) (B, 1); tanh(mean))."""
@@ -102,19 +144,25 @@ class TwinCritic(nn.Module):
     """Both Q networks as one module: [s, a] -> hidden -> hidden -> 1 each, weights ``(2, in, out)``, evaluated with
     batched matmuls -> ``(2, B, 1)``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, n: int = 2):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, n: int = 2, style: str = "cleanrl"):
+        """``style``: ``cleanrl``, nn.Linear's default init; ``authors``, flax's (LeCun normal, zero biases)."""
         super().__init__()
         sizes = [obs_dim + act_dim, hidden, hidden, 1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            # nn.Linear's default init, drawn independently for each of the n networks.
+            # drawn independently for each of the n networks
             bound = 1.0 / math.sqrt(fan_in)
             w = torch.empty(n, fan_in, fan_out)
-            for i in range(n):
-                nn.init.kaiming_uniform_(w[i].T, a=math.sqrt(5))  # same law as nn.Linear.weight (out, in)
+            if style == "authors":
+                flax_default_init_(w, fan_in)
+                b = torch.zeros(n, 1, fan_out)
+            else:
+                for i in range(n):
+                    nn.init.kaiming_uniform_(w[i].T, a=math.sqrt(5))  # same law as nn.Linear.weight (out, in)
+                b = torch.empty(n, 1, fan_out).uniform_(-bound, bound)
             self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(b))
         self.n = n
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -129,16 +177,22 @@ class SAC:
     """Actor, twin critic (+ target), temperature, and their optimizers; everything a checkpoint needs."""
 
     def __init__(self, obs_dim: int, act_dim: int, *, device: torch.device, hidden: int = 256, lr: float = 1e-4,
-                 gamma: float = 0.99, tau: float = 0.01, target_entropy: float | None = None):
+                 gamma: float = 0.99, tau: float = 0.01, target_entropy: float | None = None,
+                 style: str = "cleanrl"):
         """``hidden``: width of both hidden layers of every network; ``lr``: Adam's step size for the critics, the
         actor and the temperature; ``gamma``: discount; ``tau``: Polyak rate of the target critics;
-        ``target_entropy``: H in the temperature loss (default -|A|/2, the paper's)."""
+        ``target_entropy``: H in the temperature loss (default -|A|/2, the paper's); ``style``: ``authors`` or
+        ``cleanrl`` (module docstring). ``cliprl furl`` passes ``authors``; this class keeps ``cleanrl`` as its
+        default so that code written before the styles existed builds the same agent."""
+        if style not in SAC_STYLES:
+            raise ValueError(f"unknown SAC style {style!r}; known: {', '.join(SAC_STYLES)}")
         self.device = device
+        self.style = style
         self.gamma, self.tau = gamma, tau
         self.target_entropy = -act_dim / 2.0 if target_entropy is None else target_entropy
-        self.actor = Actor(obs_dim, act_dim, hidden).to(device)
-        self.critic = TwinCritic(obs_dim, act_dim, hidden).to(device)
-        self.critic_target = TwinCritic(obs_dim, act_dim, hidden).to(device)
+        self.actor = Actor(obs_dim, act_dim, hidden, style=style).to(device)
+        self.critic = TwinCritic(obs_dim, act_dim, hidden, style=style).to(device)
+        self.critic_target = TwinCritic(obs_dim, act_dim, hidden, style=style).to(device)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = torch.zeros(1, device=device, requires_grad=True)
@@ -181,14 +235,15 @@ class SAC:
             next_act, next_logp, _ = self.actor.sample(next_obs)
             target = self.td_target(reward, next_obs, discount, alpha, next_act, next_logp)
 
-        # 2. critic step: both Q networks regress on the same target
+        # 2. critic gradient: both Q networks regress on the same target; cleanrl steps the critic at once
         q = self.critic(obs, act)
         critic_loss = F.mse_loss(q, target.unsqueeze(0).expand_as(q), reduction="none").mean(dim=(1, 2)).sum()
         self.critic_opt.zero_grad()
         critic_loss.backward()
-        self.critic_opt.step()
+        if self.style == "cleanrl":
+            self.critic_opt.step()
 
-        # 3. actor and temperature step, through the updated critic held fixed
+        # 3. actor and temperature gradients through the critic held fixed (cleanrl: updated; authors: not yet)
         new_act, logp, _ = self.actor.sample(obs)
         self.critic.requires_grad_(False)
         q_pi = self.critic(obs, new_act).min(dim=0).values
@@ -198,6 +253,8 @@ class SAC:
         self.actor_opt.zero_grad()
         actor_loss.backward()
         alpha_loss.backward()
+        if self.style == "authors":
+            self.critic_opt.step()
         self.actor_opt.step()
 
         # 4. target critics

@@ -15,7 +15,7 @@ Two savings only a hand-written pass can make, neither changing the result beyon
   products, and half the elementwise work) is skipped.
 
 The networks' forward passes are rewritten here with the activations kept (the backward passes need them), op for
-op as the reference modules compute them; the policy's parameterisation (log-std squash, log-probability) is the
+op as the reference modules compute them; the policy's parameterisation (raw output -> log-std, log-probability) is the
 :class:`~cliprl_cli.furl.sac.Actor`'s own. This module takes the agent, not its class, so it imports nothing from
 ``sac`` (which imports it).
 """
@@ -35,7 +35,7 @@ class ActorPass(NamedTuple):
     a1: torch.Tensor
     a2: torch.Tensor
     mean: torch.Tensor
-    squash: torch.Tensor
+    dlog_std: torch.Tensor  # d log-std / d raw output (the actor's parameterisation)
     log_std: torch.Tensor
     std: torch.Tensor
     eps: torch.Tensor
@@ -59,14 +59,13 @@ def _actor_layers(actor: nn.Module, obs: torch.Tensor) -> tuple[torch.Tensor, to
 def actor_pass(actor: nn.Module, obs: torch.Tensor) -> ActorPass:
     """The actor at ``obs`` with one standard-normal draw per action dimension, as ``actor.sample`` draws it."""
     a1, a2, out = _actor_layers(actor, obs)
-    mean, raw_log_std = out.chunk(2, dim=-1)
-    squash = torch.tanh(raw_log_std)
-    log_std = actor.log_std_from_squash(squash)
+    mean, raw = out.chunk(2, dim=-1)
+    log_std, dlog_std = actor.log_std_from_raw(raw)
     std = log_std.exp()
     eps = torch.randn_like(mean)
     u = torch.addcmul(mean, std, eps)
     action = torch.tanh(u)
-    return ActorPass(a1, a2, mean, squash, log_std, std, eps, u, action, actor.log_prob(eps, log_std, u))
+    return ActorPass(a1, a2, mean, dlog_std, log_std, std, eps, u, action, actor.log_prob(eps, log_std, u))
 
 
 def critic_layers(critic: nn.Module, obs: torch.Tensor, act: torch.Tensor):
@@ -118,7 +117,8 @@ def actor_grads(actor: nn.Module, critic: nn.Module, obs: torch.Tensor, alpha: t
 
     With a = tanh(u): d log pi / du = 2a (from -log(1 - tanh(u)^2)); d log pi / d log_std = -1 directly (the
     Gaussian's quadratic term is -eps^2/2 whatever mean and std are); du/d mean = 1, du/d log_std = std * eps;
-    d log_std / d raw = (LOG_STD_MAX - LOG_STD_MIN)/2 * (1 - tanh(raw)^2).
+    d log_std / d raw from the actor's parameterisation (``p.dlog_std``): (LOG_STD_MAX - LOG_STD_MIN)/2 *
+    (1 - tanh(raw)^2) for ``cleanrl``, sigmoid(raw) / std for ``authors`` (std = softplus(raw) + 1e-3).
     """
     l1, l2, l3 = actor.net[0], actor.net[2], actor.net[4]
     action = p.action
@@ -142,7 +142,7 @@ def actor_grads(actor: nn.Module, critic: nn.Module, obs: torch.Tensor, alpha: t
     # then through the tanh squash and the Gaussian's reparameterisation
     du = d_action.mul_(1.0 - action.square()).addcmul_(action, alpha * (2.0 / batch))
     d_log_std = (du * p.std * p.eps).sub_(alpha / batch)
-    d_raw = d_log_std.mul_((0.5 * (actor.LOG_STD_MAX - actor.LOG_STD_MIN)) * (1.0 - p.squash.square()))
+    d_raw = d_log_std.mul_(p.dlog_std)
     d_out = torch.cat([du, d_raw], dim=-1)
     _set_grad(l3.weight, d_out.t().mm(p.a2))
     _set_grad(l3.bias, d_out.sum(dim=0))
@@ -167,12 +167,15 @@ def update(agent, obs: torch.Tensor, act: torch.Tensor, reward: torch.Tensor, ne
     at_next, at_obs = both.rows(slice(0, batch)), both.rows(slice(batch, None))
     # 1. TD target
     target = agent.td_target(reward, next_obs, discount, alpha, at_next.action, at_next.logp)
-    # 2. critic step
+    # 2. critic gradient (cleanrl: and its step, which the actor then sees)
     critic_loss, q = critic_grads(agent.critic, obs, act, target)
-    agent.critic_opt.step()
-    # 3. actor step, and the temperature's: d/d log(alpha) of -(alpha * (logp + H)).mean()
+    if agent.style == "cleanrl":
+        agent.critic_opt.step()
+    # 3. actor gradient, and the temperature's: d/d log(alpha) of -(alpha * (logp + H)).mean()
     actor_loss = actor_grads(agent.actor, agent.critic, obs, alpha, at_obs)
     agent.log_alpha.grad = -(alpha * (at_obs.logp.mean() + agent.target_entropy)).reshape(1)
+    if agent.style == "authors":  # every gradient came from the parameters before the update
+        agent.critic_opt.step()
     agent.actor_opt.step()
     # 4. target critics
     agent.update_target()

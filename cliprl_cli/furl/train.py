@@ -294,7 +294,7 @@ def new_state(ctx: RunContext, gen: torch.Generator) -> RunState:
     obs_dim = ctx.envs[0].observation_space.shape[0]
     act_dim = ctx.envs[0].action_space.shape[0]
     embed_dim = ctx.vlm.embed_dim if ctx.uses_vlm else 0
-    sac_kw = dict(device=device, hidden=cfg.hidden, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau)
+    sac_kw = dict(device=device, hidden=cfg.hidden, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, style=cfg.sac_style)
     heads = heads_opt = None
     if spec.heads:
         heads = Heads(embed_dim, embed_dim).to(device)
