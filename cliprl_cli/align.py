@@ -15,9 +15,9 @@ loss curve and top-1 retrieval accuracy in both directions) and ``metrics.json``
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -25,12 +25,13 @@ from torch import nn
 from .adam import Adam
 from .artifacts import load_artifact, save_artifact
 from .clip_math import info_nce, standardize
-from .config import AlignConfig, HeadKind
+from .config import AlignConfig, HeadKind, PolicyRepr
 from .errors import CliprlError
 from .formats import AlignMetrics
-from .policy import PolicySpec, flatten_params
+from .policy import PolicySpec, behaviour_vector, flatten_params
 from .progress import ProgressReporter
 from .seeding import seed_everything
+from .tasks import TaskSuite, load_suite
 from .textenc import embed_instructions
 from .train_base import POLICY_FILE, load_policy
 
@@ -46,21 +47,60 @@ class Library:
     params: list[dict[str, torch.Tensor]]
     spec: PolicySpec
     paths: list[Path]
+    goals: list[tuple[int, int] | None] = field(default_factory=list)  # as recorded in each policy's sidecar
 
     def flat(self) -> torch.Tensor:
         """The policies' parameters flattened in the documented order, one row per instruction."""
         return torch.stack([flatten_params(p, self.spec) for p in self.params])
 
+    def representation(self, kind: PolicyRepr | str) -> torch.Tensor:
+        """One row per policy: its flattened weights, or its behaviour (:func:`cliprl_cli.policy.behaviour_vector`)."""
+        if PolicyRepr(kind) == PolicyRepr.BEHAVIOUR:
+            return torch.stack([behaviour_vector(p, self.spec) for p in self.params])
+        return self.flat()
 
-def load_library(base_dir: str | Path) -> Library:
-    """Load every base policy under ``base_dir``; they must share one architecture and grid size."""
+    def check_goals(self, suite: TaskSuite) -> None:
+        """Fail with one line when a policy's recorded goal is not the suite's goal for its instruction (a suite
+        edited after the policies were trained, or the wrong ``--tasks``): transfer would then average policies
+        for goals other than the ones their instructions name."""
+        size = self.spec.grid_size
+        for instruction, goal, path in zip(self.instructions, self.goals, self.paths):
+            expected = suite.goal(instruction, size)
+            if goal is not None and tuple(goal) != expected:
+                raise CliprlError(f"{path}: the policy for {instruction!r} was trained for goal {list(goal)}, but "
+                                  f"suite {suite.name!r} ({suite.source}) puts it at {list(expected)} in a "
+                                  f"{size}x{size} grid; retrain it or pass the suite it was trained with (--tasks)")
+
+
+def default_sources(suite: TaskSuite, sources: Sequence[str] | None) -> list[str] | None:
+    """The sources to use: ``sources`` if given, else the suite's ``base_tasks``, else None (every policy found)."""
+    if sources:
+        return list(sources)
+    return list(suite.base_tasks) or None
+
+
+def load_library(base_dir: str | Path, sources: Sequence[str] | None = None) -> Library:
+    """Load the base policies under ``base_dir`` (``BASE/<slug>/policy.safetensors``) for the instructions in
+    ``sources`` (every policy found when None); they must share one architecture and grid size.
+
+    Selecting by instruction means a folder left over from a task since removed from the suite is ignored, and a
+    source with no policy fails with one line listing what the directory holds.
+    """
     base_dir = Path(base_dir)
     if not base_dir.is_dir():
         raise CliprlError(f"base-policy directory not found: {base_dir}")
     files = sorted(base_dir.glob(f"*/{POLICY_FILE}")) or sorted(base_dir.glob(POLICY_FILE))
-    if len(files) < 2:
-        raise CliprlError(f"{base_dir}: found {len(files)} base policies (*/{POLICY_FILE}); alignment needs at least 2")
     loaded = [(load_policy(f), f) for f in files]
+    if sources is not None:
+        found = [item[0][1].get("instruction", "") for item in loaded]
+        missing = [s for s in sources if s not in found]
+        if missing:
+            raise CliprlError(f"{base_dir}: no base policy for source(s) {missing}; it holds {sorted(found)} "
+                              f"(train them with `cliprl train-base --all`, or choose --sources)")
+        loaded = [item for item in loaded if item[0][1].get("instruction") in sources]
+    if len(loaded) < 2:
+        raise CliprlError(f"{base_dir}: found {len(loaded)} base policies (*/{POLICY_FILE}); alignment needs at "
+                          "least 2")
     loaded.sort(key=lambda item: item[0][1].get("instruction", ""))
     reference_spec = loaded[0][0][2]
     for (params, sidecar, spec), path in loaded:
@@ -71,8 +111,9 @@ def load_library(base_dir: str | Path) -> Library:
     dupes = {s for s in instructions if instructions.count(s) > 1}
     if dupes:
         raise CliprlError(f"{base_dir}: more than one policy for {sorted(dupes)}")
+    goals = [tuple(item[0][1]["goal"]) if isinstance(item[0][1].get("goal"), list) else None for item in loaded]
     return Library(instructions=instructions, params=[item[0][0] for item in loaded], spec=reference_spec,
-                   paths=[item[1] for item in loaded])
+                   paths=[item[1] for item in loaded], goals=goals)
 
 
 def make_head(kind: HeadKind | str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
@@ -113,18 +154,25 @@ def top1_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
 
 
 def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = None, *,
+          sources: Sequence[str] | None = None, tasks_file: str | Path | None = None,
           quiet: bool = False) -> dict[str, Any]:
     """Train the projection heads on the library under ``base_dir`` and write them to ``out``; returns the metrics.
 
-    The settings are :class:`cliprl_cli.config.AlignConfig` (re-exported here).
+    The settings are :class:`cliprl_cli.config.AlignConfig` (re-exported here). ``sources`` (instructions)
+    selects the policies; by default the ``base_tasks`` of the suite ``tasks_file`` (the paper's suite when
+    None), or every policy under ``base_dir`` when the suite lists none. Each policy's recorded goal must be the
+    suite's goal for its instruction. ``config.policy_repr`` chooses what the policy head reads: the flattened
+    weights (the paper) or the behaviour, the action probabilities on every cell of the grid.
     """
     config = config or AlignConfig()
     if config.temperature <= 0:
         raise CliprlError(f"--temperature must be positive, got {config.temperature}")
     start = time.perf_counter()
-    library = load_library(base_dir)
+    suite = load_suite(tasks_file)
+    library = load_library(base_dir, default_sources(suite, sources))
+    library.check_goals(suite)
     text = embed_instructions(library.instructions, config.text_encoder)
-    weights_z, mean, std = standardize(library.flat())
+    weights_z, mean, std = standardize(library.representation(config.policy_repr))
     seed_everything(config.seed, threads=1)
     heads = Heads(config, text.shape[1], weights_z.shape[1])
     optimizer = Adam(heads.parameters(), lr=config.lr)

@@ -60,6 +60,29 @@ class Method(str, Enum):
 METHODS: tuple[str, ...] = tuple(m.value for m in Method)
 
 
+class PolicyRepr(str, Enum):
+    """What ``cliprl align`` feeds the policy head: a policy's flattened weights (the paper), or its behaviour."""
+
+    WEIGHTS = "weights"      # every parameter, flattened in the documented order (cliprl_cli.policy)
+    BEHAVIOUR = "behaviour"  # action probabilities on every state of the world (a fixed probe set)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_sources(text: str | None) -> list[str] | None:
+    """Split the comma-separated ``--sources`` value (None or empty: the suite's ``base_tasks``)."""
+    if text is None:
+        return None
+    sources = [s.strip() for s in text.split(",") if s.strip()]
+    if not sources:
+        return None
+    dupes = sorted({s for s in sources if sources.count(s) > 1})
+    if dupes:
+        raise CliprlError(f"--sources names {dupes} more than once")
+    return sources
+
+
 def _plain(value: Any) -> Any:
     """An enum as its value, so configs serialise to plain JSON strings."""
     return value.value if isinstance(value, Enum) else value
@@ -131,15 +154,29 @@ class AlignConfig:
     learn_temperature: bool = False  # learn log(delta) with the heads
     text_encoder: str = DEFAULT_TEXT_ENCODER  # sentence-transformers model name or local path
     seed: int = 0                  # seed of the heads' initialisation
+    policy_repr: PolicyRepr = PolicyRepr.WEIGHTS  # what the policy head reads: weights, or behaviour on all states
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "head", HeadKind(self.head))
         except ValueError:
             raise CliprlError(f"unknown head {_plain(self.head)!r} (linear, mlp)") from None
+        try:
+            object.__setattr__(self, "policy_repr", PolicyRepr(self.policy_repr))
+        except ValueError:
+            raise CliprlError(f"unknown policy representation {_plain(self.policy_repr)!r} "
+                              "(weights, behaviour)") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+# Fine-tuning in `transfer` steps 32 environments x 16 steps = 512 env steps per PPO iteration (train-base: 256 x 16
+# = 4,096). Convergence is checked after every iteration, and the greedy policy only changes at an update, so the
+# iteration is the clock's tick: steps to convergence are resolved to 512 env steps (``step_resolution`` in
+# results.json). Checking more often inside a 4,096-step iteration would see the same policy every time.
+TRANSFER_PPO = PPOConfig(num_envs=32)
+AUC_HORIZON = 100_000  # env steps: every trial's success-rate curve is integrated over [0, AUC_HORIZON]
 
 
 @dataclass(frozen=True)
@@ -155,4 +192,5 @@ class TransferConfig:
     threads: int = 1              # torch CPU threads per fine-tuning (fixed for reproducible bytes)
     workers: int = 1              # fine-tunings run in parallel processes (results do not depend on it)
     checkpoint_every_s: float = 60.0  # seconds between checkpoints inside a fine-tuning
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    auc_horizon: int = AUC_HORIZON  # env steps; the same fixed horizon for every method (see ppo.auc_to_horizon)
+    ppo: PPOConfig = TRANSFER_PPO

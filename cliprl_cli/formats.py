@@ -235,7 +235,12 @@ class AlignMetrics:
 # ------------------------------------------------------------------------------------------------ CLIP-RL: transfer
 @dataclass
 class TransferTrial:
-    """One fine-tuning run of one method: steps to convergence (the budget when ``censored``)."""
+    """One fine-tuning run of one method: steps to convergence (the budget when ``censored``).
+
+    ``auc`` is the mean success rate over the fixed horizon ``TransferResults.auc_horizon`` (the same for every
+    method; :func:`cliprl_cli.ppo.auc_to_horizon`); files written before that field existed hold a per-run AUC.
+    ``initial_success_rate`` is the initial policy's greedy success from every start (step 0 of its curve).
+    """
 
     method: str
     trial: int
@@ -326,12 +331,18 @@ class TransferResults:
     summary: dict[str, MethodSummary]
     wall_time_s: float
     ratio_clip_language: PairedRatio | None = None
+    step_resolution: int | None = None  # env steps between two convergence checks (one PPO iteration)
+    auc_horizon: int | None = None      # env steps over which every trial's ``auc`` is taken
+    sources: list[str] | None = None    # the source instructions of the library used
 
     def to_json(self) -> Json:
         doc: Json = {"grid_size": self.grid_size, "target": self.target, "goal": list(self.goal),
                      "budget": self.budget, "config": self.config, "similarities": self.similarities,
                      "trials": [t.to_json() for t in self.trials],
                      "summary": {m: s.to_json() for m, s in self.summary.items()}, "wall_time_s": self.wall_time_s}
+        for key in ("step_resolution", "auc_horizon", "sources"):
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)
         if self.ratio_clip_language is not None:
             doc["ratio_clip_language"] = self.ratio_clip_language.to_json()
         return doc
@@ -354,7 +365,10 @@ class TransferResults:
                    summary={m: MethodSummary.from_json(s, f"{where}: summary.{m}") for m, s in summary.items()},
                    wall_time_s=_number(doc, "wall_time_s", where),
                    ratio_clip_language=None if ratio is None else PairedRatio.from_json(ratio,
-                                                                                          f"{where}: ratio"))
+                                                                                          f"{where}: ratio"),
+                   step_resolution=_field(doc, "step_resolution", int, where, optional=True),
+                   auc_horizon=_field(doc, "auc_horizon", int, where, optional=True),
+                   sources=_items(doc, "sources", str, where, optional=True))
 
     @classmethod
     def read(cls, path: str | Path) -> "TransferResults":

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .config import TrainBaseConfig
-from .gridworld import NUM_ACTIONS
+from .gridworld import NUM_ACTIONS, encode_positions
 
 
 @dataclass(frozen=True)
@@ -112,3 +112,23 @@ def weighted_average(vectors: Sequence[torch.Tensor] | torch.Tensor, weights: Se
     if w.shape[0] != stacked.shape[0]:
         raise ValueError(f"{w.shape[0]} weights for {stacked.shape[0]} vectors")
     return (w.unsqueeze(1) * stacked).sum(dim=0)
+
+
+def probe_states(spec: PolicySpec) -> torch.Tensor:
+    """The fixed probe set of a behaviour representation: every cell of the grid, encoded, in row-major order
+    ``(N^2, 2N)``. The goal cell is included: a state a policy never acts in still has probabilities, and which
+    cell is the goal differs between policies, so dropping it would make their probe sets differ."""
+    size = spec.grid_size
+    cells = torch.arange(size * size)
+    return encode_positions(torch.stack((cells // size, cells % size), dim=1), size)
+
+
+@torch.no_grad()
+def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec) -> torch.Tensor:
+    """A policy as what it does: its action probabilities on :func:`probe_states`, flattened ``(N^2 * 4,)`` (cell
+    by cell, actions up, down, left, right). Two policies that act alike get the same vector whatever their
+    weights (hidden units permuted, a different value head, logits shifted by a constant)."""
+    net = PolicyNet(spec)
+    net.load_state_dict(dict(params))
+    logits, _ = net(probe_states(spec))
+    return torch.softmax(logits, dim=1).reshape(-1)

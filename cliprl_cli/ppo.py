@@ -64,6 +64,35 @@ def curve_auc(curve: list[dict[str, float]]) -> float:
     return area / span if span > 0 else float(curve[-1]["success_rate"])
 
 
+def auc_to_horizon(curve: list[dict[str, float]], horizon: int) -> float:
+    """Mean success rate over env steps ``[0, horizon]``: a learning-curve area comparable across runs and methods.
+
+    Trapezoids between evaluations (linear between two checks), cut at ``horizon`` by linear interpolation; after
+    the last evaluation the last success rate is held (a run stops when it converges, and its policy is then
+    kept; a censored run's curve already reaches its budget). Divided by ``horizon``, so 1.0 means every start
+    succeeded from step 0 and the value is in [0, 1]. The curve must start at step 0 (``train_ppo`` evaluates the
+    initial policy first).
+    """
+    if horizon <= 0:
+        raise ValueError(f"AUC horizon must be positive, got {horizon}")
+    if not curve:
+        return 0.0
+    area = 0.0
+    for a, b in zip(curve, curve[1:]):
+        x0, x1 = a["env_steps"], b["env_steps"]
+        if x0 >= horizon:
+            break
+        y0, y1 = a["success_rate"], b["success_rate"]
+        if x1 > horizon:  # cut the segment at the horizon
+            y1 = y0 + (y1 - y0) * (horizon - x0) / (x1 - x0)
+            x1 = horizon
+        area += 0.5 * (y0 + y1) * (x1 - x0)
+    last = curve[-1]
+    if last["env_steps"] < horizon:
+        area += last["success_rate"] * (horizon - last["env_steps"])
+    return area / horizon
+
+
 @torch.no_grad()
 def evaluate_greedy(policy: Callable[[torch.Tensor], torch.Tensor], size: int, goal: tuple[int, int],
                     max_steps: int) -> dict[str, float]:

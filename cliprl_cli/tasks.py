@@ -38,7 +38,8 @@ class TaskSuite:
         """The goal cell of ``instruction`` in a ``size`` x ``size`` grid."""
         if instruction not in self.goals:
             known = ", ".join(repr(t) for t in self.goals)
-            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r}; known tasks: {known}")
+            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r} (read from {self.source}); "
+                              f"known tasks: {known}; --tasks FILE selects another suite")
         return resolve_cell(self.goals[instruction], size, instruction)
 
     def check_size(self, size: int) -> dict[str, tuple[int, int]]:

@@ -1,4 +1,5 @@
-"""`cliprl train-base`: train one base policy to convergence and write it as an artifact.
+"""`cliprl train-base`: train one base policy to convergence and write it as an artifact (``--all``: every
+``base_tasks`` entry of the suite, each into ``OUT/<slug>``).
 
 Output directory layout::
 
@@ -23,7 +24,7 @@ from .policy import PolicySpec
 from .ppo import TrainResult, train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
-from .tasks import load_suite
+from .tasks import load_suite, slug
 
 POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
@@ -72,6 +73,21 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
     if not quiet:
         progress.log(f"converged in {result.env_steps} env steps, {result.wall_time_s:.1f}s -> {out / POLICY_FILE}")
     return metrics
+
+
+def train_base_all(grid_size: int, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
+                   **options: Any) -> dict[str, dict[str, Any]]:
+    """Train every ``base_tasks`` entry of the suite into ``out/<slug>`` (the layout `align` and `transfer` read);
+    returns instruction -> metrics. ``options`` are :func:`train_base`'s keywords. Tasks run one after another
+    with the same seed, exactly as separate ``cliprl train-base --task`` runs would (same bytes)."""
+    suite = load_suite(tasks_file)
+    if not suite.base_tasks:
+        raise CliprlError(f"suite {suite.name!r} ({suite.source}) lists no base_tasks; --all trains those "
+                          "(add a base_tasks list, or train one task with --task)")
+    suite.check_size(grid_size)
+    out = Path(out)
+    return {task: train_base(task, grid_size, seed, out / slug(task), tasks_file=tasks_file, **options)
+            for task in suite.base_tasks}
 
 
 def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, Any], kind: str,

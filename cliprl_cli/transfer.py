@@ -15,8 +15,15 @@ Similarities become weights by :func:`cliprl_cli.clip_math.similarity_weights`: 
 
 Trials: trial k fine-tunes with seed ``seed * 1000 + k`` for every method (a paired design: method differences
 are not confounded with seeds). Per trial we record env steps to convergence (a run that hits the budget is
-``censored`` and counted as the budget, never dropped), the area under the evaluation curve, wall time and the
-weights used. Progress is saved after every trial (``partial.json``) and inside a trial by the trainer's
+``censored`` and counted as the budget, never dropped), the mean success rate over a fixed horizon of env steps
+(``auc``; the same horizon for every method, so it compares across methods), the initial policy's success rate
+from every start, wall time and the weights used.
+
+Resolution: fine-tuning runs PPO with 512 env steps per iteration (32 environments x 16 steps;
+:data:`cliprl_cli.config.TRANSFER_PPO`) and checks convergence after every iteration. The greedy policy changes
+only at an update, so a check inside an iteration could not see anything new: the iteration is the clock's tick,
+and steps to convergence are resolved to 512 env steps (``step_resolution``). Base policies keep their 4,096-step
+iterations (``train-base`` is unchanged). Progress is saved after every trial (``partial.json``) and inside a trial by the trainer's
 checkpoint, so a preempted transfer resumes where it stopped.
 
 Outputs in ``OUT``: ``results.json`` (trials, per-method summary, clip/language ratio), ``curves.json``
@@ -35,7 +42,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from .align import Library, load_heads, load_library
+from .align import Library, default_sources, load_heads, load_library
 from .artifacts import atomic_write_json, read_json
 from .checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
@@ -43,7 +50,7 @@ from .config import Method, PPOConfig, TransferConfig, Weighting, check_methods
 from .errors import CliprlError, PreemptedError
 from .formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .policy import unflatten_params, weighted_average
-from .ppo import train_ppo
+from .ppo import auc_to_horizon, train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
 from .stats import paired_ratio, summarize
@@ -157,7 +164,8 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
 
 def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: str | Path | None = None,
              methods: Sequence[str] = _DEFAULTS.methods, trials: int = _DEFAULTS.trials, seed: int = _DEFAULTS.seed,
-             tasks_file: str | Path | None = None, ppo: PPOConfig | None = None,
+             tasks_file: str | Path | None = None, sources: Sequence[str] | None = None,
+             ppo: PPOConfig | None = None, auc_horizon: int = _DEFAULTS.auc_horizon,
              weighting: str = _DEFAULTS.weighting.value, softmax_temperature: float = _DEFAULTS.softmax_temperature,
              allow_target_in_sources: bool = _DEFAULTS.allow_target_in_sources, threads: int = _DEFAULTS.threads,
              workers: int = _DEFAULTS.workers, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
@@ -165,6 +173,11 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``.
 
     The settings are those of :class:`cliprl_cli.config.TransferConfig` (the defaults come from it).
+    ``sources`` (instructions) selects the library; by default the suite's ``base_tasks`` (every policy under
+    ``base_dir`` when the suite lists none). Each source's recorded goal must be the suite's goal for it.
+    Steps to convergence are resolved to one PPO iteration, ``ppo.num_envs * ppo.num_steps * ppo.eval_every``
+    env steps (``step_resolution`` in results.json; 512 by default), and each trial's ``auc`` is its mean
+    success rate over ``[0, auc_horizon]`` env steps, the same horizon for every method.
     """
     # ---- check the inputs
     check_methods(methods)
@@ -175,12 +188,15 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         weighting = Weighting(weighting).value
     except ValueError:
         raise CliprlError(f"unknown --weighting {weighting!r} (normalized, softmax)") from None
-    ppo = ppo or PPOConfig()
-    library = load_library(base_dir)
-    size = library.spec.grid_size
+    if auc_horizon < 1:
+        raise CliprlError(f"--auc-horizon must be at least 1 env step, got {auc_horizon}")
+    ppo = ppo or _DEFAULTS.ppo
     suite = load_suite(tasks_file)
+    library = load_library(base_dir, default_sources(suite, sources))
+    size = library.spec.grid_size
     suite.check_size(size)
     goal = suite.goal(target, size)
+    library.check_goals(suite)
     if target in library.instructions and not allow_target_in_sources:
         raise CliprlError(f"target {target!r} is among the source policies in {base_dir}; "
                           "pass --allow-target-in-sources to permit it")
@@ -191,7 +207,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     inits = initial_policies(methods, library, language_sims, clip_sims, weighting, softmax_temperature)
     config = {"target": target, "goal": list(goal), "grid_size": size, "methods": list(methods), "trials": trials,
               "seed": seed, "ppo": ppo.to_dict(), "weighting": weighting, "softmax_temperature": softmax_temperature,
-              "sources": library.instructions, "spec": library.spec.to_dict(), "threads": threads, **align_info}
+              "sources": library.instructions, "spec": library.spec.to_dict(), "threads": threads,
+              "auc_horizon": auc_horizon, **align_info}
 
     # ---- trials (resumable from partial.json and each trial's checkpoint)
     out = Path(out)
@@ -201,7 +218,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     jobs = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method, trial=trial,
                  init=inits[method], sources=library.instructions,
                  checkpoint=out / f"checkpoint-{method}-{trial}.safetensors", checkpoint_every_s=checkpoint_every_s,
-                 run_config={**config, "method": method, "trial": trial}, threads=threads)
+                 run_config={**config, "method": method, "trial": trial}, threads=threads, auc_horizon=auc_horizon)
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
@@ -228,7 +245,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
                       "clip": None if clip_sims is None else dict(zip(library.instructions, clip_sims.tolist()))},
         trials=[TransferTrial(**row) for row in rows],
         summary={m: MethodSummary(**s) for m, s in summarize_trials(rows, methods, seed).items()},
-        wall_time_s=round(time.perf_counter() - start, 3), ratio_clip_language=ratio)
+        wall_time_s=round(time.perf_counter() - start, 3), ratio_clip_language=ratio,
+        step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=auc_horizon,
+        sources=list(library.instructions))
     results = record.to_json()
     record.write(out / "results.json")
     TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
@@ -253,7 +272,8 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
     row = {
         "method": job["method"], "trial": job["trial"], "seed": job["seed"],
         "env_steps": result.env_steps if result.converged else ppo.max_env_steps,
-        "censored": not result.converged, "auc": result.auc, "wall_time_s": round(result.wall_time_s, 4),
+        "censored": not result.converged, "auc": auc_to_horizon(result.curve, job["auc_horizon"]),
+        "wall_time_s": round(result.wall_time_s, 4),
         "initial_success_rate": result.curve[0]["success_rate"],
         "weights": None if weights is None else dict(zip(job["sources"], weights)), "weighting_note": note,
     }

@@ -12,7 +12,7 @@ from cliprl_cli.commands.align import align_command
 from cliprl_cli.commands.train_base import train_base_command
 from cliprl_cli.commands.transfer import _complete_methods, transfer_command
 from cliprl_cli.config import (METHODS, AlignConfig, HeadKind, Method, PPOConfig, TrainBaseConfig, TransferConfig,
-                               Weighting, parse_methods)
+                               Weighting, parse_methods, parse_sources)
 from cliprl_cli.errors import CliprlError
 
 
@@ -28,17 +28,20 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (train["grid_size"], train["seed"], train["hidden"], train["layers"], train["threads"],
             train["checkpoint_every"]) == (base.grid_size, base.seed, base.hidden, base.layers, base.threads,
                                            base.checkpoint_every_s)
-    for d in (train, _defaults(transfer_command)):
+    for d, p in ((train, ppo), (_defaults(transfer_command), TransferConfig().ppo)):
         assert (d["max_env_steps"], d["num_envs"], d["num_steps"], d["lr"]) == (
-            ppo.max_env_steps, ppo.num_envs, ppo.num_steps, ppo.lr)
+            p.max_env_steps, p.num_envs, p.num_steps, p.lr)
+    # fine-tuning resolves steps to convergence to 512 env steps (one iteration); base training keeps 4,096
+    assert TransferConfig().ppo.num_envs * TransferConfig().ppo.num_steps == 512
+    assert ppo.num_envs * ppo.num_steps == 4096 and TrainBaseConfig().ppo == ppo
     align = _defaults(align_command)
     for f in fields(AlignConfig):
         assert align[f.name] == getattr(AlignConfig(), f.name), f.name
     transfer = _defaults(transfer_command)
     t = TransferConfig()
     assert transfer["methods"] == ",".join(t.methods) and parse_methods(transfer["methods"]) == list(METHODS)
-    assert (transfer["trials"], transfer["weighting"], transfer["softmax_temperature"], transfer["workers"]) == (
-        t.trials, t.weighting, t.softmax_temperature, t.workers)
+    assert (transfer["trials"], transfer["weighting"], transfer["softmax_temperature"], transfer["workers"],
+            transfer["auc_horizon"]) == (t.trials, t.weighting, t.softmax_temperature, t.workers, t.auc_horizon)
 
 
 def test_methods_are_validated_with_one_line_naming_the_unknown():
@@ -54,10 +57,20 @@ def test_align_config_serialises_enums_as_plain_strings_in_field_order():
     assert config.head is HeadKind.LINEAR
     assert config.to_dict() == {"head": "linear", "dim": 32, "hidden": 128, "epochs": 500, "lr": 1e-3,
                                 "temperature": 0.1, "learn_temperature": False, "text_encoder": "all-MiniLM-L6-v2",
-                                "seed": 0}
+                                "seed": 0, "policy_repr": "weights"}
     assert type(config.to_dict()["head"]) is str
     with pytest.raises(CliprlError, match="unknown head 'conv'"):
         AlignConfig(head="conv")
+    assert AlignConfig(policy_repr="behaviour").to_dict()["policy_repr"] == "behaviour"
+    with pytest.raises(CliprlError, match="unknown policy representation 'trajectories'"):
+        AlignConfig(policy_repr="trajectories")
+
+
+def test_sources_are_parsed_and_checked():
+    assert parse_sources(None) is None and parse_sources(" , ") is None
+    assert parse_sources("a, b ,c") == ["a", "b", "c"]
+    with pytest.raises(CliprlError, match=r"--sources names \['a'\] more than once"):
+        parse_sources("a,b,a")
     assert Weighting("softmax") is Weighting.SOFTMAX and str(Weighting.NORMALIZED) == "normalized"
 
 

@@ -84,13 +84,16 @@ def test_mismatched_architectures_name_the_odd_one(library, tmp_path, capsys):
     shutil.copytree(library / "base", base)
     assert main(["train-base", "--task", "top left third", "--grid-size", "8", "--hidden", "16", "--quiet",
                  "--out", str(base / "odd")]) == 0
-    assert main(["align", "--base", str(base), "--out", str(tmp_path / "a")]) == 2
+    assert main(["align", "--base", str(base), "--out", str(tmp_path / "a"),
+                 "--sources", ",".join([*TASKS, "top left third"])]) == 2
     err = _err(capsys)
     assert "odd" in err and "architecture" in err
     one = tmp_path / "one"
     shutil.copytree(library / "base" / "top-left-first", one / "top-left-first")
-    assert main(["align", "--base", str(one), "--out", str(tmp_path / "a")]) == 2
+    assert main(["align", "--base", str(one), "--out", str(tmp_path / "a"), "--sources", "top left first"]) == 2
     assert "at least 2" in _err(capsys)
+    assert main(["align", "--base", str(one), "--out", str(tmp_path / "a")]) == 2  # the suite's base_tasks
+    assert "no base policy for source(s)" in _err(capsys)
 
 
 def _slow_transfer_cmd(library, out):
@@ -194,3 +197,76 @@ def test_method_weights_and_flat_metrics():
                "ratio_clip_language": {"ratio": 0.5}}
     assert flat_metrics(results) == {"nearest_clip_mean_steps": 10.0, "nearest_clip_censored": 1,
                                      "ratio_clip_language": 0.5}
+
+
+# ------------------------------------------------------------------------------------------------ issue 13: suites
+def test_train_base_all_trains_every_base_task_into_its_slug(library, tmp_path):
+    out = tmp_path / "all"
+    assert main(["train-base", "--all", "--grid-size", "8", "--seed", "0", "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(t.replace(" ", "-") for t in TASKS)
+    for task in TASKS:  # the same bytes as one `train-base --task` per task
+        slug = task.replace(" ", "-")
+        assert ((out / slug / "policy.safetensors").read_bytes()
+                == (library / "base" / slug / "policy.safetensors").read_bytes())
+
+
+def test_train_base_needs_exactly_one_of_task_and_all(tmp_path, capsys):
+    assert main(["train-base", "--out", str(tmp_path / "o")]) == 2
+    assert "exactly one of --task" in _err(capsys)
+    assert main(["train-base", "--all", "--task", "top left first", "--out", str(tmp_path / "o")]) == 2
+    suite = tmp_path / "s.yaml"
+    suite.write_text("tasks:\n  a: [0, 0]\n  b: [0, -1]\n")
+    assert main(["train-base", "--all", "--tasks", str(suite), "--out", str(tmp_path / "o")]) == 2
+    assert "lists no base_tasks" in _err(capsys)
+
+
+def test_sources_select_the_library_and_are_recorded(library, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(library / "base", base)
+    # a stale folder: a policy for a task that is not among the suite's base_tasks is not picked up by default
+    assert main(["train-base", "--task", "top left third", "--grid-size", "8", "--out", str(base / "stale"),
+                 "-q"]) == 0
+    assert main(["align", "--base", str(base), "--out", str(tmp_path / "a4"), "--epochs", "5", "-q"]) == 0
+    assert json.loads((tmp_path / "a4" / "heads.json").read_text())["instructions"] == sorted(TASKS)
+    two = "top right first,top left first"
+    assert main(["align", "--base", str(base), "--out", str(tmp_path / "a2"), "--epochs", "5", "--sources", two,
+                 "-q"]) == 0
+    assert json.loads((tmp_path / "a2" / "heads.json").read_text())["instructions"] == sorted(two.split(","))
+    out = tmp_path / "t"
+    assert main(["transfer", "--target", "top left third", "--base", str(base), "--align", str(tmp_path / "a2"),
+                 "--sources", two, "--methods", "uniform,clip", "--trials", "1", "--out", str(out), "-q"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["sources"] == sorted(two.split(","))
+    assert set(results["trials"][0]["weights"]) == set(two.split(","))
+    assert results["step_resolution"] == 512 and results["auc_horizon"] == 100_000
+    assert all(r["env_steps"] % 512 == 0 and 0 <= r["auc"] <= 1 for r in results["trials"])
+    # heads trained on another library are refused
+    assert main(["transfer", "--target", "top left third", "--base", str(base), "--align", str(tmp_path / "a4"),
+                 "--sources", two, "--methods", "clip", "--trials", "1", "--out", str(tmp_path / "x"), "-q"]) == 2
+
+
+def test_a_source_with_no_policy_fails_with_one_line(library, tmp_path, capsys):
+    assert main(["align", "--base", str(library / "base"), "--out", str(tmp_path / "a"),
+                 "--sources", "top left first,bottom row"]) == 2
+    err = _err(capsys)
+    assert "no base policy for source(s) ['bottom row']" in err and "top left second" in err
+
+
+def test_transfer_refuses_a_suite_whose_goals_moved(library, tmp_path, capsys):
+    moved = tmp_path / "moved.yaml"  # the same instructions, every source goal one row down
+    moved.write_text("name: moved\ntasks:\n  top left first: [1, 0]\n  top left second: [1, 1]\n"
+                     "  top right first: [1, -1]\n  top right second: [1, -2]\n  top left third: [0, -3]\n"
+                     "base_tasks: [top left first, top left second, top right first, top right second]\n")
+    assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--tasks", str(moved),
+                 "--methods", "uniform", "--trials", "1", "--out", str(tmp_path / "t")]) == 2
+    err = _err(capsys)
+    assert "was trained for goal [0, 0]" in err and "puts it at [1, 0]" in err and "moved" in err
+    assert not (tmp_path / "t" / "results.json").exists()
+
+
+def test_unknown_task_names_the_suite_and_the_option(library, tmp_path, capsys):
+    assert main(["transfer", "--target", "go home", "--base", str(library / "base"), "--methods", "uniform",
+                 "--out", str(tmp_path / "t")]) == 2
+    err = _err(capsys)
+    assert "unknown task 'go home' in suite 'clip-rl-paper' (read from <default gridworld_tasks.yaml>)" in err
+    assert "--tasks FILE selects another suite" in err

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..config import AlignConfig, HeadKind
+from ..config import AlignConfig, HeadKind, PolicyRepr, parse_sources
 
 _D = AlignConfig()
 
@@ -27,6 +28,13 @@ def align_command(
     text_encoder: str = typer.Option(_D.text_encoder, "--text-encoder",
                                      help="sentence-transformers model name or local path (default ships offline)."),
     seed: int = typer.Option(_D.seed, "--seed", min=0, help="Random seed of the heads' initialisation."),
+    policy_repr: PolicyRepr = typer.Option(_D.policy_repr, "--policy-repr",
+                                           help="What the policy head reads: weights (flattened parameters, the "
+                                                "paper) or behaviour (action probabilities on every grid cell)."),
+    sources: Optional[str] = typer.Option(None, "--sources",
+                                          help="Comma-separated source instructions (default: the suite's "
+                                               "base_tasks; every policy under --base if it lists none)."),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Align instruction embeddings with policy weights (CLIP-RL Algorithm 2, step 2).
@@ -37,7 +45,8 @@ def align_command(
 
     metrics = align(base, out, AlignConfig(head=head, dim=dim, hidden=hidden, epochs=epochs, lr=lr,
                                            temperature=temperature, learn_temperature=learn_temperature,
-                                           text_encoder=text_encoder, seed=seed), quiet=quiet)
+                                           text_encoder=text_encoder, seed=seed, policy_repr=policy_repr),
+                    sources=parse_sources(sources), tasks_file=tasks, quiet=quiet)
     if not quiet:
         typer.echo(f"align: loss {metrics['initial_loss']:.4f} -> {metrics['final_loss']:.4f}, top-1 "
                    f"text->policy {metrics['top1_text_to_policy']:.2f}, policy->text "

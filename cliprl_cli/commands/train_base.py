@@ -9,15 +9,20 @@ from typing import Optional
 import typer
 
 from ..config import TrainBaseConfig
+from ..errors import CliprlError
 
 _D = TrainBaseConfig()
 
 
 def train_base_command(
-    task: str = typer.Option(..., "--task", "-t", help="Instruction from the task suite, e.g. \"top left first\"."),
+    task: Optional[str] = typer.Option(None, "--task", "-t",
+                                       help="Instruction from the task suite, e.g. \"top left first\"."),
+    all_tasks: bool = typer.Option(False, "--all", help="Train every base_tasks entry of the suite, each into "
+                                                         "OUT/<slug> (e.g. OUT/top-left-first)."),
     grid_size: int = typer.Option(_D.grid_size, "--grid-size", "-n", min=2, help="Side N of the N x N grid."),
     seed: int = typer.Option(_D.seed, "--seed", min=0, help="Random seed (use $SLURM_ARRAY_TASK_ID in arrays)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (policy.safetensors, policy.json, curve.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (policy.safetensors, policy.json, curve.json); "
+                                                     "with --all, the library directory (one folder per task)."),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
     hidden: int = typer.Option(_D.hidden, "--hidden", min=1,
                                help="Hidden units per layer (same for every policy of a size)."),
@@ -40,8 +45,14 @@ def train_base_command(
     Converged: the greedy policy reaches the goal from every start cell with a mean path within 5% of the shortest.
     Exit 3 (and no artifact) if the step budget runs out first.
     """
-    from ..train_base import train_base
+    if (task is None) == (not all_tasks):
+        raise CliprlError("give exactly one of --task INSTRUCTION and --all")
+    from ..train_base import train_base, train_base_all
 
-    train_base(task, grid_size, seed, out, tasks_file=tasks, hidden=hidden, layers=layers,
-               ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_envs=num_envs, num_steps=num_steps, lr=lr),
-               threads=threads, checkpoint_every_s=checkpoint_every, quiet=quiet)
+    options = dict(tasks_file=tasks, hidden=hidden, layers=layers,
+                   ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_envs=num_envs, num_steps=num_steps, lr=lr),
+                   threads=threads, checkpoint_every_s=checkpoint_every, quiet=quiet)
+    if all_tasks:
+        train_base_all(grid_size, seed, out, **options)
+    else:
+        train_base(task, grid_size, seed, out, **options)

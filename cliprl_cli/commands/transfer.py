@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..config import METHODS, TransferConfig, Weighting, parse_methods
+from ..config import METHODS, TransferConfig, Weighting, parse_methods, parse_sources
 
 _D = TransferConfig()
 
@@ -32,10 +32,18 @@ def transfer_command(
                                                                   "shared across methods)."),
     seed: int = typer.Option(_D.seed, "--seed", min=0, help="Base seed; trial k uses seed*1000+k."),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
+    sources: Optional[str] = typer.Option(None, "--sources",
+                                          help="Comma-separated source instructions (default: the suite's "
+                                               "base_tasks; every policy under --base if it lists none)."),
     max_env_steps: int = typer.Option(_D.ppo.max_env_steps, "--max-env-steps", min=1,
                                       help="Budget per fine-tuning; a run that hits it is censored at the budget."),
-    num_envs: int = typer.Option(_D.ppo.num_envs, "--num-envs", min=1, help="Environments stepped together."),
+    num_envs: int = typer.Option(_D.ppo.num_envs, "--num-envs", min=1,
+                                 help="Environments stepped together (num_envs x num_steps env steps per PPO "
+                                      "iteration = the resolution of steps to convergence)."),
     num_steps: int = typer.Option(_D.ppo.num_steps, "--num-steps", min=1, help="Rollout length per PPO iteration."),
+    auc_horizon: int = typer.Option(_D.auc_horizon, "--auc-horizon", min=1,
+                                    help="Env steps over which each trial's success-rate curve is averaged (AUC); "
+                                         "the same for every method."),
     lr: float = typer.Option(_D.ppo.lr, "--lr", min=0.0, help="Adam learning rate for fine-tuning."),
     weighting: Weighting = typer.Option(_D.weighting, "--weighting",
                                         help="normalized (the paper's d_i/sum d, negatives clamped to 0, uniform if "
@@ -59,7 +67,7 @@ def transfer_command(
     from ..transfer import transfer
 
     results = transfer(target, base, out, align_dir=align_dir, methods=parse_methods(methods), trials=trials,
-                       seed=seed, tasks_file=tasks,
+                       seed=seed, tasks_file=tasks, sources=parse_sources(sources), auc_horizon=auc_horizon,
                        ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_envs=num_envs, num_steps=num_steps, lr=lr),
                        weighting=weighting.value, softmax_temperature=softmax_temperature,
                        allow_target_in_sources=allow_target_in_sources, threads=threads, workers=workers,
