@@ -39,10 +39,11 @@ from typing import Any
 
 from ..artifacts import atomic_write_json, atomic_write_text
 from ..errors import CliprlError
-from .collect import collect, expected_from_params, load_params
+from .collect import Coincidence, collect, expected_from_params, load_params
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
+from .provenance import collect_provenance
 from .render import SECTIONS, ReportDoc, render_html, render_markdown
 from .tables import build_metrics, build_tables, build_warnings
 
@@ -64,6 +65,28 @@ def _title_and_profile(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     title = str(report.get("title") or "cliprl report") if isinstance(report, dict) else "cliprl report"
     profile = params.get("profile")
     return title, profile if isinstance(profile, dict) else {}
+
+
+def coincidence_notes(found: list[Coincidence]) -> list[str]:
+    """One sentence per pair of transfer methods that ran the same trials, naming the grid sizes and saying why."""
+    groups: dict[tuple, list[int]] = {}
+    for c in found:
+        groups.setdefault((c.methods, c.sources, c.identical), []).append(c.grid_size)
+    notes = []
+    for (methods, sources, identical), sizes in groups.items():
+        a, b = methods
+        where = ", ".join(f"{n}x{n}" for n in sizes)
+        start = ("the base policy of " + " and ".join(f"'{s}'" for s in sources) + " alone" if len(sources) == 1
+                 else "the same weighted average of " + ", ".join(f"'{s}'" for s in sources))
+        why = ""
+        if {a, b} == {"nearest-language", "nearest-clip"} and len(sources) == 1:
+            why = (f" Both copy the single nearest base task, one by instruction-embedding similarity, the other by "
+                   f"similarity in the aligned CLIP space, and both rank '{sources[0]}' nearest to the target.")
+        result = ("Trial k fine-tunes with the same seed for every method, so the runs, and their rows, are "
+                  "identical." if identical else
+                  "Their steps nevertheless differ in some paired trials: their fine-tuning was not deterministic.")
+        notes.append(f"{a} and {b} coincide at {where}: every trial of both started from {start}.{why} {result}")
+    return notes
 
 
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
@@ -102,7 +125,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
 
     # ---- tables, metrics, render
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
-                    tables=build_tables(collected), plots=drawn, notes=log.notes)
+                    tables=build_tables(collected), plots=drawn, notes=log.notes,
+                    provenance=collect_provenance(prm, None if isinstance(params, dict) else params),
+                    section_notes={"clip": coincidence_notes(collected.transfer.coincident)})
     metrics = build_metrics(collected)
     atomic_write_text(out / REPORT_MD, render_markdown(doc))
     atomic_write_text(out / REPORT_HTML, render_html(doc, plots_dir))

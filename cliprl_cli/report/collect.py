@@ -204,6 +204,7 @@ class TransferSection:
     ratios: list[RatioRow]
     curves: dict[int, dict[str, list[list[CurvePoint]]]]
     steps: dict[int, dict[str, list[float]]]  # grid size -> method -> steps of each trial (censored ones included)
+    coincident: list["Coincidence"] = field(default_factory=list)  # methods that ran the same trials
 
 
 @dataclass
@@ -308,6 +309,55 @@ def summarise_trials(trials: list[TransferTrial]) -> MethodSummary:
                          std=s["std"], ci95=(lo, hi), auc_mean=sum(t.auc for t in trials) / len(trials))
 
 
+@dataclass(frozen=True)
+class Coincidence:
+    """Two transfer methods that started every trial of one grid size from the same initial policy.
+
+    ``sources`` are the base tasks they put positive weight on (the weights are equal in every paired trial);
+    ``identical`` says whether their steps to convergence are also equal in every trial (they are on one machine:
+    trial k fine-tunes with the same seed for every method, so the same start gives the same run).
+    """
+
+    grid_size: int
+    methods: tuple[str, str]
+    sources: tuple[str, ...]
+    identical: bool
+
+
+def _paired(a: list[TransferTrial], b: list[TransferTrial]) -> list[tuple[TransferTrial, TransferTrial]]:
+    return list(zip(sorted(a, key=lambda t: t.trial), sorted(b, key=lambda t: t.trial)))
+
+
+def _same_start(a: list[TransferTrial], b: list[TransferTrial]) -> bool:
+    """Whether two methods' trials pair up (same trial numbers and seeds) with equal averaging weights."""
+    if not a or len(a) != len(b):
+        return False
+    for ta, tb in _paired(a, b):
+        if (ta.trial, ta.seed) != (tb.trial, tb.seed) or ta.weights is None or tb.weights is None:
+            return False
+        if set(ta.weights) != set(tb.weights) or any(abs(ta.weights[k] - tb.weights[k]) > 1e-12
+                                                      for k in ta.weights):
+            return False
+    return True
+
+
+def coinciding_methods(n: int, by_method: dict[str, list[TransferTrial]]) -> list[Coincidence]:
+    """Every pair of methods whose trials at grid size ``n`` started from the same weighted average of the same
+    base policies (scratch has no average and never coincides)."""
+    methods = list(by_method)
+    out = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            if not _same_start(by_method[a], by_method[b]):
+                continue
+            first = by_method[a][0].weights or {}
+            sources = tuple(k for k, w in first.items() if w > 0)
+            identical = all(ta.env_steps == tb.env_steps and ta.censored == tb.censored
+                            for ta, tb in _paired(by_method[a], by_method[b]))
+            out.append(Coincidence(n, (a, b), sources, identical))
+    return out
+
+
 def _transfer_row(n: int, method: str, s: MethodSummary, budget: int) -> TransferRow:
     return TransferRow(n, method, s.n, s.censored, finite_or_none(s.mean), finite_or_none(s.median),
                        finite_or_none(s.iqm), _interval(s.ci95), budget)
@@ -323,6 +373,7 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
     tdir = root / "transfer"
     sizes = sorted_sizes([*sizes, *[p.name for p in _subdirs(tdir)]])
     rows, ratios, curves, steps = [], [], {}, {}
+    coincident: list[Coincidence] = []
     for n in sizes:
         path = tdir / str(n) / "results.json"
         res = log.read(TransferResults.read, path, "transfer results", f"transfer@{n}")
@@ -331,6 +382,7 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
         by_method: dict[str, list[TransferTrial]] = {}
         for t in res.trials:
             by_method.setdefault(t.method, []).append(t)
+        coincident += coinciding_methods(n, by_method)
         recomputed: dict[str, MethodSummary] = {}
 
         def summary_of(method: str) -> MethodSummary | None:
@@ -361,7 +413,7 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
                       required=False)
         if tc is not None:
             curves[n] = tc
-    return TransferSection(rows, ratios, curves, steps)
+    return TransferSection(rows, ratios, curves, steps, coincident)
 
 
 def _furl_rows(runs: list[FurlRun]) -> list[FurlRow]:

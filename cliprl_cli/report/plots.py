@@ -4,13 +4,14 @@ Figures (file names under ``OUT/plots/``):
 
 * ``transfer_steps.png``: steps to convergence per grid size and method (bars with 95% intervals, trials as dots);
 * ``finetune_curves_{N}.png``: fine-tuning learning curves on the target, one line per trial;
-* ``base_curves.png``: base-policy learning curves, one panel per grid size;
-* ``align_loss.png``: the alignment (InfoNCE) loss per epoch;
+* ``base_curves.png``: base-policy learning curves, one panel per grid size, two panels a row (readable on a phone);
+* ``align_loss.png``: the alignment (InfoNCE) loss per epoch, on a log axis (it falls by orders of magnitude);
 * ``furl_success_{task}.png``: FuRL evaluation success (last step and any step), one line per seed;
 * ``expert_reward_{task}_{variant}_{seed}.png``: VLM reward along a scripted-expert trajectory (FuRL Figure 11).
 
-Plots of runs whose VLM had random weights say so in red in the title and in the caption. Matplotlib draws with
-the Agg backend (files only, no display), selected before pyplot is imported.
+Plots of runs whose VLM had random weights say so in red in the title and in the caption. Every axis has a label
+in words (:data:`AXIS_LABELS` for the curve fields, never a raw field name); losses are drawn on log axes.
+Matplotlib draws with the Agg backend (files only, no display), selected before pyplot is imported.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from .paper import FURL_PAPER_COLUMNS  # noqa: E402
 
 PLOTS_DIR = "plots"
 _RANDOM_TAG = " [RANDOM-WEIGHT VLM: rewards are noise]"
+# Axis labels for the curve fields the figures draw: the reader sees words, not JSON keys.
+AXIS_LABELS = {
+    "env_steps": "env steps",
+    "step": "env steps",
+    "success_rate": "success rate (all starts)",
+    "success_last": "success rate at the last step",
+    "success_any": "success rate at any step",
+}
 
 
 @dataclass(frozen=True)
@@ -133,23 +142,39 @@ def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plot
 
 
 def plot_base_curves(base: BaseSection, plots_dir: Path) -> Plot | None:
-    """Base-policy learning curves, one panel per grid size, one line per base task."""
+    """Base-policy learning curves, one panel per grid size, one line per base task.
+
+    Sized for a phone as well as a desktop: two panels a row in a 6-inch-wide figure with 11-point text, so when the
+    page scales it to a 390 px screen (~370 px of figure) the tick labels stay ~10 px tall; on a desktop it is
+    shown at its own 540 px.
+    """
     if not base.curves:
         return None
     sizes = sorted(base.curves)
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3), squeeze=False)
-    for ax, n in zip(axes[0], sizes):
-        for task, curve in sorted(base.curves[n].items()):
-            pts = _xy(curve, "env_steps", "success_rate")
-            if pts:
-                ax.plot(*zip(*pts), lw=1, label=task)
-        ax.set_title(f"{n}x{n}")
-        ax.set_xlabel("env steps")
-        _steps_axis(ax)
-    axes[0][0].set_ylabel("success rate")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Base policies: learning curves", y=1.03)
-    return _save(fig, plots_dir, "base_curves.png", "Base-policy learning curves per grid size.", "clip")
+    ncols = min(2, len(sizes))
+    nrows = -(-len(sizes) // ncols)
+    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 11}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.5 * nrows), squeeze=False)
+        tasks: dict[str, Any] = {}
+        for k, n in enumerate(sizes):
+            ax = axes[k // ncols][k % ncols]
+            for i, (task, curve) in enumerate(sorted(base.curves[n].items())):
+                pts = _xy(curve, "env_steps", "success_rate")
+                if pts:
+                    tasks[task] = ax.plot(*zip(*pts), lw=1.5, color=f"C{i % 10}", label=task)[0]
+            ax.set_title(f"{n}x{n}")
+            ax.set_xlabel(AXIS_LABELS["env_steps"] if k + ncols >= len(sizes) else "")  # lowest panel of a column
+            ax.set_ylabel("success rate" if k % ncols == 0 else "")
+            ax.set_ylim(-0.05, 1.05)
+            _steps_axis(ax)
+            ax.xaxis.set_major_locator(MaxNLocator(3))  # three ticks: "120k" fits a half-width panel
+        for ax in axes.flat[len(sizes):]:
+            ax.set_visible(False)
+        fig.suptitle("Base policies: success rate from all starts")
+        fig.tight_layout()
+        fig.legend(list(tasks.values()), list(tasks), loc="upper center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))  # below the panels; savefig's tight box keeps it
+        return _save(fig, plots_dir, "base_curves.png", "Base-policy learning curves per grid size.", "clip")
 
 
 def plot_align_loss(align: AlignSection, plots_dir: Path) -> Plot | None:
@@ -160,7 +185,11 @@ def plot_align_loss(align: AlignSection, plots_dir: Path) -> Plot | None:
     for n, lc in sorted(align.loss_curves.items()):
         ax.plot(range(1, len(lc) + 1), lc, label=f"{n}x{n}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("InfoNCE loss")
+    # Log axis: the loss falls from ~log(batch) to ~1e-4, so a linear axis is flat after the first few dozen epochs.
+    positive = all(v > 0 for lc in align.loss_curves.values() for v in lc)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_ylabel("InfoNCE loss" + (" (log scale)" if positive else ""))
     ax.set_title("CLIP-RL alignment loss")
     ax.legend(fontsize=8)
     return _save(fig, plots_dir, "align_loss.png", "Alignment (symmetric InfoNCE) loss per grid size.", "clip")
@@ -185,9 +214,10 @@ def plot_furl_success(task: str, runs: list[FurlRun], plots_dir: Path) -> Plot |
                             label=(variant + (" (random VLM)" if r.random_vlm else "")) if k == 0 else None,
                             color=color)
     for ax, key in zip(axes, keys):
-        ax.set_xlabel("env steps")
+        ax.set_xlabel(AXIS_LABELS["step"])
         _steps_axis(ax)
-        ax.set_ylabel(f"{key} (one line per seed)")
+        ax.set_ylabel(AXIS_LABELS[key])
+        ax.set_title("one line per seed", fontsize=8)
         ax.set_ylim(-0.05, 1.05)
     axes[1].legend(fontsize=7)
     fig.suptitle(f"FuRL {task}: evaluation success" + (_RANDOM_TAG if random else ""),
