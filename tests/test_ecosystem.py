@@ -116,14 +116,16 @@ def test_render_collection_records_every_frame_of_an_episode():
 def test_record_video_writes_a_file(tmp_path):
     pytest.importorskip("moviepy", reason="gymnasium's RecordVideo needs moviepy, which is not installed here")
     env = gymnasium.wrappers.RecordVideo(
-        gymnasium.make("cliprl/GridGoal-8x8-v0", render_mode="rgb_array"), str(tmp_path), disable_logger=True)
+        gymnasium.make("cliprl/GridGoal-8x8-v0", render_mode="rgb_array"), str(tmp_path / "videos"),
+        disable_logger=True)
     env.reset(seed=0)
     done = False
     while not done:
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         done = terminated or truncated
     env.close()
-    assert list(tmp_path.glob("*.mp4"))
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert videos and videos[0].stat().st_size > 1000
 
 
 def test_unknown_render_mode_is_refused():
