@@ -1,6 +1,8 @@
 """The CLIP-RL paper's experiment end to end, timed: base policies for four grid sizes, alignment, and every
 transfer method x K trials per size. Prints where the time goes and the training throughput, and writes the
-per-size summaries (the README's table comes from this file's output).
+per-size summaries (the README's table comes from this file's output). Steps to convergence are resolved to
+``step_resolution`` env steps (512 with the transfer defaults), and the AUC rows are each method's mean success
+rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the same for every method.
 
     .venv/bin/python benchmarks/clip_rl_experiment.py [--sizes 8 10 15 25] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/clip_rl_experiment.json] [--profile]
@@ -55,7 +57,9 @@ def run(sizes, trials, workers, work: Path) -> dict:
         fine_steps = sum(r["env_steps"] for r in results["trials"])
         fine_wall = sum(r["wall_time_s"] for r in results["trials"])
         per_size[size] = {"summary": results["summary"], "ratio_clip_language": results.get("ratio_clip_language"),
-                          "similarities": results["similarities"],
+                          "similarities": results["similarities"], "step_resolution": results["step_resolution"],
+                          "auc_horizon": results["auc_horizon"], "sources": results["sources"],
+                          "trials": results["trials"],
                           "align": {k: v for k, v in align_metrics.items() if k != "loss_curve"},
                           "seconds": {"train_base": t1 - t0, "align": t2 - t1, "transfer": t3 - t2},
                           "fine_tune_env_steps": fine_steps, "fine_tune_wall_s": fine_wall}
@@ -84,6 +88,11 @@ def markdown_table(out: dict) -> str:
         r = out["per_size"][size]["ratio_clip_language"]
         ratios.append(f"**{r['ratio']:.2f}** [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
     lines.append("| clip / language (paper: ~0.5) | " + " | ".join(ratios) + " |")
+    aucs = []
+    for method in methods:
+        aucs.append(f"| AUC {method} | " + " | ".join(f"{out['per_size'][size]['summary'][method]['auc_mean']:.3f}"
+                                                     for size in sizes) + " |")
+    lines += aucs
     return "\n".join(lines)
 
 
