@@ -205,6 +205,9 @@ class TransferSection:
     curves: dict[int, dict[str, list[list[CurvePoint]]]]
     steps: dict[int, dict[str, list[float]]]  # grid size -> method -> steps of each trial (censored ones included)
     coincident: list["Coincidence"] = field(default_factory=list)  # methods that ran the same trials
+    # grid size -> method -> (initial policy's success rate from all starts, steps to convergence, censored) per trial
+    initial: dict[int, dict[str, list[tuple[float, float, bool]]]] = field(default_factory=dict)
+    resolution: dict[int, int | None] = field(default_factory=dict)  # grid size -> step_resolution (None: unknown)
 
 
 @dataclass
@@ -372,7 +375,7 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
     """
     tdir = root / "transfer"
     sizes = sorted_sizes([*sizes, *[p.name for p in _subdirs(tdir)]])
-    rows, ratios, curves, steps = [], [], {}, {}
+    rows, ratios, curves, steps, initial, resolution = [], [], {}, {}, {}, {}
     coincident: list[Coincidence] = []
     for n in sizes:
         path = tdir / str(n) / "results.json"
@@ -401,6 +404,9 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
             if exp.trials and s.n < int(exp.trials):
                 log.missing.append(f"transfer {n}x{n} {method}: {s.n} of {exp.trials} trials (stage transfer@{n})")
             steps.setdefault(n, {})[method] = [float(t.env_steps) for t in by_method.get(method, [])]
+            initial.setdefault(n, {})[method] = [(t.initial_success_rate, float(t.env_steps), t.censored)
+                                                 for t in by_method.get(method, [])]
+        resolution[n] = res.step_resolution
         written = res.ratio_clip_language
         if written is not None and finite_or_none(written.ratio) is not None:
             ratios.append(RatioRow(n, written.ratio, _interval(written.ci95)))
@@ -413,7 +419,7 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
                       required=False)
         if tc is not None:
             curves[n] = tc
-    return TransferSection(rows, ratios, curves, steps, coincident)
+    return TransferSection(rows, ratios, curves, steps, coincident, initial, resolution)
 
 
 def _furl_rows(runs: list[FurlRun]) -> list[FurlRow]:

@@ -3,6 +3,8 @@
 Figures (file names under ``OUT/plots/``):
 
 * ``transfer_steps.png``: steps to convergence per grid size and method (bars with 95% intervals, trials as dots);
+* ``negative_transfer.png``: per trial, the initial policy's success rate against its steps to convergence,
+  one panel per grid size, scratch's mean as a dashed line;
 * ``finetune_curves_{N}.png``: fine-tuning learning curves on the target, one line per trial;
 * ``base_curves.png``: base-policy learning curves, one panel per grid size, two panels a row (readable on a phone);
 * ``align_loss.png``: the alignment (InfoNCE) loss per epoch, on a log axis (it falls by orders of magnitude);
@@ -116,6 +118,43 @@ def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
     ax.legend(fontsize=8)
     return _save(fig, plots_dir, "transfer_steps.png",
                  "Steps to convergence per grid size and method (censored runs counted at the budget).", "clip")
+
+
+def plot_negative_transfer(tr: TransferSection, plots_dir: Path) -> Plot | None:
+    """Each trial's initial success rate (all starts, before fine-tuning) against its steps to convergence, one
+    panel per grid size (two a row), colour per method; the dashed line is scratch's mean at that size."""
+    sizes = sorted(n for n, by_method in tr.initial.items() if any(by_method.values()))
+    if not sizes:
+        return None
+    cols = min(2, len(sizes))
+    rows = -(-len(sizes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = list(dict.fromkeys(m for n in sizes for m in tr.initial[n]))
+    for ax, n in zip(axes.flat, sizes):
+        for i, method in enumerate(methods):
+            trials = tr.initial[n].get(method, [])
+            if not trials:
+                continue
+            ax.scatter([t[0] for t in trials], [t[1] for t in trials], s=18, alpha=0.75,
+                       color=colors[i % len(colors)], label=method,
+                       marker="x" if any(t[2] for t in trials) else "o")
+        scratch = [t[1] for t in tr.initial[n].get("scratch", [])]
+        if scratch:
+            ax.axhline(sum(scratch) / len(scratch), color="k", ls="--", lw=1, label="scratch mean")
+        ax.set_yscale("log")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_title(f"{n}x{n}", fontsize=9)
+        ax.set_xlabel("initial success rate (all starts)")
+        ax.set_ylabel("env steps to convergence")
+    for ax in list(axes.flat)[len(sizes):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Negative transfer: initial policy vs steps to convergence (one point per trial)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, plots_dir, "negative_transfer.png",
+                 "Per trial: the initial policy's success rate from every start against its steps to convergence; "
+                 "points above the dashed line (scratch's mean) transferred negatively.", "clip")
 
 
 def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plots_dir: Path) -> Plot | None:
@@ -264,7 +303,7 @@ def plot_expert_reward(r: FurlRun, plots_dir: Path) -> Plot | None:
 
 def make_plots(c: Collected, plots_dir: Path) -> list[Plot]:
     """Draw every figure the collected data allows, in report order; figures without data are skipped."""
-    drawn = [plot_transfer_steps(c.transfer, plots_dir)]
+    drawn = [plot_transfer_steps(c.transfer, plots_dir), plot_negative_transfer(c.transfer, plots_dir)]
     drawn += [plot_finetune_curves(n, curves, plots_dir) for n, curves in sorted(c.transfer.curves.items())]
     drawn += [plot_base_curves(c.base, plots_dir), plot_align_loss(c.align, plots_dir)]
     runs = c.furl.runs

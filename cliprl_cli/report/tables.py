@@ -80,6 +80,59 @@ def transfer_table(c: Collected) -> Table:
         rows=rows)
 
 
+def negative_transfer_rows(c: Collected) -> list[tuple[int, str, float, int, int]]:
+    """Per grid size and transfer method: (size, method, mean initial success rate, trials slower than scratch's
+    mean at that size, trials). Sizes without scratch trials are left out (nothing to compare with)."""
+    out = []
+    for n, by_method in sorted(c.transfer.initial.items()):
+        scratch = [steps for _, steps, _ in by_method.get("scratch", [])]
+        if not scratch:
+            continue
+        reference = sum(scratch) / len(scratch)
+        for method, trials in by_method.items():
+            if method == "scratch" or not trials:
+                continue
+            out.append((n, method, sum(t[0] for t in trials) / len(trials),
+                        sum(1 for t in trials if t[1] > reference), len(trials)))
+    return out
+
+
+def negative_transfer_sentence(c: Collected) -> str:
+    """When transfer was slower than scratch, in one sentence computed from the trials (empty without data)."""
+    slower, faster = [], []
+    for n, by_method in c.transfer.initial.items():
+        scratch = [steps for _, steps, _ in by_method.get("scratch", [])]
+        if not scratch:
+            continue
+        reference = sum(scratch) / len(scratch)
+        for method, trials in by_method.items():
+            if method != "scratch":
+                for success, steps, _ in trials:
+                    (slower if steps > reference else faster).append(success)
+    if not slower and not faster:
+        return ""
+    total = len(slower) + len(faster)
+    text = f"{len(slower)} of {total} transferred trials were slower than scratch's mean at their grid size"
+    if slower and faster:
+        text += (f"; their initial policies reached the goal from {100 * sum(slower) / len(slower):.0f}% of starts "
+                 f"on average, against {100 * sum(faster) / len(faster):.0f}% for the faster ones")
+    return text + "."
+
+
+def negative_transfer_table(c: Collected) -> Table:
+    """Negative transfer: how often each method's fine-tuning was slower than training from scratch."""
+    rows = [[f"{n}x{n}", method, f"{100 * success:.0f}%", f"{slower} / {trials}"]
+            for n, method, success, slower, trials in negative_transfer_rows(c)]
+    resolutions = sorted({r for r in c.transfer.resolution.values() if r})
+    clock = (f" Steps to convergence are resolved to {', '.join(f'{r:,}' for r in resolutions)} env steps."
+             if resolutions else "")
+    return Table(title="CLIP-RL: negative transfer (slower than scratch)", section="clip",
+                 note=("Initial success: the initial policy's greedy success rate from every start cell, before "
+                       "fine-tuning. Slower: trials whose steps to convergence exceed the mean of scratch at the "
+                       f"same grid size. {negative_transfer_sentence(c)}{clock}"),
+                 header=["grid", "method", "initial success (mean)", "slower than scratch"], rows=rows)
+
+
 def ratio_table(c: Collected) -> Table:
     """The clip/language ratio per grid size beside the paper's claim (about 0.5 on average)."""
     rows = []
@@ -155,7 +208,8 @@ def furl_average_table(c: Collected) -> Table:
 
 def build_tables(c: Collected) -> list[Table]:
     """Every table, in the order the report shows them within each section."""
-    return [transfer_table(c), ratio_table(c), base_table(c), align_table(c), furl_table(c), furl_average_table(c)]
+    return [transfer_table(c), ratio_table(c), negative_transfer_table(c), base_table(c), align_table(c),
+            furl_table(c), furl_average_table(c)]
 
 
 # -------------------------------------------------------------------------------------------- warnings and metrics
