@@ -6,6 +6,7 @@ rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the 
 
     .venv/bin/python benchmarks/clip_rl_experiment.py [--sizes 8 10 15 25] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/clip_rl_experiment.json] [--profile]
+        [--methods scratch,language,clip,...] [--policy-repr weights|behaviour]
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
 default parameters (:mod:`cliprl_cli.config`; nothing here is tuned toward a result). Target (issue 7): the
@@ -33,7 +34,7 @@ from cliprl_cli.train_base import train_base
 from cliprl_cli.transfer import transfer
 
 
-def run(sizes, trials, workers, work: Path) -> dict:
+def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights") -> dict:
     suite = load_suite()
     timings = {"train_base_s": 0.0, "align_s": 0.0, "transfer_s": 0.0}
     base_steps, base_wall = 0, 0.0
@@ -45,10 +46,11 @@ def run(sizes, trials, workers, work: Path) -> dict:
             base_steps += metrics["env_steps"]
             base_wall += metrics["wall_time_s"]
         t1 = time.perf_counter()
-        align_metrics = align(work / "base" / str(size), work / "align" / str(size), AlignConfig(), quiet=True)
+        align_metrics = align(work / "base" / str(size), work / "align" / str(size),
+                              AlignConfig(policy_repr=policy_repr), quiet=True)
         t2 = time.perf_counter()
         results = transfer(suite.target, work / "base" / str(size), work / "transfer" / str(size),
-                           align_dir=work / "align" / str(size), methods=METHODS, trials=trials, workers=workers,
+                           align_dir=work / "align" / str(size), methods=methods, trials=trials, workers=workers,
                            quiet=True)
         t3 = time.perf_counter()
         timings["train_base_s"] += t1 - t0
@@ -65,7 +67,8 @@ def run(sizes, trials, workers, work: Path) -> dict:
                           "fine_tune_env_steps": fine_steps, "fine_tune_wall_s": fine_wall}
         base_line = " ".join(f"{m}={s['mean']:.0f}" for m, s in results["summary"].items())
         print(f"size {size:>2}: base {t1 - t0:5.1f}s align {t2 - t1:4.1f}s transfer {t3 - t2:6.1f}s | mean steps "
-              f"{base_line} | clip/language {results['ratio_clip_language']['ratio']:.2f}", flush=True)
+              f"{base_line}" + (f" | clip/language {results['ratio_clip_language']['ratio']:.2f}"
+                                if "ratio_clip_language" in results else ""), flush=True)
     return {"per_size": per_size, "timings": timings,
             "base_training_steps_per_s": base_steps / base_wall if base_wall else None}
 
@@ -86,7 +89,7 @@ def markdown_table(out: dict) -> str:
     ratios = []
     for size in sizes:
         r = out["per_size"][size]["ratio_clip_language"]
-        ratios.append(f"**{r['ratio']:.2f}** [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
+        ratios.append("-" if r is None else f"**{r['ratio']:.2f}** [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
     lines.append("| clip / language (paper: ~0.5) | " + " | ".join(ratios) + " |")
     aucs = []
     for method in methods:
@@ -104,6 +107,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where the artifacts go (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile the run (single process: --workers 1)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated transfer methods")
+    parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour"],
+                        help="what align's policy head reads (cliprl align --policy-repr)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = args.work or Path(tempfile.mkdtemp(prefix="cliprl-experiment-"))
@@ -111,9 +117,11 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    out = run(args.sizes, args.trials, 1 if profiler else args.workers, work)
+    out = run(args.sizes, args.trials, 1 if profiler else args.workers, work,
+              methods=[m.strip() for m in args.methods.split(",") if m.strip()], policy_repr=args.policy_repr)
     total = time.perf_counter() - start
     out.update({"total_s": total, "sizes": args.sizes, "trials": args.trials, "workers": args.workers,
+                "methods": args.methods, "policy_repr": args.policy_repr,
                 "machine": {"cpus": __import__("os").cpu_count(), "processor": platform.processor(),
                             "torch": torch.__version__}, "work_dir": str(work)})
     print(f"total {total:.1f}s ({total / 60:.1f} min); phases: " +

@@ -21,7 +21,13 @@ nothing but the trial) are run once and shared by both regimes. Each (K, regime,
 n = 2 x trials runs, mean steps to convergence with a 95% bootstrap interval (`cliprl_cli.stats.summarize`).
 
     .venv/bin/python benchmarks/library_size_study.py [--size 10] [--ks 2 4 8 16 32] [--trials 10] [--workers 2]
-        [--work DIR] [--json benchmarks/results/library_size_study.json] [--plot benchmarks/results/library_size.png]
+        [--work DIR] [--json benchmarks/results/library_size_study.json] [--out artifacts/library_size]
+        [--plot DIR]
+    .venv/bin/python benchmarks/library_size_study.py --from-json benchmarks/results/library_size_study.json --out D
+
+``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.formats.LibrarySizeResults`), which ``cliprl report``
+shows (table and ``library_size.png``) when it lies under ``ARTIFACTS/library_size/``; ``--plot DIR`` draws the
+same figure there; ``--from-json`` rebuilds both from a saved ``--json`` without rerunning anything.
 
 Deterministic: the same arguments give the same numbers (every draw and run is seeded).
 """
@@ -42,6 +48,8 @@ import yaml
 
 from cliprl_cli.align import align
 from cliprl_cli.config import AlignConfig
+from cliprl_cli.formats import LibrarySizeResults, MethodSummary, PairedRatio
+from cliprl_cli.report.plots import plot_library_size
 from cliprl_cli.stats import paired_ratio, summarize
 from cliprl_cli.tasks import slug
 from cliprl_cli.train_base import train_base
@@ -161,32 +169,24 @@ def markdown(summary: dict, ks: list[int]) -> str:
     return "\n".join(lines)
 
 
-def plot(summary: dict, ks: list[int], path: Path, size: int, trials: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, regime in zip(axes, REGIMES):
-        for method, colour in (("scratch", "grey"), ("uniform", "tab:green"), ("language", "tab:blue"),
-                               ("clip", "tab:red")):
-            means = [summary[regime][k][method]["mean"] for k in ks]
-            lo = [summary[regime][k][method]["ci95"][0] for k in ks]
-            hi = [summary[regime][k][method]["ci95"][1] for k in ks]
-            ax.plot(ks, means, marker="o", color=colour, label=method)
-            ax.fill_between(ks, lo, hi, color=colour, alpha=0.15)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("sources K")
-        ax.set_title(f"{regime} target names")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("env steps to convergence (mean, 95% CI)")
-    axes[0].legend()
-    fig.suptitle(f"Library size, {size}x{size}: 2 targets x {trials} trials per point")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def to_results(out: dict) -> LibrarySizeResults:
+    """The typed results file from the raw output of :func:`main` (or a saved ``--json``)."""
+    summary, ratios = {}, {}
+    for regime, by_k in out["summary"].items():
+        summary[regime], ratios[regime] = {}, {}
+        for k, per in by_k.items():
+            summary[regime][int(k)] = {
+                m: MethodSummary(n=s["n"], censored=s["censored"], mean=s["mean"], median=s["median"], iqm=s["iqm"],
+                                 std=s["std"], ci95=tuple(s["ci95"]), auc_mean=s["auc_mean"])
+                for m, s in per.items() if m != "ratio_clip_language"}
+            if "ratio_clip_language" in per:
+                r = per["ratio_clip_language"]
+                ratios[regime][int(k)] = PairedRatio(r["ratio"], tuple(r["ci95"]))
+    resolutions = {r["step_resolution"] for r in out["rows"]}
+    return LibrarySizeResults(grid_size=out["size"], ks=list(out["ks"]), trials=out["trials"],
+                              step_resolution=resolutions.pop() if len(resolutions) == 1 else None,
+                              pool=out["pool_names"], target_names=out["target_names"], summary=summary,
+                              ratios=ratios, rows=out["rows"], wall_time_s=round(out["seconds"]["total"], 1))
 
 
 def main() -> None:
@@ -197,8 +197,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write DIR/results.json (the report reads it)")
+    parser.add_argument("--plot", type=Path, default=None, help="draw DIR/library_size.png")
+    parser.add_argument("--from-json", type=Path, default=None, help="rebuild --out/--plot from a saved --json")
     args = parser.parse_args()
+    if args.from_json:
+        results = to_results(json.loads(args.from_json.read_text()))
+        if args.out:
+            results.write(args.out / "results.json")
+        if args.plot:
+            args.plot.mkdir(parents=True, exist_ok=True)
+            plot_library_size(results, args.plot)
+        return
     if any(k < 2 or k > POOL_SIZE for k in args.ks):
         raise SystemExit(f"every K must be between 2 and {POOL_SIZE}")
     torch.set_num_threads(1)
@@ -239,8 +249,12 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1) + "\n")
+    results = to_results(json.loads(json.dumps(out)))
+    if args.out:
+        results.write(args.out / "results.json")
     if args.plot:
-        plot(summary, args.ks, args.plot, args.size, args.trials)
+        args.plot.mkdir(parents=True, exist_ok=True)
+        plot_library_size(results, args.plot)
 
 
 if __name__ == "__main__":

@@ -404,6 +404,73 @@ class TransferCurves:
         return cls.from_json(read_json(path, what="transfer curves"), str(path))
 
 
+# ------------------------------------------------------------------------------------------------ CLIP-RL: library size
+LIBRARY_SIZE_METHODS = ("scratch", "uniform", "language", "clip")
+
+
+@dataclass
+class LibrarySizeResults:
+    """``library_size/results.json`` (``benchmarks/library_size_study.py``): transfer vs the number K of sources.
+
+    ``summary[regime][K][method]`` summarises steps to convergence over every (target, trial) of that cell;
+    ``ratios[regime][K]`` is the paired clip/language ratio. ``regime`` is ``honest`` (target names describe their
+    cells) or ``trap`` (a target's column named from the wrong side). ``rows`` keeps every run as written.
+    """
+
+    grid_size: int
+    ks: list[int]
+    trials: int
+    step_resolution: int | None
+    pool: list[str]
+    target_names: dict[str, list[str]]
+    summary: dict[str, dict[int, dict[str, MethodSummary]]]
+    ratios: dict[str, dict[int, PairedRatio]]
+    rows: list[Json]
+    wall_time_s: float
+
+    def to_json(self) -> Json:
+        return {"grid_size": self.grid_size, "ks": list(self.ks), "trials": self.trials,
+                "step_resolution": self.step_resolution, "pool": list(self.pool), "target_names": self.target_names,
+                "summary": {r: {str(k): {m: s.to_json() for m, s in per.items()} for k, per in by_k.items()}
+                            for r, by_k in self.summary.items()},
+                "ratios": {r: {str(k): v.to_json() for k, v in by_k.items()} for r, by_k in self.ratios.items()},
+                "rows": self.rows, "wall_time_s": self.wall_time_s}
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "LibrarySizeResults":
+        doc = _object(doc, where)
+        summary: dict[str, dict[int, dict[str, MethodSummary]]] = {}
+        for regime, by_k in _field(doc, "summary", dict, where).items():
+            by_k = _object(by_k, f"{where}: summary.{regime}")
+            summary[regime] = {}
+            for k, per in by_k.items():
+                if not k.isdigit():
+                    raise ArtifactError(f"{where}: summary.{regime} key {k!r} should be a number of sources")
+                per = _object(per, f"{where}: summary.{regime}.{k}")
+                summary[regime][int(k)] = {m: MethodSummary.from_json(s, f"{where}: summary.{regime}.{k}.{m}")
+                                           for m, s in per.items()}
+        ratios: dict[str, dict[int, PairedRatio]] = {}
+        for regime, by_k in _field(doc, "ratios", dict, where).items():
+            by_k = _object(by_k, f"{where}: ratios.{regime}")
+            ratios[regime] = {int(k): PairedRatio.from_json(v, f"{where}: ratios.{regime}.{k}")
+                              for k, v in by_k.items() if k.isdigit()}
+        names = _field(doc, "target_names", dict, where)
+        return cls(grid_size=int(_field(doc, "grid_size", int, where)),
+                   ks=[int(k) for k in _items(doc, "ks", int, where)], trials=int(_field(doc, "trials", int, where)),
+                   step_resolution=_field(doc, "step_resolution", int, where, optional=True),
+                   pool=_items(doc, "pool", str, where),
+                   target_names={r: _items(names, r, str, f"{where}: target_names") for r in names},
+                   summary=summary, ratios=ratios, rows=_items(doc, "rows", dict, where),
+                   wall_time_s=_number(doc, "wall_time_s", where))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "LibrarySizeResults":
+        return cls.from_json(read_json(path, what="library-size study results"), str(path))
+
+
 # ------------------------------------------------------------------------------------------------ FuRL
 _FURL_POINT_HEAD = ("step", "success_any", "success_last", "return", "sparse_return")
 _FURL_POINT_TAIL = ("episodes", "train_success_episodes", "positive_frames", "relay_on", "updates", "wall_s",

@@ -22,8 +22,8 @@ import yaml
 from ..artifacts import ArtifactError
 from ..errors import CliprlError
 from ..formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
-                       FurlRunConfig, FurlSummary, MethodSummary, TransferCurves, TransferResults, TransferTrial,
-                       finite_or_none)
+                       FurlRunConfig, FurlSummary, LibrarySizeResults, MethodSummary, TransferCurves,
+                       TransferResults, TransferTrial, finite_or_none)
 from ..stats import summarize
 from .paper import furl_paper_success
 
@@ -258,6 +258,7 @@ class Collected:
     transfer: TransferSection
     furl: FurlSection
     log: Log
+    library_size: LibrarySizeResults | None = None  # ARTIFACTS/library_size/results.json, when the study ran
 
 
 # ------------------------------------------------------------------------------------------------------- collectors
@@ -494,4 +495,6 @@ def collect(root: Path, exp: Expected) -> Collected:
     align = collect_align(root, base.sizes, log)
     transfer = collect_transfer(root, base.sizes, exp, log)
     furl = collect_furl(root, exp, log)
-    return Collected(base, align, transfer, furl, log)
+    library_size = log.read(LibrarySizeResults.read, root / "library_size" / "results.json",
+                            "library-size study", required=False)
+    return Collected(base, align, transfer, furl, log, library_size)

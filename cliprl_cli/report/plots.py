@@ -5,6 +5,7 @@ Figures (file names under ``OUT/plots/``):
 * ``transfer_steps.png``: steps to convergence per grid size and method (bars with 95% intervals, trials as dots);
 * ``negative_transfer.png``: per trial, the initial policy's success rate against its steps to convergence,
   one panel per grid size, scratch's mean as a dashed line;
+* ``library_size.png``: steps to convergence against the number of sources K (when the library-size study ran);
 * ``finetune_curves_{N}.png``: fine-tuning learning curves on the target, one line per trial;
 * ``base_curves.png``: base-policy learning curves, one panel per grid size, two panels a row (readable on a phone);
 * ``align_loss.png``: the alignment (InfoNCE) loss per epoch, on a log axis (it falls by orders of magnitude);
@@ -31,7 +32,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from ..artifacts import atomic_write_bytes  # noqa: E402
-from ..formats import CurvePoint, FurlPoint  # noqa: E402
+from ..formats import LIBRARY_SIZE_METHODS, CurvePoint, FurlPoint, LibrarySizeResults  # noqa: E402
 from .collect import AlignSection, BaseSection, Collected, FurlRun, TransferSection  # noqa: E402
 from .paper import FURL_PAPER_COLUMNS  # noqa: E402
 
@@ -155,6 +156,39 @@ def plot_negative_transfer(tr: TransferSection, plots_dir: Path) -> Plot | None:
     return _save(fig, plots_dir, "negative_transfer.png",
                  "Per trial: the initial policy's success rate from every start against its steps to convergence; "
                  "points above the dashed line (scratch's mean) transferred negatively.", "clip")
+
+
+def plot_library_size(study: LibrarySizeResults, plots_dir: Path) -> Plot | None:
+    """Steps to convergence against the number of sources K, one panel per naming regime, one line per method
+    with its 95% interval as a band (``benchmarks/library_size_study.py``)."""
+    if not study.summary:
+        return None
+    regimes = list(study.summary)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(5 * len(regimes), 3.6), squeeze=False, sharey=True)
+    colors = {"scratch": "grey", "uniform": "tab:green", "language": "tab:blue", "clip": "tab:red"}
+    for ax, regime in zip(axes.flat, regimes):
+        ks = sorted(study.summary[regime])
+        for method in LIBRARY_SIZE_METHODS:
+            cells = [(k, study.summary[regime][k][method]) for k in ks if method in study.summary[regime][k]]
+            if not cells:
+                continue
+            xs = [k for k, _ in cells]
+            ax.plot(xs, [s.mean for _, s in cells], marker="o", color=colors[method], label=method)
+            ax.fill_between(xs, [s.ci95[0] for _, s in cells], [s.ci95[1] for _, s in cells],
+                            color=colors[method], alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("number of sources K")
+        ax.set_title(f"{regime} target names", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("env steps to convergence")
+    axes.flat[0].legend(fontsize=7)
+    n = study.grid_size
+    fig.suptitle(f"Library size on {n}x{n}: mean and 95% CI over targets x {study.trials} trials", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, plots_dir, "library_size.png",
+                 f"Transfer vs the number of sources K on a {n}x{n} grid (generated suite); honest target names "
+                 "and the paper's trap (a target's column named from the wrong side).", "clip")
 
 
 def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plots_dir: Path) -> Plot | None:
@@ -304,6 +338,8 @@ def plot_expert_reward(r: FurlRun, plots_dir: Path) -> Plot | None:
 def make_plots(c: Collected, plots_dir: Path) -> list[Plot]:
     """Draw every figure the collected data allows, in report order; figures without data are skipped."""
     drawn = [plot_transfer_steps(c.transfer, plots_dir), plot_negative_transfer(c.transfer, plots_dir)]
+    if c.library_size is not None:
+        drawn.append(plot_library_size(c.library_size, plots_dir))
     drawn += [plot_finetune_curves(n, curves, plots_dir) for n, curves in sorted(c.transfer.curves.items())]
     drawn += [plot_base_curves(c.base, plots_dir), plot_align_loss(c.align, plots_dir)]
     runs = c.furl.runs

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..formats import finite_or_none
+from ..formats import LIBRARY_SIZE_METHODS, finite_or_none
 from .collect import Collected, Pair
 from .paper import CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_NOTE, PAPER_GRID_SIZES
 
@@ -133,6 +133,32 @@ def negative_transfer_table(c: Collected) -> Table:
                  header=["grid", "method", "initial success (mean)", "slower than scratch"], rows=rows)
 
 
+def library_size_table(c: Collected) -> Table | None:
+    """Transfer vs the number of sources K (the library-size study), per naming regime; None when it did not run."""
+    study = c.library_size
+    if study is None:
+        return None
+    rows = []
+    for regime, by_k in study.summary.items():
+        for k in sorted(by_k):
+            cells = []
+            for method in LIBRARY_SIZE_METHODS:
+                s = by_k[k].get(method)
+                cells.append("-" if s is None else
+                             f"{_f(s.mean)} {_ci(s.ci95)}" + (f" ({s.censored} cens.)" if s.censored else ""))
+            ratio = study.ratios.get(regime, {}).get(k)
+            rows.append([regime, str(k), *cells, "-" if ratio is None else f"{_f(ratio.ratio, 2)} {_ci(ratio.ci95, 2)}"])
+    n = study.grid_size
+    resolution = f", resolved to {study.step_resolution:,} env steps" if study.step_resolution else ""
+    return Table(title=f"CLIP-RL: transfer vs the number of sources K ({n}x{n}, generated suite)", section="clip",
+                 note=(f"Mean env steps to convergence [95% CI] over {len(study.target_names.get('honest', []))} "
+                       f"held-out targets x {study.trials} trials{resolution}; K sources drawn per trial from a "
+                       f"pool of {len(study.pool)}. honest: target names describe their cells; trap: a target's "
+                       "column is named from the wrong side (the paper's 'top left third'). scratch and uniform do "
+                       "not read names and are shared by both regimes. Made by benchmarks/library_size_study.py."),
+                 header=["names", "K", *LIBRARY_SIZE_METHODS, "clip/language [95% CI]"], rows=rows)
+
+
 def ratio_table(c: Collected) -> Table:
     """The clip/language ratio per grid size beside the paper's claim (about 0.5 on average)."""
     rows = []
@@ -208,7 +234,9 @@ def furl_average_table(c: Collected) -> Table:
 
 def build_tables(c: Collected) -> list[Table]:
     """Every table, in the order the report shows them within each section."""
-    return [transfer_table(c), ratio_table(c), negative_transfer_table(c), base_table(c), align_table(c),
+    study = library_size_table(c)
+    return [transfer_table(c), ratio_table(c), negative_transfer_table(c), *([study] if study else []),
+            base_table(c), align_table(c),
             furl_table(c), furl_average_table(c)]
 
 
