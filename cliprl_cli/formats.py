@@ -572,6 +572,15 @@ class FurlSummary:
     cpu_tuning: dict[str, bool]
     torch_threads: int
     expert_rewards: Json | None = None
+    # The VLM that produced the run's rewards (None for sac): its identity "<model>|<weights>[|sha256:..][|RANDOM]
+    # [|preprocess:..]" and the checkpoint file's full SHA-256 (None unless the weights came from a file).
+    vlm: str | None = None
+    vlm_checkpoint_sha256: str | None = None
+    sac_style: str | None = None  # "authors" or "cleanrl"; None in files written before the styles existed
+    # Over the run's curve points (None where the stage never ran): the mean fraction of Eq. 5's ordered pairs its
+    # goal-distance mask kept, and of Eq. 4's pairs (pos-neg and pos-pos) with a non-zero hinge.
+    eq5_pairs_kept_mean: float | None = None
+    eq4_hinge_nonzero_mean: float | None = None
 
     def to_json(self) -> Json:
         doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
@@ -579,7 +588,10 @@ class FurlSummary:
                      "final": self.final, "wall_s": self.wall_s, "env_steps_per_s": self.env_steps_per_s,
                      "timings_s": self.timings_s, "replay_bytes_per_transition": self.replay_bytes_per_transition,
                      "replay_bytes": self.replay_bytes, "positive_frames": self.positive_frames,
-                     "cpu_tuning": self.cpu_tuning, "torch_threads": self.torch_threads}
+                     "cpu_tuning": self.cpu_tuning, "torch_threads": self.torch_threads, "vlm": self.vlm,
+                     "vlm_checkpoint_sha256": self.vlm_checkpoint_sha256, "sac_style": self.sac_style,
+                     "eq5_pairs_kept_mean": self.eq5_pairs_kept_mean,
+                     "eq4_hinge_nonzero_mean": self.eq4_hinge_nonzero_mean}
         if self.expert_rewards is not None:
             doc["expert_rewards"] = self.expert_rewards
         return doc
@@ -602,7 +614,12 @@ class FurlSummary:
                    positive_frames=int(_field(doc, "positive_frames", int, where)),
                    cpu_tuning=_field(doc, "cpu_tuning", dict, where),
                    torch_threads=int(_field(doc, "torch_threads", int, where)),
-                   expert_rewards=_field(doc, "expert_rewards", dict, where, optional=True))
+                   expert_rewards=_field(doc, "expert_rewards", dict, where, optional=True),
+                   vlm=_field(doc, "vlm", str, where, optional=True),
+                   vlm_checkpoint_sha256=_field(doc, "vlm_checkpoint_sha256", str, where, optional=True),
+                   sac_style=_field(doc, "sac_style", str, where, optional=True),
+                   eq5_pairs_kept_mean=_number(doc, "eq5_pairs_kept_mean", where, optional=True),
+                   eq4_hinge_nonzero_mean=_number(doc, "eq4_hinge_nonzero_mean", where, optional=True))
 
     def final_point(self, where: str = "summary.json") -> FurlPoint | None:
         """``final`` as a typed point; None for a run that never evaluated (its writer then writes ``{}``)."""

@@ -146,3 +146,14 @@ def test_openai_weights_get_quick_gelu(monkeypatch):
     assert isinstance(vlm.model.transformer.resblocks[0].mlp.gelu, QuickGELU)
     assert vlm.preprocess_style == "ours" and vlm.normalized
     assert V.needs_quick_gelu("liv", None) and not V.needs_quick_gelu("ViT-B-32", "laion2b_s34b_b79k")
+
+
+def test_a_random_liv_file_is_labelled_random_and_converts_with_its_mark(tmp_path):
+    path = V.write_random_liv_checkpoint(tmp_path / "model.pt", seed=1)
+    obj = torch.load(path, weights_only=True)
+    assert set(obj) == {"liv", V.RANDOM_MARK} and all(k.startswith(V.LIV_PREFIX) for k in obj["liv"])
+    vlm = V.load_vlm("liv", checkpoint=path)
+    assert vlm.random_weights and vlm.identity().endswith("|RANDOM|preprocess:authors")
+    out = tmp_path / "liv.safetensors"
+    V.convert_liv_checkpoint(path, out)
+    assert V.load_vlm("liv", checkpoint=out).random_weights

@@ -70,3 +70,20 @@ def test_heads_shapes():
     heads = R.Heads(1024, 1024)
     assert heads.image(torch.zeros(3, 1024)).shape == (3, 64)
     assert heads.image[0].out_features == 256
+
+
+def test_kept_pair_fraction_by_hand():
+    """Goal distances 0.1, 0.5, 0.6 with m' = 0.25: only (0, 1) and (0, 2) are kept (0.1 < 0.5 - 0.25, 0.1 < 0.35);
+    (1, 2) is not (0.5 < 0.35 is false): 2 of the 3 x 2 = 6 ordered pairs."""
+    mask = R.goal_ranking_mask(torch.tensor([0.1, 0.5, 0.6]), 0.25)
+    assert mask.tolist() == [[0, 1, 1], [0, 0, 0], [0, 0, 0]]
+    assert R.kept_pair_fraction(mask).item() == pytest.approx(2 / 6)
+    assert R.kept_pair_fraction(R.goal_ranking_mask(torch.tensor([0.1, 0.5, 0.6]), 0.05)).item() == pytest.approx(3 / 6)
+
+
+def test_nonzero_hinge_fraction_by_hand():
+    """m = 0.1. pos-neg: 0.9 vs 0.5 (hinge 0), 0.3 vs 0.25 (0.05 > 0); pos-pos: 0.9 vs 0.85 (0.05 > 0), 0.3 vs 0.1
+    (0): 2 of the 4 pairs."""
+    frac = R.nonzero_hinge_fraction(torch.tensor([0.9, 0.3]), torch.tensor([0.5, 0.25]), torch.tensor([0.85, 0.1]),
+                                    0.1)
+    assert frac.item() == pytest.approx(0.5)

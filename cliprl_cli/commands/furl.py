@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, Profile, SacStyle, Variant,
-                           profile_config)
+                           VlmPreprocess, profile_config)
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
 _RUN, _ENV, _VLM, _SAC, _FURL, _EVAL = "Run", "Environment", "VLM", "SAC", "FuRL", "Evaluation"
@@ -88,12 +88,19 @@ def furl_command(
                                                "off: several times faster on Mesa.", rich_help_panel=_ENV),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the task's instruction "
                                               "(default: the paper's Table 4).", rich_help_panel=_VLM),
-    vlm_model: Optional[str] = _option("vlm_model", "--vlm-model", help="open_clip model name, or cliprl-tiny "
-                                       "(paper: RN50).", rich_help_panel=_VLM),
+    vlm_model: Optional[str] = _option("vlm_model", "--vlm-model", help="open_clip model name, liv (LIV, the "
+                                       "paper's Table 1 VLM; needs --vlm-checkpoint), or cliprl-tiny.",
+                                       rich_help_panel=_VLM),
     vlm_pretrained: Optional[str] = _option("vlm_pretrained", "--vlm-pretrained", help="open_clip pretrained tag, "
                                             "or 'none' for RANDOM weights (paper: openai).", rich_help_panel=_VLM),
     vlm_checkpoint: Optional[str] = typer.Option(None, "--vlm-checkpoint", help="Local open_clip state-dict file "
-                                                 "(overrides --vlm-pretrained).", rich_help_panel=_VLM),
+                                                 "(overrides --vlm-pretrained); with --vlm-model liv, LIV's official "
+                                                 "model.pt or its safetensors conversion.", rich_help_panel=_VLM),
+    vlm_preprocess: Optional[VlmPreprocess] = _choice_option(
+        VlmPreprocess, "VLM preprocessing", "--vlm-preprocess",
+        help="authors: BGR frames, bilinear resize, raw embeddings, lower-case instruction (the FuRL authors' LIV "
+        "input); ours: RGB, bicubic, unit-norm embeddings, Table 4 text. Default: authors for liv, else ours.",
+        rich_help_panel=_VLM),
     baseline_prompt: Optional[str] = _option("baseline_prompt", "--baseline-prompt",
                                              help="Baseline prompt b of the vlm-rm-gb variant.", rich_help_panel=_VLM),
     gb_alpha: Optional[float] = _option("gb_alpha", "--gb-alpha", help="Goal-baseline projection strength a "
@@ -113,6 +120,9 @@ def furl_command(
                                                    "first.", rich_help_panel=_SAC),
     rho: Optional[float] = _option("rho", "--rho", help="VLM reward weight in r_task + rho r_vlm (paper 0.05).",
                                    rich_help_panel=_FURL),
+    goal_margin: Optional[float] = typer.Option(None, "--goal-margin", help="Eq. 5's goal-distance margin m' "
+                                                "(default: 0.25 with the authors' preprocessing, as in their code; "
+                                                "0.2 with ours, the paper's text).", rich_help_panel=_FURL),
     eval_every: Optional[int] = _option("eval_every", "--eval-every", help="Evaluate every N env steps.",
                                         rich_help_panel=_EVAL),
     eval_episodes: Optional[int] = _option("eval_episodes", "--eval-episodes", help="Episodes per evaluation.",
@@ -130,7 +140,8 @@ def furl_command(
         task=task, variant=variant.value if variant is not None else None, seed=seed, out=out, device=device,
         num_envs=num_envs, threads=threads, random_goal=random_goal or None, instruction=instruction, camera=camera,
         image_size=image_size, fast_render=fast_render, vlm_model=vlm_model, vlm_pretrained=vlm_pretrained,
-        vlm_checkpoint=vlm_checkpoint, baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, goal_cache=goal_cache,
+        vlm_checkpoint=vlm_checkpoint, vlm_preprocess=vlm_preprocess.value if vlm_preprocess is not None else None,
+        goal_margin=goal_margin, baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, goal_cache=goal_cache,
         batch_size=batch_size, buffer_size=buffer_size, random_steps=random_steps,
         sac_style=sac_style.value if sac_style is not None else None, rho=rho, eval_every=eval_every,
         eval_episodes=eval_episodes, quiet=quiet or None, steps=steps)

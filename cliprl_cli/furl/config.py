@@ -20,6 +20,10 @@ from ..errors import CliprlError
 from .env import check_task
 
 CHECKPOINT_EVERY_S = 300.0  # seconds between two checkpoints of a run (also written on SIGTERM/SIGUSR1)
+LIV_MODEL = "liv"           # --vlm-model for LIV (cliprl_cli.furl.vlm.LIV_MODEL; repeated here: no torch import)
+PREPROCESS_STYLES = ("authors", "ours")  # cliprl_cli.furl.vlm.PREPROCESS_STYLES
+AUTHORS_GOAL_MARGIN = 0.25  # Eq. 5's m' in the authors' code (raw LIV embedding distances)
+PAPER_GOAL_MARGIN = 0.2     # Eq. 5's m' in the paper's text
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,13 @@ VARIANTS: dict[str, VariantSpec] = {
 
 Variant = Enum("Variant", {name.upper().replace("-", "_"): name for name in VARIANTS}, type=str)
 Variant.__doc__ = "The FuRL variants and baselines (``--variant``): the keys of :data:`VARIANTS`."
+
+
+class VlmPreprocess(str, Enum):
+    """How frames and instructions reach the VLM (``--vlm-preprocess``; :mod:`cliprl_cli.furl.vlm`)."""
+
+    AUTHORS = "authors"  # BGR, bilinear, raw embeddings, lower-case instruction without the final period
+    OURS = "ours"        # RGB, bicubic, L2-normalised embeddings, the instruction as Table 4 writes it
 
 
 class SacStyle(str, Enum):
@@ -92,7 +103,10 @@ class FurlConfig:
     fast_render: bool = False               # shadows, reflections and multisampling off (much faster on Mesa)
     vlm_model: str = "RN50"                 # open_clip model name, or cliprl-tiny (tests, smoke runs)
     vlm_pretrained: str | None = "openai"   # open_clip pretrained tag, or "none" for RANDOM weights
-    vlm_checkpoint: str | None = None       # local open_clip state-dict file (overrides vlm_pretrained)
+    vlm_checkpoint: str | None = None       # local state-dict file (overrides vlm_pretrained); LIV: its model.pt
+    # VLM preprocessing (vlm.PREPROCESS_STYLES): "authors" (BGR, bilinear, raw embeddings, lower-case prompt) or
+    # "ours" (RGB, bicubic, unit-norm, Table 4 text); None: "authors" for LIV, "ours" otherwise (set by validate)
+    vlm_preprocess: str | None = None
     baseline_prompt: str = "A robot arm on a table."  # baseline prompt b of the vlm-rm-gb variant
     gb_alpha: float = 0.5                   # goal-baseline projection strength (vlm-rm-gb)
     goal_cache: str | None = None           # goal-image cache directory; None: ~/.cache/cliprl/furl-goals
@@ -109,7 +123,9 @@ class FurlConfig:
     # ---- FuRL
     rho: float = 0.05                       # VLM reward weight in r_task + rho r_vlm
     margin: float = 0.1                     # ranking-loss margin m (Eqs. 4 and 5)
-    goal_margin: float = 0.2                # goal-distance margin m' of Eq. 5's pair mask
+    # goal-distance margin m' of Eq. 5's pair mask; None: 0.25 with the authors' preprocessing (their code, on raw
+    # LIV distances), 0.2 with ours (the paper's text, on unit-norm distances); set by validate
+    goal_margin: float | None = None
     lag: int = 10                           # k of Eq. 4's pos-pos pairs (frame i vs frame i-k)
     relay_threshold: int = 2500             # relay stops for good after this many positive frames
     relay_noise: float = 0.2                # Gaussian action noise of the task-reward agent during relay
@@ -123,6 +139,15 @@ class FurlConfig:
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
         self.task = check_task(self.task)
+        if self.vlm_checkpoint == "":
+            self.vlm_checkpoint = None  # the pipeline passes "" for "no checkpoint"
+        if self.vlm_preprocess is None:
+            self.vlm_preprocess = "authors" if self.vlm_model == LIV_MODEL else "ours"
+        if self.vlm_preprocess not in PREPROCESS_STYLES:
+            raise CliprlError(f"unknown VLM preprocessing {self.vlm_preprocess!r}; known: "
+                              f"{', '.join(PREPROCESS_STYLES)}")
+        if self.goal_margin is None:
+            self.goal_margin = AUTHORS_GOAL_MARGIN if self.vlm_preprocess == "authors" else PAPER_GOAL_MARGIN
         if self.sac_style not in [s.value for s in SacStyle]:
             raise CliprlError(f"unknown SAC style {self.sac_style!r}; known: {', '.join(s.value for s in SacStyle)}")
         if self.variant not in VARIANTS:

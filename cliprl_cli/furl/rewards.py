@@ -86,6 +86,24 @@ def negative_alignment_loss(r: torch.Tensor, mask: torch.Tensor, margin: float =
     return (hinge * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def kept_pair_fraction(mask: torch.Tensor) -> torch.Tensor:
+    """The fraction of Eq. 5's ordered pairs (i, j), i != j, that the mask keeps: ``sum(mask) / (B (B - 1))``.
+
+    It shows how much of each batch Eq. 5 learns from: with a margin m' large against the spread of the goal
+    distances it keeps almost nothing (the loss is then 0 and the heads do not move).
+    """
+    n = mask.shape[0]
+    return mask.sum() / max(n * (n - 1), 1)
+
+
+def nonzero_hinge_fraction(r_pos: torch.Tensor, r_neg: torch.Tensor, r_lag: torch.Tensor,
+                           margin: float = 0.1) -> torch.Tensor:
+    """The fraction of Eq. 4's pairs (pos-neg and pos-pos together) whose hinge ``l_m`` is not zero: the pairs that
+    still push the heads (0 once every positive outranks its negative and its own past by the margin)."""
+    hinges = torch.cat([ranking_loss(r_pos, r_neg, margin), ranking_loss(r_pos, r_lag, margin)])
+    return (hinges > 0).float().mean()
+
+
 def goal_baseline_reward(image_emb: torch.Tensor, goal_text_emb: torch.Tensor, baseline_text_emb: torch.Tensor,
                          alpha: float) -> torch.Tensor:
     """VLM-RM goal-baseline reward ``1 - 0.5 ||(x - g) P||^2``, ``P = a d d^T/||d||^2 + (1 - a) I``, ``d = g - b``.

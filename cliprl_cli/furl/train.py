@@ -76,8 +76,8 @@ from .buffer import AlignmentStore, ReplayBuffer
 from .config import CHECKPOINT_EVERY_S, VARIANTS, FurlConfig, VariantSpec
 from .env import close_env, make_env, render_upright
 from .goal_image import expert_rollout, goal_image, png_bytes
-from .rewards import (Heads, aligned_reward, goal_baseline_reward, goal_ranking_mask, negative_alignment_loss,
-                      positive_alignment_loss, zero_shot_reward)
+from .rewards import (Heads, aligned_reward, goal_baseline_reward, goal_ranking_mask, kept_pair_fraction,
+                      negative_alignment_loss, nonzero_hinge_fraction, positive_alignment_loss, zero_shot_reward)
 from .sac import SAC
 from .state import CHECKPOINT_FORMAT, Pending, RunState, Transitions, np_global_state
 from .vlm import VLM, load_vlm
@@ -241,14 +241,16 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     random_vlm = False
     if ctx.uses_vlm:
         ctx.vlm = load_vlm(cfg.vlm_model, None if cfg.vlm_checkpoint else cfg.vlm_pretrained, cfg.vlm_checkpoint,
-                           device=str(device))
+                           device=str(device), preprocess=cfg.vlm_preprocess)
         random_vlm = ctx.vlm.random_weights
         if random_vlm:
-            print(f"warning: the VLM {cfg.vlm_model} has RANDOM weights (--vlm-pretrained none): its rewards are "
-                  "noise; every artifact of this run is marked vlm_random_weights", file=sys.stderr)
+            print(f"warning: the VLM {cfg.vlm_model} has RANDOM weights (--vlm-pretrained none, or a checkpoint "
+                  "marked random): its rewards are noise; every artifact of this run is marked vlm_random_weights",
+                  file=sys.stderr)
+        ctx.instruction = ctx.vlm.prompt(ctx.instruction)  # the text embedded (authors: lower-case, no period)
         ctx.text_emb = ctx.vlm.encode_text(ctx.instruction).to(device)
         if spec.vlm == "goal-baseline":
-            ctx.baseline_emb = ctx.vlm.encode_text(cfg.baseline_prompt).to(device)
+            ctx.baseline_emb = ctx.vlm.encode_text(ctx.vlm.prompt(cfg.baseline_prompt)).to(device)
     goal_frame = None
     if spec.eq5:
         cache = Path(cfg.goal_cache) if cfg.goal_cache else Path.home() / ".cache" / "cliprl" / "furl-goals"
@@ -440,7 +442,7 @@ def commit(st: RunState, ctx: RunContext, item: Transitions, emb: torch.Tensor |
 def vlm_reward(st: RunState, ctx: RunContext, emb: torch.Tensor) -> torch.Tensor:
     """The VLM reward the variant trains with, for image embeddings ``(N, D)``."""
     if ctx.spec.vlm == "zero-shot":
-        return zero_shot_reward(ctx.text_emb, emb, assume_unit_norm=True)
+        return zero_shot_reward(ctx.text_emb, emb, assume_unit_norm=ctx.vlm.normalized)
     if ctx.spec.vlm == "goal-baseline":
         return goal_baseline_reward(emb, ctx.text_emb, ctx.baseline_emb, ctx.cfg.gb_alpha)
     return aligned_reward(st.heads, ctx.text_emb, emb)
@@ -462,7 +464,9 @@ def update(st: RunState, ctx: RunContext) -> dict[str, Any]:
             r_pos, r_lag, r_neg = r.chunk(3)
             loss, pos_neg, pos_pos = positive_alignment_loss(r_pos, r_neg, r_lag, cfg.margin)
             stats.update(align_loss=loss.detach(), align_pos_neg=pos_neg.detach(), align_pos_pos=pos_pos.detach(),
-                         align_stage=torch.tensor(2.0))
+                         align_stage=torch.tensor(2.0),
+                         eq4_hinge_nonzero=nonzero_hinge_fraction(r_pos.detach(), r_neg.detach(), r_lag.detach(),
+                                                                  cfg.margin))
             _step(st.heads_opt, loss)
         elif spec.eq5:
             # Eq. 5, before any success: rank the batch's frames by their distance to the goal image.
@@ -470,7 +474,8 @@ def update(st: RunState, ctx: RunContext) -> dict[str, Any]:
             mask = goal_ranking_mask(batch["goal_dist"], cfg.goal_margin)
             loss = negative_alignment_loss(r, mask, cfg.margin)
             r_vlm = r.detach()
-            stats.update(align_loss=loss.detach(), align_neg_neg=loss.detach(), align_stage=torch.tensor(1.0))
+            stats.update(align_loss=loss.detach(), align_neg_neg=loss.detach(), align_stage=torch.tensor(1.0),
+                         eq5_pairs_kept=kept_pair_fraction(mask))
             _step(st.heads_opt, loss)
         else:
             with torch.no_grad():
@@ -555,6 +560,13 @@ def write_checkpoint(st: RunState, ctx: RunContext) -> None:
 
 
 # ==================================================================== artifacts
+def curve_mean(curve: list[FurlPoint], key: str) -> float | None:
+    """The mean of a training statistic over the curve points that have it (None if none has): each point holds
+    its mean over the updates since the previous point, and points are evenly spaced in env steps."""
+    values = [p.train_stats[key] for p in curve if key in p.train_stats]
+    return round(float(np.mean(values)), 6) if values else None
+
+
 def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) -> dict[str, Any]:
     """Write agent.safetensors, expert_rewards.json (VLM variants) and summary.json; remove the checkpoint."""
     cfg, out = ctx.cfg, ctx.out
@@ -575,7 +587,10 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
         env_steps_per_s=round(st.step / wall, 2), timings_s={k: round(v, 3) for k, v in st.timings.items()},
         replay_bytes_per_transition=st.buffer.bytes_per_transition(), replay_bytes=st.buffer.nbytes(),
         positive_frames=st.store.positive_frames if st.store else 0, cpu_tuning=cpu_tuning,
-        torch_threads=ctx.threads)
+        torch_threads=ctx.threads, vlm=ctx.vlm.identity() if ctx.vlm else None,
+        vlm_checkpoint_sha256=ctx.vlm.checkpoint_sha256 if ctx.vlm else None, sac_style=cfg.sac_style,
+        eq5_pairs_kept_mean=curve_mean(st.curve, "eq5_pairs_kept"),
+        eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"))
     save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
                   metrics=final, timings=summary.timings_s, seed=cfg.seed,
                   extra={**ctx.mark, "instruction": ctx.instruction, "vlm": ctx.vlm.identity() if ctx.vlm else None})

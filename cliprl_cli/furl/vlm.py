@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CliprlError
+from .config import LIV_MODEL, PREPROCESS_STYLES  # their one home (config imports no torch)
 
 # open_clip is imported inside the functions that need it: it pulls in torchvision and torch._dynamo (seconds),
 # which the `sac` variant and the tests of the loop never need.
@@ -62,10 +63,12 @@ _TINY_CONFIG = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 CROP_FRACTION = 0.75
-LIV_MODEL = "liv"
 LIV_ARCH = "RN50-quickgelu"  # LIV is OpenAI's CLIP RN50 (QuickGELU), fine-tuned
 LIV_PREFIX = "module.model."  # DataParallel(LIV).state_dict(): module. + LIV's attribute model. + the CLIP key
-PREPROCESS_STYLES = ("authors", "ours")
+# A top-level entry (model.pt) or metadata key (safetensors) that marks a file written from RANDOM weights
+# (:func:`write_random_liv_checkpoint`, the tests): runs on it are labelled vlm_random_weights like --vlm-pretrained
+# none. LIV's own file has no such entry; the loader ignores every top-level entry but "liv" and this one.
+RANDOM_MARK = "cliprl_random_weights"
 
 
 def needs_quick_gelu(model: str, pretrained: str | None) -> bool:
@@ -99,9 +102,10 @@ def _describe_keys(keys) -> str:
     return f"{len(keys)} keys, e.g. {', '.join(repr(k) for k in keys[:3])}" if keys else "no keys"
 
 
-def read_liv_state_dict(path: str | Path) -> dict:
-    """LIV's weights as an OpenAI-format CLIP RN50 state dict (CPU tensors), from LIV's ``model.pt`` or a converted
-    ``.safetensors``; any other layout is a one-line :class:`CliprlError` naming what was found.
+def read_liv_state_dict(path: str | Path) -> tuple[dict, bool]:
+    """``(state dict, marked random)``: LIV's weights as an OpenAI-format CLIP RN50 state dict (CPU tensors), from
+    LIV's ``model.pt`` or a converted ``.safetensors``, and whether the file carries :data:`RANDOM_MARK`; any other
+    layout is a one-line :class:`CliprlError` naming what was found.
 
     ``model.pt``: ``torch.load(weights_only=True)`` (no pickled code runs), its ``"liv"`` entry, every key
     ``module.model.<key>`` -> ``<key>``. ``.safetensors``: the OpenAI-format keys as :func:`convert_liv_checkpoint`
@@ -111,10 +115,13 @@ def read_liv_state_dict(path: str | Path) -> dict:
     if not path.is_file():
         raise CliprlError(f"LIV checkpoint file not found: {path}")
     if path.suffix == ".safetensors":
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         try:
             sd = load_file(str(path))
+            with safe_open(str(path), "pt") as f:
+                marked = (f.metadata() or {}).get(RANDOM_MARK) == "true"
         except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file: one line
             raise CliprlError(f"cannot read LIV safetensors {path} ({type(exc).__name__}: {str(exc)[:200]})") from None
     else:
@@ -130,6 +137,7 @@ def read_liv_state_dict(path: str | Path) -> dict:
             raise CliprlError(f"{path} is not LIV's model.pt layout (a dict whose 'liv' entry is the state dict of "
                               f"DataParallel(LIV)); found {found}")
         sd = obj["liv"]
+        marked = obj.get(RANDOM_MARK) is True
         if not isinstance(sd, dict):
             raise CliprlError(f"{path}: its 'liv' entry is a {type(sd).__name__}, not a state dict")
         wrong = [k for k in sd if not k.startswith(LIV_PREFIX)]
@@ -145,7 +153,27 @@ def read_liv_state_dict(path: str | Path) -> dict:
     if "visual.attnpool.positional_embedding" not in sd or "text_projection" not in sd:
         raise CliprlError(f"{path}: not a CLIP RN50 state dict after removing {LIV_PREFIX!r} "
                           f"({_describe_keys(sd)})")
-    return sd
+    return sd, marked
+
+
+def write_random_liv_checkpoint(path: str | Path, seed: int = 0) -> Path:
+    """A file in exactly LIV's ``model.pt`` layout holding RANDOM weights (open_clip's ``RN50-quickgelu`` drawn from
+    ``seed``), marked with :data:`RANDOM_MARK` so that every run on it says so. For tests and smoke runs."""
+    import open_clip
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # open_clip's "No pretrained weights loaded" warning: random is the point here
+    try:
+        torch.manual_seed(seed)
+        net = open_clip.create_model(LIV_ARCH, pretrained=None)
+    finally:
+        root.setLevel(level)
+    state = {LIV_PREFIX + k: v for k, v in net.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"liv": state, RANDOM_MARK: True}, path)
+    return path
 
 
 def convert_liv_checkpoint(src: str | Path, dst: str | Path) -> str:
@@ -158,9 +186,11 @@ def convert_liv_checkpoint(src: str | Path, dst: str | Path) -> str:
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise CliprlError(f"the converted LIV file must end in .safetensors, got {dst}")
-    sd = {k: v.contiguous() for k, v in read_liv_state_dict(src).items()}
-    atomic_write_bytes(dst, save(sd, metadata={"format": "pt", "source": "LIV model.pt",
-                                               "architecture": LIV_ARCH}))
+    sd, marked = read_liv_state_dict(src)
+    meta = {"format": "pt", "source": "LIV model.pt", "architecture": LIV_ARCH}
+    if marked:
+        meta[RANDOM_MARK] = "true"
+    atomic_write_bytes(dst, save({k: v.contiguous() for k, v in sd.items()}, metadata=meta))
     return file_sha256(dst)
 
 
@@ -194,10 +224,11 @@ class VLM:
     embed_dim: int
     preprocess_style: str = "ours"         # "authors" or "ours" (module docstring)
     checkpoint_sha256: str | None = None   # SHA-256 of the checkpoint file, when the weights came from one
+    random_checkpoint: bool = False        # the checkpoint file is marked as holding RANDOM weights
 
     @property
     def random_weights(self) -> bool:
-        return self.weights == "random"
+        return self.weights == "random" or self.random_checkpoint
 
     @property
     def normalized(self) -> bool:
@@ -205,11 +236,14 @@ class VLM:
         return self.preprocess_style != "authors"
 
     def identity(self) -> str:
-        """``model|weights`` (+ ``|sha256:<16 hex>`` for a checkpoint, + ``|preprocess:authors`` when not ours):
+        """``model|weights`` (+ ``|sha256:<16 hex>`` for a checkpoint, ``|RANDOM`` if it is marked random,
+        + ``|preprocess:authors`` when not ours):
         what the embeddings depend on (the goal-image cache is keyed on it)."""
         ident = f"{self.name}|{self.weights}"
         if self.checkpoint_sha256:
             ident += f"|sha256:{self.checkpoint_sha256[:16]}"
+        if self.random_checkpoint:
+            ident += "|RANDOM"
         if self.preprocess_style != "ours":
             ident += f"|preprocess:{self.preprocess_style}"
         return ident
@@ -279,14 +313,14 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
         near = [m for m in models if model.lower()[:3] in m.lower()][:8] or models[:8]
         raise CliprlError(f"unknown open_clip model {model!r}; e.g. {', '.join(near)}, or {LIV_MODEL} "
                           f"({len(models)} known: python -c 'import open_clip; print(open_clip.list_models())')")
-    state_dict, sha256 = None, None
+    state_dict, sha256, marked = None, None, False
     if checkpoint is not None:
         path = Path(checkpoint)
         if not path.is_file():
             raise CliprlError(f"VLM checkpoint file not found: {path}")
         sha256 = file_sha256(path)
         if liv:
-            state_dict = read_liv_state_dict(path)
+            state_dict, marked = read_liv_state_dict(path)
             source = None
         else:
             source = str(path)
@@ -334,7 +368,7 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
         dim = int(net.encode_text(tokenizer(["a"]).to(dev)).shape[-1])
     return VLM(model=net, tokenizer=tokenizer, name=model, weights=weights, device=dev,
                dtype=torch.float16 if precision == "fp16" else torch.float32, image_size=size, mean=mean, std=std,
-               embed_dim=dim, preprocess_style=preprocess, checkpoint_sha256=sha256)
+               embed_dim=dim, preprocess_style=preprocess, checkpoint_sha256=sha256, random_checkpoint=marked)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from ..formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, Ex
                        FurlRunConfig, FurlSummary, LibrarySizeResults, MethodSummary, TransferCurves,
                        TransferResults, TransferTrial, finite_or_none)
 from ..stats import summarize
-from .paper import furl_paper_success
+from .paper import furl_paper_reference, vlm_family
 
 T = TypeVar("T")
 Pair = tuple[float | None, float | None]  # an interval for display; an end that is not a finite number is None
@@ -223,6 +223,9 @@ class FurlRun:
     expert: ExpertRewards | None
     random_vlm: bool
     steps: int | None
+    vlm: str | None = None  # the VLM identity from config.json/summary.json (None: sac, or not recorded)
+    eq5_pairs_kept: float | None = None  # summary.json's run means (None: stage never ran, or an older file)
+    eq4_hinge_nonzero: float | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,10 @@ class FurlRow:
     steps: int | None
     random_vlm: bool
     paper: float | None
+    vlm: str | None = None          # the VLM identity of the row's runs ("; "-joined if they differ)
+    paper_table: str | None = None  # "Table 1" (LIV, or no VLM) or "Table 3" (CLIP): where ``paper`` comes from
+    eq5_pairs_kept: float | None = None     # mean over seeds of each run's mean kept fraction of Eq. 5's pairs
+    eq4_hinge_nonzero: float | None = None  # mean over seeds of each run's mean non-zero-hinge fraction in Eq. 4
 
 
 @dataclass(frozen=True)
@@ -434,6 +441,11 @@ def _furl_rows(runs: list[FurlRun]) -> list[FurlRow]:
         last = [f.success_last for f in finals]
         anyv = [f.success_any for f in finals]
         steps = [r.steps for r in rs if r.steps is not None]
+        vlms = list(dict.fromkeys(r.vlm for r in rs if r.vlm))
+        families = {vlm_family(v) for v in vlms}
+        paper, table = furl_paper_reference(task, variant, families.pop() if len(families) == 1 else None)
+        kept = [r.eq5_pairs_kept for r in rs if r.eq5_pairs_kept is not None]
+        hinge = [r.eq4_hinge_nonzero for r in rs if r.eq4_hinge_nonzero is not None]
         rows.append(FurlRow(
             task=task, variant=variant, seeds=len(rs),
             success_last_mean=100 * float(np.mean(last)) if last else None,
@@ -444,7 +456,10 @@ def _furl_rows(runs: list[FurlRun]) -> list[FurlRow]:
             success_any_std=100 * float(np.std(anyv)) if anyv else None,
             steps=int(min(steps)) if steps else None,
             random_vlm=any(r.random_vlm for r in rs),
-            paper=furl_paper_success(task, variant),
+            paper=paper,
+            vlm="; ".join(vlms) or None, paper_table=table,
+            eq5_pairs_kept=float(np.mean(kept)) if kept else None,
+            eq4_hinge_nonzero=float(np.mean(hinge)) if hinge else None,
         ))
     return rows
 
@@ -482,7 +497,10 @@ def collect_furl(root: Path, exp: Expected, log: Log) -> FurlSection:
                     log.notes.append(f"{d}: no summary.json (run unfinished?); using the last curve point")
                 random_vlm = any(x is not None and x.vlm_random_weights for x in (curve, summary, expert, config))
                 steps = (final.step if final is not None else None) or (summary.steps if summary else None)
-                runs.append(FurlRun(task, variant, sd, str(d), curve.curve, final, expert, random_vlm, steps))
+                vlm = (config.vlm if config is not None else None) or (summary.vlm if summary is not None else None)
+                runs.append(FurlRun(task, variant, sd, str(d), curve.curve, final, expert, random_vlm, steps, vlm,
+                                    summary.eq5_pairs_kept_mean if summary is not None else None,
+                                    summary.eq4_hinge_nonzero_mean if summary is not None else None))
     return FurlSection(runs, _furl_rows(runs))
 
 

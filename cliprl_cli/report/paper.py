@@ -38,6 +38,62 @@ FURL_PAPER_NOTE = ("FuRL paper Table 1: MT10, sparse reward, fixed goal, success
                    "seeds after 1e6 env steps, Meta-World v2 tasks, LIV as the VLM (its 'LIV' and 'LIV-Proj' "
                    "columns are our 'vlm' and 'vlm-proj' variants).")
 
+# FuRL paper Table 3 (Section 5.5): the same setting with CLIP as the VLM; per task, success (%) and its std over 5
+# seeds. "CLIP" is the SAC agent with task reward + rho x zero-shot CLIP reward (our `vlm` variant), "CLIP-FuRL" is
+# FuRL on CLIP (our `furl`). The paper ran no other variant with CLIP.
+FURL_PAPER_TABLE3_COLUMNS = ("vlm", "furl")
+FURL_PAPER_TABLE3_COLUMN_NAMES = {"vlm": "CLIP", "furl": "CLIP-FuRL"}
+FURL_PAPER_TABLE3 = {
+    "button-press-topdown": ((0, 0), (80, 40)),
+    "door-open": ((60, 49), (100, 0)),
+    "drawer-close": ((100, 0), (100, 0)),
+    "drawer-open": ((0, 0), (80, 40)),
+    "peg-insert-side": ((0, 0), (0, 0)),
+    "pick-place": ((0, 0), (0, 0)),
+    "push": ((0, 0), (60, 49)),
+    "reach": ((80, 40), (100, 0)),
+    "window-close": ((60, 49), (100, 0)),
+    "window-open": ((80, 40), (80, 40)),
+}
+FURL_PAPER_TABLE3_AVERAGE = {"vlm": 38.0, "furl": 70.0}
+FURL_PAPER_TABLE3_NOTE = ("FuRL paper Table 3: the same MT10 fixed-goal setting with CLIP as the VLM: 'CLIP' (our "
+                          "'vlm' variant) and 'CLIP-FuRL' (our 'furl'); no other variant was run with CLIP.")
+
+
+def vlm_family(vlm: str | None) -> str | None:
+    """The paper table a run's VLM belongs with: ``"liv"`` (Table 1) for LIV, ``"clip"`` (Table 3) for every other
+    open_clip model (CLIP and the tiny random-weight stand-in), None for a run without a VLM (``sac``).
+
+    ``vlm`` is the run's VLM identity (``"<model>|<weights>..."``, from config.json) or a model name.
+    """
+    if not vlm:
+        return None
+    return "liv" if vlm.split("|", 1)[0] == "liv" else "clip"
+
+
+def furl_paper_reference(task: str, variant: str, family: str | None) -> tuple[float | None, str | None]:
+    """``(success %, "Table 1" | "Table 3")``: the paper's number to set beside a run of ``variant`` on ``task``
+    with a VLM of ``family`` (:func:`vlm_family`); ``(None, None)`` when the paper has none.
+
+    LIV runs and runs without a VLM (``sac``) compare with Table 1; CLIP runs with Table 3, which has only the
+    ``vlm`` and ``furl`` variants: a CLIP run of another VLM variant has no reference (Table 1's numbers are LIV's).
+    """
+    base = re.sub(r"-v\d+$", "", task)
+    if family == "clip" and variant != "sac":
+        row = FURL_PAPER_TABLE3.get(base)
+        if row is None or variant not in FURL_PAPER_TABLE3_COLUMNS:
+            return None, None
+        return float(row[FURL_PAPER_TABLE3_COLUMNS.index(variant)][0]), "Table 3"
+    value = furl_paper_success(task, variant)
+    return (value, "Table 1") if value is not None else (None, None)
+
+
+def furl_paper_average(variant: str, table: str | None) -> float | None:
+    """The paper's MT10 average for ``variant`` in ``table`` ("Table 1" or "Table 3"), or None."""
+    if table == "Table 3":
+        return FURL_PAPER_TABLE3_AVERAGE.get(variant)
+    return FURL_PAPER_AVERAGE.get(variant) if table == "Table 1" else None
+
 
 def furl_paper_success(task: str, variant: str) -> float | None:
     """The FuRL paper's Table 1 success (%) for ``task`` (v2 or v3 name) and our ``variant``, or None.

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..formats import LIBRARY_SIZE_METHODS, finite_or_none
 from .collect import Collected, Pair
-from .paper import CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_NOTE, PAPER_GRID_SIZES
+from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_NOTE, FURL_PAPER_TABLE3_NOTE, PAPER_GRID_SIZES,
+                    furl_paper_average)
 
 
 @dataclass(frozen=True)
@@ -187,48 +188,86 @@ def align_table(c: Collected) -> Table:
                  header=["grid", "final loss", "top-1 text->policy", "top-1 policy->text"], rows=rows)
 
 
+def vlm_label(identity: str | None) -> str:
+    """A short name for a VLM identity (``"<model>|<weights>[|sha256:<hex>][|RANDOM][|preprocess:<style>]"``):
+    ``LIV (checkpoint sha256:1a2b3c4d5e6f7a8b)``, ``CLIP RN50 (openai)``, ``cliprl-tiny (random)``; ``-`` for none."""
+    if not identity:
+        return "-"
+    parts = identity.split("|")
+    model, weights = parts[0], parts[1] if len(parts) > 1 else "?"
+    name = "LIV" if model == "liv" else ("CLIP " + model if model != "cliprl-tiny" else model)
+    sha = next((p.removeprefix("sha256:") for p in parts[2:] if p.startswith("sha256:")), None)
+    if sha:
+        what = f"checkpoint sha256:{sha}"
+    elif weights.startswith("pretrained:"):
+        what = weights.removeprefix("pretrained:")
+    else:
+        what = weights
+    return f"{name} ({what})"
+
+
 def furl_table(c: Collected) -> Table:
-    """FuRL success per task and variant over seeds, beside the paper's Table 1."""
+    """FuRL success per task and variant over seeds, beside the paper: Table 1 for LIV runs (and sac), Table 3 for
+    CLIP runs; each row names the VLM and checkpoint (hash) that produced it."""
     fu = c.furl
     rows = []
     for r in fu.rows:
-        rows.append([r.task, r.variant + _random_label(r.random_vlm), str(r.seeds), _f(r.steps),
+        rows.append([r.task, r.variant + _random_label(r.random_vlm), vlm_label(r.vlm), str(r.seeds), _f(r.steps),
                      (f"{_f(r.success_last_mean)} ± {_f(r.success_last_std)}"
                       if r.success_last_mean is not None else "-"),
                      (f"[{_f(r.success_last_min)}, {_f(r.success_last_max)}]"
                       if r.success_last_min is not None else "-"),
                      (f"{_f(r.success_any_mean)} ± {_f(r.success_any_std)}"
                       if r.success_any_mean is not None else "-"),
-                     _f(r.paper) if r.paper is not None else "n/a"])
+                     f"{_f(r.paper)} ({r.paper_table})" if r.paper is not None else "n/a"])
     random_any = any(r.random_vlm for r in fu.rows)
     return Table(
         title="FuRL: evaluation success (%) per task and variant, over seeds", section="furl",
         note=("Success at the last step (the paper's measure) and at any step (Meta-World's); mean ± std over "
-              "seeds, [min, max] over seeds. " + FURL_PAPER_NOTE
+              "seeds, [min, max] over seeds. Rows with LIV (and sac, which uses no VLM) are compared with the "
+              "paper's Table 1, rows with CLIP (any other open_clip model) with its Table 3. " + FURL_PAPER_NOTE
+              + " " + FURL_PAPER_TABLE3_NOTE
               + (" Rows marked RANDOM VLM used a VLM with random weights: their VLM rewards are noise and "
                  "their numbers say nothing about FuRL." if random_any else "")),
-        header=["task", "variant", "seeds", "env steps", "success last (%)", "min-max", "success any (%)",
-                "paper Table 1 (%, 1e6 steps)"],
+        header=["task", "variant", "VLM", "seeds", "env steps", "success last (%)", "min-max", "success any (%)",
+                "paper (%, 1e6 steps)"],
         rows=rows)
 
 
+def furl_alignment_table(c: Collected) -> Table:
+    """How much of each batch the ranking losses learn from: Eq. 5's kept pairs and Eq. 4's non-zero hinges."""
+    rows = [[r.task, r.variant + _random_label(r.random_vlm), vlm_label(r.vlm),
+             _f(100 * r.eq5_pairs_kept, 2) if r.eq5_pairs_kept is not None else "-",
+             _f(100 * r.eq4_hinge_nonzero, 1) if r.eq4_hinge_nonzero is not None else "-"]
+            for r in c.furl.rows if r.eq5_pairs_kept is not None or r.eq4_hinge_nonzero is not None]
+    return Table(title="FuRL: what the alignment losses learn from", section="furl",
+                 note="Per run, the mean over its updates of: the share of Eq. 5's ordered frame pairs whose goal "
+                      "distances differ by more than the margin m' (the pairs the mask keeps), and the share of "
+                      "Eq. 4's pairs (pos-neg and pos-pos) whose hinge is not zero; then the mean over seeds. A "
+                      "share near 0 means the loss has nothing left to learn from (or, for Eq. 5, that m' is large "
+                      "against the spread of the distances).",
+                 header=["task", "variant", "VLM", "Eq. 5 pairs kept (%)", "Eq. 4 non-zero hinges (%)"], rows=rows)
+
+
 def furl_average_table(c: Collected) -> Table:
-    """Per variant, our success averaged over the tasks we ran, beside the paper's averages."""
+    """Per variant and paper table, our success averaged over the tasks we ran, beside the paper's averages."""
     fu = c.furl
     rows = []
-    for v in dict.fromkeys(r.variant for r in fu.rows):
-        vr = [r for r in fu.rows if r.variant == v and r.success_last_mean is not None]
+    for v, table in dict.fromkeys((r.variant, r.paper_table) for r in fu.rows):
+        vr = [r for r in fu.rows if r.variant == v and r.paper_table == table and r.success_last_mean is not None]
         if not vr:
             continue
         ours = sum(r.success_last_mean for r in vr) / len(vr)
         paper_same = [r.paper for r in vr if r.paper is not None]
-        rows.append([v + _random_label(any(r.random_vlm for r in vr)), str(len(vr)), _f(ours),
+        average = furl_paper_average(v, table)
+        rows.append([v + _random_label(any(r.random_vlm for r in vr)), table or "none", str(len(vr)), _f(ours),
                      _f(sum(paper_same) / len(paper_same)) if paper_same else "n/a",
-                     _f(FURL_PAPER_AVERAGE.get(v)) if v in FURL_PAPER_AVERAGE else "n/a"])
+                     _f(average) if average is not None else "n/a"])
     return Table(title="FuRL: average over our tasks vs the paper", section="furl",
-                 note="Paper average over all 10 MT10 tasks; 'paper, same tasks' averages Table 1 over the "
-                      "tasks we ran.",
-                 header=["variant", "tasks", "ours (%)", "paper, same tasks (%)", "paper, MT10 average (%)"],
+                 note="Paper average over all 10 MT10 tasks; 'paper, same tasks' averages the paper's table over "
+                      "the tasks we ran (Table 1 for LIV runs and sac, Table 3 for CLIP runs).",
+                 header=["variant", "paper table", "tasks", "ours (%)", "paper, same tasks (%)",
+                         "paper, MT10 average (%)"],
                  rows=rows)
 
 
@@ -237,7 +276,7 @@ def build_tables(c: Collected) -> list[Table]:
     study = library_size_table(c)
     return [transfer_table(c), ratio_table(c), negative_transfer_table(c), *([study] if study else []),
             base_table(c), align_table(c),
-            furl_table(c), furl_average_table(c)]
+            furl_table(c), furl_average_table(c), furl_alignment_table(c)]
 
 
 # -------------------------------------------------------------------------------------------- warnings and metrics
@@ -279,7 +318,8 @@ def build_metrics(c: Collected) -> dict[str, Any]:
     for r in c.furl.rows:
         furl.setdefault(r.task, {})[r.variant] = {
             "success_last": r.success_last_mean, "success_any": r.success_any_mean, "seeds": r.seeds,
-            "random_vlm": r.random_vlm}
+            "random_vlm": r.random_vlm, "vlm": r.vlm, "paper": r.paper, "paper_table": r.paper_table,
+            "eq5_pairs_kept": r.eq5_pairs_kept, "eq4_hinge_nonzero": r.eq4_hinge_nonzero}
     if furl:
         m["furl"] = furl
     return m
