@@ -82,3 +82,27 @@ def test_config_module_is_light():
             "heavy = [m for m in ('torch', 'numpy', 'metaworld', 'open_clip', 'mujoco') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_liv_defaults_to_the_authors_preprocessing_and_eq5_margin():
+    from cliprl_cli.furl.config import FurlConfig
+
+    liv = FurlConfig(vlm_model="liv", vlm_checkpoint="model.pt")
+    liv.validate()
+    assert (liv.vlm_preprocess, liv.goal_margin, liv.sac_style) == ("authors", 0.25, "authors")
+    clip = FurlConfig()
+    clip.validate()
+    assert (clip.vlm_preprocess, clip.goal_margin) == ("ours", 0.2)
+    mixed = FurlConfig(vlm_model="liv", vlm_preprocess="ours", goal_margin=0.3, vlm_checkpoint="")
+    mixed.validate()
+    assert (mixed.vlm_preprocess, mixed.goal_margin, mixed.vlm_checkpoint) == ("ours", 0.3, None)
+
+
+@pytest.mark.parametrize("field,value,message", [("vlm_preprocess", "sepia", "unknown VLM preprocessing 'sepia'"),
+                                                  ("sac_style", "spinning", "unknown SAC style 'spinning'")])
+def test_bad_style_values_are_one_line_errors(field, value, message):
+    from cliprl_cli.errors import CliprlError
+    from cliprl_cli.furl.config import FurlConfig
+
+    with pytest.raises(CliprlError, match=message):
+        FurlConfig(**{field: value}).validate()

@@ -62,6 +62,10 @@ def test_report_labels_the_liv_rows_and_compares_them_with_table_1(liv_runs, tmp
     assert main(["report", "--artifacts", str(arts), "--out", str(tmp_path / "report")]) == 0
     md = (tmp_path / "report" / "report.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith(f"| {TASK} |")]
-    assert len(rows) == 2, rows
-    for line in rows:
-        assert "LIV" in line and "RANDOM" in line and "Table 1" in line and "Table 3" not in line, line
+    success_rows = [line for line in rows if line.count("|") == 10]  # the success table's 9 columns
+    assert len(success_rows) == 2, rows
+    for line in success_rows:
+        assert "LIV (checkpoint sha256:" in line and "RANDOM" in line and "(Table 1) |" in line, line
+        assert "Table 3" not in line
+    alignment = [line for line in rows if line.count("|") == 6]  # the alignment table: only furl runs Eq. 5/4
+    assert len(alignment) == 1 and "| furl (RANDOM VLM) | LIV (" in alignment[0], rows

@@ -141,13 +141,11 @@ class FurlConfig:
         self.task = check_task(self.task)
         if self.vlm_checkpoint == "":
             self.vlm_checkpoint = None  # the pipeline passes "" for "no checkpoint"
-        if self.vlm_preprocess is None:
-            self.vlm_preprocess = "authors" if self.vlm_model == LIV_MODEL else "ours"
+        self.vlm_preprocess = self.preprocess_style  # written resolved into config.json
         if self.vlm_preprocess not in PREPROCESS_STYLES:
             raise CliprlError(f"unknown VLM preprocessing {self.vlm_preprocess!r}; known: "
                               f"{', '.join(PREPROCESS_STYLES)}")
-        if self.goal_margin is None:
-            self.goal_margin = AUTHORS_GOAL_MARGIN if self.vlm_preprocess == "authors" else PAPER_GOAL_MARGIN
+        self.goal_margin = self.eq5_margin
         if self.sac_style not in [s.value for s in SacStyle]:
             raise CliprlError(f"unknown SAC style {self.sac_style!r}; known: {', '.join(s.value for s in SacStyle)}")
         if self.variant not in VARIANTS:
@@ -159,6 +157,20 @@ class FurlConfig:
             raise CliprlError(f"--random-steps must be >= 0, got {self.random_steps}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def preprocess_style(self) -> str:
+        """``vlm_preprocess``, or its default when None: ``authors`` for LIV, ``ours`` otherwise."""
+        if self.vlm_preprocess is not None:
+            return self.vlm_preprocess
+        return "authors" if self.vlm_model == LIV_MODEL else "ours"
+
+    @property
+    def eq5_margin(self) -> float:
+        """``goal_margin``, or its default when None: 0.25 with the authors' preprocessing, 0.2 with ours."""
+        if self.goal_margin is not None:
+            return self.goal_margin
+        return AUTHORS_GOAL_MARGIN if self.preprocess_style == "authors" else PAPER_GOAL_MARGIN
 
     @property
     def spec(self) -> VariantSpec:

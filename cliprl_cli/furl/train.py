@@ -241,7 +241,7 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     random_vlm = False
     if ctx.uses_vlm:
         ctx.vlm = load_vlm(cfg.vlm_model, None if cfg.vlm_checkpoint else cfg.vlm_pretrained, cfg.vlm_checkpoint,
-                           device=str(device), preprocess=cfg.vlm_preprocess)
+                           device=str(device), preprocess=cfg.preprocess_style)
         random_vlm = ctx.vlm.random_weights
         if random_vlm:
             print(f"warning: the VLM {cfg.vlm_model} has RANDOM weights (--vlm-pretrained none, or a checkpoint "
@@ -471,7 +471,7 @@ def update(st: RunState, ctx: RunContext) -> dict[str, Any]:
         elif spec.eq5:
             # Eq. 5, before any success: rank the batch's frames by their distance to the goal image.
             r = aligned_reward(st.heads, ctx.text_emb, batch["emb"])
-            mask = goal_ranking_mask(batch["goal_dist"], cfg.goal_margin)
+            mask = goal_ranking_mask(batch["goal_dist"], cfg.eq5_margin)
             loss = negative_alignment_loss(r, mask, cfg.margin)
             r_vlm = r.detach()
             stats.update(align_loss=loss.detach(), align_neg_neg=loss.detach(), align_stage=torch.tensor(1.0),
