@@ -38,13 +38,13 @@ from cliprl_cli.furl.sac import SAC
 from cliprl_cli.furl.train import run_furl
 
 
-def bench_ours(task: str, steps: int, starts: int, device: str, threads: int) -> dict:
+def bench_ours(task: str, steps: int, starts: int, device: str, threads: int, style: str = "authors") -> dict:
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         # threads= matters: run_furl sets torch's thread count itself (its own default otherwise)
         cfg = FurlConfig(task=task, variant="sac", steps=steps, random_steps=starts, eval_every=starts,
                          eval_episodes=1, out=tmp, device=device, image_size=64, quiet=True, sample_frames=1,
-                         threads=threads)
+                         threads=threads, sac_style=style)
         summary = run_furl(cfg)
         curve = json.loads((Path(tmp) / "curve.json").read_text())["curve"]
     # points at `starts` (end of the random phase), ..., `steps`; wall_s is taken after each point's evaluation, so
@@ -78,7 +78,7 @@ def bench_sb3(task: str, steps: int, starts: int, device: str, threads: int) -> 
             "steps_per_s": round((steps - starts) / learn_s, 2)}
 
 
-def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
+def bench_updates(impl: str, n: int, device: str, threads: int, style: str = "authors") -> float:
     """Gradient steps/s of one implementation alone (no environment): ``impl`` in ours, ours_autograd, sb3; the
     same random batch, one gradient step at a time. The caller applies the CPU settings (see ``main``)."""
     torch.set_num_threads(threads)
@@ -99,7 +99,7 @@ def bench_updates(impl: str, n: int, device: str, threads: int) -> float:
         def fn():
             sb3.train(gradient_steps=1, batch_size=256)
     else:
-        ours = SAC(39, 4, device=dev)
+        ours = SAC(39, 4, device=dev, style=style)
         ours.fast_cpu_update = impl == "ours" and dev.type == "cpu"
         g = torch.Generator().manual_seed(0)
         batch = [torch.randn(256, 39, generator=g), torch.rand(256, 4, generator=g) * 2 - 1, -torch.ones(256),
@@ -124,7 +124,7 @@ def in_fresh_process(args: argparse.Namespace, only: str) -> dict:
     """Run one measurement (``--only``) in a new interpreter and return its JSON line."""
     cmd = [sys.executable, __file__, "--only", only, "--task", args.task, "--steps", str(args.steps),
            "--learning-starts", str(args.learning_starts), "--device", args.device,
-           "--update-steps", str(args.update_steps), "--threads", str(args.threads)]
+           "--update-steps", str(args.update_steps), "--threads", str(args.threads), "--sac-style", args.sac_style]
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -198,6 +198,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
     parser.add_argument("--repeats", type=int, default=1, help="alternating ours/SB3 runs; medians are reported")
     parser.add_argument("--json", default="benchmarks/results/bench_sac.json")
+    parser.add_argument("--sac-style", default="authors", choices=["authors", "cleanrl"],
+                        help="our SAC's style (cliprl furl's default: authors; the figures in the README before the "
+                             "styles existed were measured with what is now cleanrl)")
     parser.add_argument("--only", choices=["ours", "sb3", "sb3-tuned", "updates-ours", "updates-ours_autograd",
                                            "updates-sb3", "updates-sb3-tuned"],
                         help="run one measurement in this process and print it as JSON (what the driver calls)")
@@ -210,10 +213,14 @@ def main() -> None:
         with tuned_for_training() if tuned else contextlib.nullcontext():
             impl = impl.removesuffix("-tuned")
             if args.only.startswith("updates-"):
-                result = {"updates_per_s": bench_updates(impl, args.update_steps, args.device, args.threads)}
+                style = {"style": args.sac_style} if impl.startswith("ours") else {}
+                result = {"updates_per_s": bench_updates(impl, args.update_steps, args.device, args.threads,
+                                                         **style)}
+            elif impl == "ours":
+                result = bench_ours(args.task, args.steps, args.learning_starts, args.device, args.threads,
+                                    args.sac_style)
             else:
-                bench = bench_ours if impl == "ours" else bench_sb3
-                result = bench(args.task, args.steps, args.learning_starts, args.device, args.threads)
+                result = bench_sb3(args.task, args.steps, args.learning_starts, args.device, args.threads)
         print(json.dumps(result))
         return
     load_before = os.getloadavg()
@@ -234,7 +241,8 @@ def main() -> None:
             loops[impl].append(in_fresh_process(args, impl))
         print("env steps/s: " + ", ".join(f"{impl} {loops[impl][-1]['steps_per_s']:.1f}" for impl in loop_impls))
     sps = {impl: [r["steps_per_s"] for r in runs] for impl, runs in loops.items()}
-    result = {"task": args.task, "device": args.device, "threads": args.threads, "torch": torch.__version__,
+    result = {"task": args.task, "device": args.device, "threads": args.threads, "sac_style": args.sac_style,
+              "torch": torch.__version__,
               "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before],
               "load_avg_after": [round(x, 2) for x in os.getloadavg()], "repeats": args.repeats,
               "ours": {**loops["ours"][-1], "steps_per_s": _spread(sps["ours"])},
