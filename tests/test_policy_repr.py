@@ -80,3 +80,22 @@ def test_align_records_the_representation(tmp_path):
     sidecar = json.loads((tmp_path / "a" / "heads.json").read_text())
     assert sidecar["config"]["policy_repr"] == "behaviour"
     assert sidecar["weight_dim"] == 4 * 4 * 4  # action probabilities on all 16 cells
+
+
+def test_text_embeddings_do_not_depend_on_batch_or_threads(tmp_path, monkeypatch):
+    """tau(l) bit for bit: the same instruction embedded alone, beside a long one, and under 2 threads."""
+    from cliprl_cli import textenc
+
+    target = "top left third"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setenv("CLIPRL_CACHE", str(tmp_path / "a"))
+        alone = textenc.embed_instructions([target])
+        torch.set_num_threads(2)  # 1 vs 2 threads differ in the last bits unless the encoder pins its own
+        monkeypatch.setenv("CLIPRL_CACHE", str(tmp_path / "b"))
+        mixed = textenc.embed_instructions(["a much longer instruction that pads every batch it is part of", target])
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone[0], mixed[1])
