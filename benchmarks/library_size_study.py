@@ -22,7 +22,7 @@ n = 2 x trials runs, mean steps to convergence with a 95% bootstrap interval (`c
 
     .venv/bin/python benchmarks/library_size_study.py [--size 10] [--ks 2 4 8 16 32] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/library_size_study.json] [--out artifacts/library_size]
-        [--plot DIR]
+        [--plot DIR] [--policy-repr weights|behaviour]
     .venv/bin/python benchmarks/library_size_study.py --from-json benchmarks/results/library_size_study.json --out D
 
 ``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.formats.LibrarySizeResults`), which ``cliprl report``
@@ -107,8 +107,8 @@ def run_unit(unit: dict) -> list[dict]:
     rows = []
     align_dir = work / "align" / f"K{k}" / f"t{trial}"
     if k > 0:
-        align(work / "base", align_dir, AlignConfig(), sources=sources, tasks_file=unit["suites"]["honest"],
-              quiet=True)
+        align(work / "base", align_dir, AlignConfig(policy_repr=unit["policy_repr"]), sources=sources,
+              tasks_file=unit["suites"]["honest"], quiet=True)
     for ti, _ in enumerate(unit["targets"]):
         for regime in REGIMES:
             methods = unit["methods"][regime]
@@ -195,6 +195,8 @@ def main() -> None:
     parser.add_argument("--ks", type=int, nargs="+", default=[2, 4, 8, 16, 32])
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour"],
+                        help="what align's policy head reads (cliprl align --policy-repr)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write DIR/results.json (the report reads it)")
@@ -226,6 +228,7 @@ def main() -> None:
     for k in args.ks:
         for trial in range(args.trials):
             units.append({"work": str(work), "k": k, "trial": trial, "sources": draw_sources(gen, k, trial),
+                          "policy_repr": args.policy_repr,
                           "targets": gen["targets"], "target_names": gen["target_names"], "suites": suites,
                           "methods": {"honest": ["language", "clip", "uniform"] + (["scratch"] if k == args.ks[0]
                                                                                    else []),
@@ -245,7 +248,7 @@ def main() -> None:
     out = {"size": args.size, "ks": args.ks, "trials": args.trials, "pool": [list(c) for c in gen["pool"]],
            "pool_names": [gen["names"][c] for c in gen["pool"]], "targets": [list(t) for t in gen["targets"]],
            "target_names": gen["target_names"], "summary": summary, "rows": rows,
-           "seconds": {"total": total, "base": t_base}, "workers": args.workers}
+           "seconds": {"total": total, "base": t_base}, "workers": args.workers, "policy_repr": args.policy_repr}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1) + "\n")
