@@ -6,13 +6,23 @@ run gives the same bytes) and ``NAME.json`` (the sidecar). The sidecar carries:
 - ``schema``: ``SCHEMA`` below; loading refuses any other value;
 - ``kind``: what the artifact is (``base-policy``, ``align-heads``, ``furl-agent``...);
 - ``tensors``: name -> {shape, dtype} of every tensor, checked on load;
-- ``safetensors_sha256``: the hash of the tensor file, so a sidecar and a tensor file from two different
-  writes (a crash between the two renames) are caught instead of silently mixed;
+- ``safetensors_sha256``: the hash of the tensor file (mandatory: a sidecar without it is refused), so a sidecar
+  and a tensor file from two different writes are caught instead of silently mixed;
+- ``files``: name -> SHA-256 of every other file of the same artifact (``curve.json``, ``metrics.json``...): the
+  sidecar is the artifact's manifest;
 - ``config``, ``metrics``, ``timings``, ``seed`` and ``provenance`` (command line, package versions, git commit).
 
-Writes go to a temporary file in the same directory, are flushed and fsynced, then renamed over the target
-(``os.replace`` is atomic on POSIX), so a crash or a kill never leaves a half-written file in place of a good one.
-Nothing is ever pickled.
+Writing one artifact (:func:`save_artifact`, :func:`atomic_write_files`) is two phases. First every file of the
+set is written in full to a temporary file in the target directory and fsynced; a failure there (a full disk, a
+kill, a read-only directory) removes the temporaries and leaves every old file untouched. Then the temporaries are
+renamed over their targets (``os.replace`` is atomic on POSIX and needs no space), the sidecar last, and the
+directory is fsynced. A reader therefore sees the old set or the new set; a crash between two renames leaves new
+files beside the old manifest, which :func:`load_artifact` detects by hash and reports in one line.
+
+Files are created with mode ``0666 & ~umask`` (what ``open()`` would give), so a group-readable umask gives
+group-readable artifacts (a shared DVC cache, other users of a cluster). JSON is strict: NaN and infinities are
+refused (:func:`to_json_bytes`), never written as the non-JSON tokens ``NaN``/``Infinity``. Tensor artifacts of the
+kinds in :data:`FLOAT32_KINDS` must hold finite float32 tensors, as their format says. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -36,6 +47,10 @@ SCHEMA = "cliprl.artifact/1"
 TENSOR_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 
+# Kinds whose format is float32 parameters: loading refuses other dtypes and non-finite values (a policy of NaNs
+# would otherwise be averaged, aligned and fine-tuned into NaN results). Checkpoints hold RNG states and counters.
+FLOAT32_KINDS = frozenset({"base-policy", "align-heads", "furl-agent", "furl-goal-embedding"})
+
 _VERSIONED_PACKAGES = ("cliprl", "torch", "numpy", "gymnasium", "safetensors", "sentence-transformers",
                        "open_clip_torch", "metaworld", "mujoco")
 
@@ -45,20 +60,86 @@ class ArtifactError(CliprlError):
 
 
 # --------------------------------------------------------------------------------------------------------- writing
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` sets it to read it)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _stage(directory: Path, name: str, data: bytes, mode: int) -> str:
+    """Write ``data`` to a fsynced temporary file beside ``directory/name``; returns its path."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600: give what open() would have given
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # write()/fsync() errors name no file: name the target, so the one-line error says where
+            raise OSError(exc.errno, exc.strerror, str(directory / name)) from None
         raise
+    return tmp
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -> Path:
+    """Write several files of one directory as one set; ``files`` maps a plain file name to its content (bytes,
+    or an object written as JSON by :func:`to_json_bytes`). Returns the directory.
+
+    Every file is first written in full (fsynced) to a temporary file; only once all are written are they renamed
+    over their targets, in the order given (put a manifest last). A failure while writing (``ENOSPC``, a kill)
+    leaves every existing file as it was and no temporary behind.
+    """
+    directory = Path(directory)
+    blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data) for name, data in files.items()}
+    for name in blobs:
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"not a plain file name: {name!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    mode = 0o666 & ~_umask()
+    staged: list[tuple[str, Path]] = []
+    try:
+        for name, data in blobs.items():
+            staged.append((_stage(directory, name, data, mode), directory / name))
+        for i, (tmp, dst) in enumerate(staged):
+            _replace(tmp, dst)
+            staged[i] = ("", dst)
+    except BaseException:
+        for tmp, _ in staged:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
+    return directory
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename; returns the path."""
+    path = Path(path)
+    atomic_write_files(path.parent, {path.name: data})
     return path
 
 
@@ -68,7 +149,37 @@ def _replace(src: str, dst: Path) -> None:
 
 
 def to_json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode()
+    """Strict JSON (indent 2, a final newline). A NaN or an infinity anywhere is refused with an
+    :class:`ArtifactError` naming where it is: the tokens ``NaN``/``Infinity`` are not JSON, and a non-finite
+    number in a result means something diverged upstream."""
+    try:
+        return (json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n").encode()
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        where = _first_non_finite(obj, "")
+        raise ArtifactError(f"refusing to write a non-finite number (NaN or infinity) into JSON at "
+                            f"{where or 'the top level'}: something diverged (check the inputs and options)") from None
+
+
+def _first_non_finite(obj: Any, where: str) -> str | None:
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else where
+    if isinstance(obj, Mapping):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        try:
+            converted = _json_default(obj)
+        except (TypeError, ValueError):
+            return None
+        return _first_non_finite(converted, where) if converted is not obj else None
+    for key, value in items:
+        found = _first_non_finite(value, key)
+        if found is not None:
+            return found
+    return None
 
 
 def _json_default(value: Any) -> Any:
@@ -141,11 +252,13 @@ def sidecar_path(tensor_path: str | os.PathLike) -> Path:
 def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *, kind: str,
                   config: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None,
                   timings: Mapping[str, Any] | None = None, seed: int | None = None,
-                  extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``tensors`` to ``tensor_path`` (safetensors) and the sidecar JSON next to it, both atomically.
+                  extra: Mapping[str, Any] | None = None, companions: Mapping[str, Any] | None = None) -> Path:
+    """Write ``tensors`` to ``tensor_path`` (safetensors), the ``companions`` beside it (file name -> bytes or a
+    JSON-serialisable object: ``curve.json``, ``metrics.json``...) and the sidecar, as one set.
 
-    The tensor file is written first and the sidecar, which names its hash, second: a crash in between leaves
-    a pair that :func:`load_artifact` rejects with a clear message rather than a silent mix.
+    The sidecar is the manifest: it names the SHA-256 of the tensor file and of every companion, and it is renamed
+    into place last, after every file of the set was fully written (:func:`atomic_write_files`). A failure while
+    writing leaves the previous set untouched; :func:`load_artifact` detects files from two different writes.
     """
     import torch
     from safetensors.torch import save as safetensors_save
@@ -163,25 +276,46 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
             t = t.clone()
         storages.add(t.untyped_storage().data_ptr())
         contiguous[name] = t
+    if kind in FLOAT32_KINDS:
+        _check_float32(contiguous, f"{tensor_path} (not written)")
     blob = safetensors_save(contiguous)
-    atomic_write_bytes(tensor_path, blob)
+    side = sidecar_path(tensor_path)
+    extra_blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data)
+                   for name, data in (companions or {}).items()}
+    if tensor_path.name in extra_blobs or side.name in extra_blobs:
+        raise ValueError(f"a companion file may not be named like the artifact itself: {sorted(extra_blobs)}")
     sidecar = {
         "schema": SCHEMA,
         "kind": kind,
         "tensors": {name: {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")}
                     for name, t in contiguous.items()},
         "safetensors_sha256": hashlib.sha256(blob).hexdigest(),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in extra_blobs.items()},
         "seed": seed,
         "config": dict(config or {}),
         "metrics": dict(metrics or {}),
         "timings": dict(timings or {}),
         "provenance": provenance(),
     }
+    if not extra_blobs:
+        del sidecar["files"]
     if extra:
         sidecar.update(extra)
-    atomic_write_json(sidecar_path(tensor_path), sidecar)
+    atomic_write_files(tensor_path.parent, {**extra_blobs, tensor_path.name: blob, side.name: to_json_bytes(sidecar)})
     del torch
     return tensor_path
+
+
+def _check_float32(tensors: Mapping[str, Any], where: str) -> None:
+    """Every tensor float32 with finite values (the format of :data:`FLOAT32_KINDS`), else one line."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.dtype != torch.float32:
+            raise ArtifactError(f"{where}: tensor {name!r} is {str(tensor.dtype).replace('torch.', '')}; "
+                                "the format is float32")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ArtifactError(f"{where}: tensor {name!r} holds NaN or infinite values")
 
 
 # --------------------------------------------------------------------------------------------------------- reading
@@ -222,9 +356,14 @@ def load_artifact(tensor_path: str | os.PathLike, *, kind: str | None = None,
     if kind is not None and sidecar.get("kind") != kind:
         raise ArtifactError(f"{side}: expected a {kind!r} artifact, found {sidecar.get('kind')!r}")
     blob = tensor_path.read_bytes()
-    if sidecar.get("safetensors_sha256") not in (None, hashlib.sha256(blob).hexdigest()):
+    expected = sidecar.get("safetensors_sha256")
+    if not isinstance(expected, str) or not expected:
+        raise ArtifactError(f"{side}: no safetensors_sha256: the tensor file cannot be verified (the field is "
+                            "mandatory; rewrite the artifact with the command that made it)")
+    if expected != hashlib.sha256(blob).hexdigest():
         raise ArtifactError(f"{tensor_path}: contents do not match the hash in {side.name} "
                             "(truncated, corrupt, or written by another run)")
+    check_companions(tensor_path, sidecar)
     try:
         tensors = safetensors_load(blob)
     except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
@@ -236,6 +375,12 @@ def load_artifact(tensor_path: str | os.PathLike, *, kind: str | None = None,
         if list(tensor.shape) != list(listed[name]["shape"]):
             raise ArtifactError(f"{tensor_path}: tensor {name!r} has shape {list(tensor.shape)}, "
                                 f"sidecar says {listed[name]['shape']}")
+    for name, tensor in tensors.items():
+        if str(tensor.dtype).replace("torch.", "") != listed[name].get("dtype"):
+            raise ArtifactError(f"{tensor_path}: tensor {name!r} is {str(tensor.dtype).replace('torch.', '')}, "
+                                f"sidecar says {listed[name].get('dtype')}")
+    if sidecar.get("kind") in FLOAT32_KINDS:
+        _check_float32(tensors, str(tensor_path))
     for name, shape in (expected_shapes or {}).items():
         if name not in tensors:
             raise ArtifactError(f"{tensor_path}: missing tensor {name!r}")
@@ -243,3 +388,24 @@ def load_artifact(tensor_path: str | os.PathLike, *, kind: str | None = None,
             raise ArtifactError(f"{tensor_path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, "
                                 f"expected {tuple(shape)}")
     return tensors, sidecar
+
+
+def check_companions(tensor_path: str | os.PathLike, sidecar: Mapping[str, Any]) -> None:
+    """Check every file the sidecar's ``files`` manifest names against its hash (one line on a mismatch).
+
+    A mismatch means the directory holds files from two different writes (a crash between the renames of a set),
+    or a file edited by hand: the reader must not combine them."""
+    tensor_path = Path(tensor_path)
+    files = sidecar.get("files", {})
+    if not isinstance(files, Mapping):
+        raise ArtifactError(f"{sidecar_path(tensor_path)}: 'files' must map file names to SHA-256 hashes")
+    for name, digest in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ArtifactError(f"{sidecar_path(tensor_path)}: manifest entry {name!r} is not a plain file name")
+        member = tensor_path.parent / name
+        if not member.is_file():
+            raise ArtifactError(f"{member}: missing (listed in the manifest {sidecar_path(tensor_path).name})")
+        if hashlib.sha256(member.read_bytes()).hexdigest() != digest:
+            raise ArtifactError(f"{member}: does not match its hash in {sidecar_path(tensor_path).name}: the "
+                                "directory mixes files of two different writes (or one was edited); rerun the "
+                                "command that writes it")

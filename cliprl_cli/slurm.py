@@ -105,6 +105,49 @@ class SlurmOptions:
     setup: str | None = None  # shell lines run before each command (module load, source venv/bin/activate...)
     extra: list[str] = field(default_factory=list)  # further sbatch options, e.g. ["--qos=high"]
 
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+# What each value rendered into an #SBATCH line may look like. sbatch reads its directives line by line and stops at
+# the first line that is not one, so a newline inside a value would end the block and silently drop every later
+# directive (--requeue, --signal, the dependency): values are checked, never quoted.
+_SBATCH_FORMATS = {
+    "partition": (r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*", "a partition name or a comma-separated list, e.g. gpu"),
+    "account": (r"[A-Za-z0-9_.\-]+", "an account name, e.g. lab"),
+    "time": (r"(\d+-)?\d+(:\d+){0,2}|(?i:unlimited|infinite)",
+             "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, e.g. 4:00:00"),
+    "mem": (r"\d+[KMGTkmgt]?", "an integer with an optional K/M/G/T suffix, e.g. 8G"),
+    "gpus": (r"([A-Za-z0-9_.\-]+:)?\d+", "a count or TYPE:COUNT, e.g. 1 or a100:1"),
+}
+
+
+def check_options(options: SlurmOptions) -> None:
+    """Refuse option values that would break or change the generated ``#SBATCH`` block (one line each)."""
+    for name, (pattern, shape) in _SBATCH_FORMATS.items():
+        value = getattr(options, name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise CliprlError(f"--{name} {value!r} is not a valid sbatch value: expected {shape}")
+    if options.log_dir is not None and (re.search(r"[\x00-\x20\x7f]", options.log_dir) or not options.log_dir):
+        raise CliprlError(f"--log-dir {options.log_dir!r}: sbatch directives cannot hold whitespace or control "
+                          "characters; choose a path without them")
+    for extra in options.extra:
+        if not re.fullmatch(r"--?[A-Za-z][A-Za-z0-9\-]*(=[^\x00-\x1f\x7f]*)?", extra):
+            raise CliprlError(f"--sbatch-arg {extra!r} is not one sbatch option (--name or --name=value, no "
+                              "newlines or control characters)")
+    if options.setup is not None and re.search(r"[\x00-\x08\x0b-\x1f\x7f]", options.setup):
+        raise CliprlError("--setup holds control characters (newlines and tabs are fine: it is shell lines)")
+    for name in ("cpus_per_task", "max_parallel"):
+        value = getattr(options, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise CliprlError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    for name in ("signal_seconds", "max_requeues"):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CliprlError(f"--{name.replace('_', '-')} must be a non-negative integer, got {value!r}")
+
 
 # ----------------------------------------------------------------------------------------------------- the plan
 def find_root(start: str | os.PathLike | None = None) -> Path:
@@ -340,7 +383,8 @@ mkdir -p "$STATUS_DIR"
 echo "[cliprl] $(date -Is) stage $STAGE: job ${SLURM_JOB_ID:-?} task $TASK restart ${SLURM_RESTART_COUNT:-0} on $(hostname)"
 cd "$WDIR" || exit 2
 child=""
-forward() { [ -n "$child" ] && kill -s "$1" -- "-$child" 2>/dev/null; }
+forwarded=""
+forward() { forwarded="$1"; [ -n "$child" ] && kill -s "$1" -- "-$child" 2>/dev/null; }
 trap 'forward TERM' TERM
 trap 'forward USR1' USR1
 trap 'forward INT' INT
@@ -355,6 +399,12 @@ while :; do
 done
 wait "$child" 2>/dev/null; last=$?
 [ "$last" -ne 127 ] && rc=$last
+# killed by the signal we forwarded before it could install its handler (Python start-up): nothing was written,
+# so it is as resumable as a checkpoint; count it as 75 so the task is requeued
+if [ -n "$forwarded" ] && { [ "$rc" -eq 143 ] || [ "$rc" -eq 138 ]; }; then
+    echo "[cliprl] killed by SIG$forwarded during start-up (exit $rc): treated as 75 (nothing written yet)"
+    rc=75
+fi
 echo "$rc" > "$STATUS_DIR/$JOB_KEY.$TASK.rc.tmp" && mv -f "$STATUS_DIR/$JOB_KEY.$TASK.rc.tmp" "$STATUS_DIR/$JOB_KEY.$TASK.rc"
 echo "[cliprl] $(date -Is) stage $STAGE exited with $rc"
 if [ "$rc" -eq 75 ] && [ "${SLURM_RESTART_COUNT:-0}" -lt "$MAX_REQUEUES" ]; then

@@ -48,11 +48,12 @@ def submit_command(
     """Submit the pipeline's out-of-date stages as SLURM jobs (job arrays for matrix stages)."""
     from ..slurm import SlurmOptions, build_plan, submit_plan
 
-    plan = build_plan(targets=targets or (), force=force)
+    # the options are checked first (values that would break the #SBATCH block), before the DVC repo is read
     options = SlurmOptions(partition=partition, time=time, mem=mem, cpus_per_task=cpus_per_task, gpus=gpus,
                            account=account, log_dir=log_dir, max_parallel=max_parallel,
                            signal_seconds=signal_seconds, max_requeues=max_requeues, setup=setup,
                            extra=list(sbatch_arg or []))
+    plan = build_plan(targets=targets or (), force=force)
     submit_plan(plan, options, dry_run=dry_run, echo=typer.echo)
 
 
