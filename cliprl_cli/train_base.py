@@ -25,6 +25,7 @@ from .ppo import TrainResult, train_ppo
 from .progress import ProgressReporter
 from .seeding import seed_everything
 from .tasks import load_suite, slug
+from .validate import check_train_base
 
 POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
@@ -45,6 +46,8 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
     ``out`` (an artifact already there is left untouched).
     """
     ppo = ppo or PPOConfig()
+    check_train_base(grid_size=grid_size, hidden=hidden, layers=layers, threads=threads,
+                     checkpoint_every_s=checkpoint_every_s)  # ranges and size bounds, before anything is written
     suite = load_suite(tasks_file)
     suite.check_size(grid_size)
     goal = suite.goal(task, grid_size)
@@ -67,7 +70,7 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
             raise NotConvergedError(
                 f"'{task}' on a {grid_size}x{grid_size} grid did not converge within {ppo.max_env_steps} env steps "
                 f"(last check: success {result.curve[-1]['success_rate']:.3f}, path ratio "
-                f"{result.curve[-1]['path_ratio']:.3f}); no artifact written; raise --max-env-steps")
+                f"{result.curve[-1]['path_ratio'] or float('inf'):.3f}); no artifact written; raise --max-env-steps")
         metrics = write_policy_artifact(out, result, config=config, kind=KIND)
         remove_checkpoint(out / CHECKPOINT_FILE)
     if not quiet:
@@ -97,11 +100,12 @@ def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, A
                "wall_time_s": round(result.wall_time_s, 4), "auc": result.auc,
                "final_success_rate": result.curve[-1]["success_rate"],
                "final_path_ratio": result.curve[-1]["path_ratio"], "resumed_from_step": result.resumed_from_step}
-    BaseCurve([CurvePoint(**point) for point in result.curve]).write(out / CURVE_FILE)
+    # curve.json is written with the policy as one set, its hash in the sidecar's manifest (cliprl_cli.artifacts)
     save_artifact(out / POLICY_FILE, result.params, kind=kind, config=config, metrics=metrics,
                   timings={"wall_time_s": metrics["wall_time_s"]}, seed=config.get("seed"),
                   extra={"instruction": config["task"], "goal": config["goal"], "spec": config["spec"],
-                         "learning_curve": result.curve, **(extra or {})})
+                         "learning_curve": result.curve, **(extra or {})},
+                  companions={CURVE_FILE: BaseCurve([CurvePoint(**point) for point in result.curve]).to_json()})
     return metrics
 
 

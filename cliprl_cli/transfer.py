@@ -43,7 +43,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .align import Library, default_sources, load_heads, load_library
-from .artifacts import atomic_write_json, read_json
+from .artifacts import atomic_write_files, atomic_write_json, read_json
 from .checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import Method, PPOConfig, TransferConfig, Weighting, check_methods
@@ -191,6 +191,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     if auc_horizon < 1:
         raise CliprlError(f"--auc-horizon must be at least 1 env step, got {auc_horizon}")
     ppo = ppo or _DEFAULTS.ppo
+    TransferConfig(methods=tuple(methods), trials=trials, seed=seed, softmax_temperature=softmax_temperature,
+                   threads=threads, workers=workers, checkpoint_every_s=checkpoint_every_s, auc_horizon=auc_horizon,
+                   ppo=ppo)  # checks every value's range (cliprl_cli.validate) before anything is read or written
     suite = load_suite(tasks_file)
     library = load_library(base_dir, default_sources(suite, sources))
     size = library.spec.grid_size
@@ -249,10 +252,11 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=auc_horizon,
         sources=list(library.instructions))
     results = record.to_json()
-    record.write(out / "results.json")
-    TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
-                    for m, per_trial in curves.items()}).write(out / "curves.json")
-    atomic_write_json(out / "metrics.json", flat_metrics(results))
+    # one set: all three are written in full before any replaces its old version (cliprl_cli.artifacts)
+    atomic_write_files(out, {
+        "curves.json": TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
+                                       for m, per_trial in curves.items()}).to_json(),
+        "metrics.json": flat_metrics(results), "results.json": results})
     partial_path.unlink(missing_ok=True)
     return results
 

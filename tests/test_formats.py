@@ -50,11 +50,22 @@ def test_transfer_results_without_ratio_omit_the_key(tmp_path):
     assert TransferResults.from_json(doc, "x").ratio_clip_language is None
 
 
-def test_base_curve_keeps_infinity_and_field_order(tmp_path):
-    curve = BaseCurve([CurvePoint(0, 0.0, math.inf, 0.0), CurvePoint(4096, 1.0, 1.0, 0.02)])
+def test_base_curve_writes_null_path_ratio_and_keeps_field_order(tmp_path):
+    curve = BaseCurve([CurvePoint(0, 0.0, None, 0.0), CurvePoint(4096, 1.0, 1.0, 0.02)])
     path = curve.write(tmp_path / "curve.json")
     assert BaseCurve.read(path) == curve
-    assert list(json.loads(path.read_text())[0]) == ["env_steps", "success_rate", "path_ratio", "wall_s"]
+    assert json.loads(path.read_text())[0] == {"env_steps": 0, "success_rate": 0.0, "path_ratio": None, "wall_s": 0.0}
+    assert "Infinity" not in path.read_text()
+    path.write_text('[{"env_steps": 0, "success_rate": 0.0, "path_ratio": Infinity, "wall_s": 0.0}]')  # old files
+    assert BaseCurve.read(path).points[0].path_ratio == math.inf
+
+
+def test_paired_ratio_writes_infinity_as_null_and_reads_it_back():
+    ratio = PairedRatio(ratio=math.inf, ci95=(0.5, math.inf))
+    doc = ratio.to_json()
+    assert doc == {"ratio": None, "ci95": [0.5, None]}
+    assert PairedRatio.from_json(json.loads(json.dumps(doc, allow_nan=False)), "x") == ratio
+    assert PairedRatio.from_json({"ratio": 1.5, "ci95": [1.0, 2.0]}, "x") == PairedRatio(1.5, (1.0, 2.0))
 
 
 def test_transfer_curves_keep_missing_trials():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import CliprlError
+from ..validate import check_furl
 from .env import check_task
 
 CHECKPOINT_EVERY_S = 300.0  # seconds between two checkpoints of a run (also written on SIGTERM/SIGUSR1)
@@ -157,6 +158,7 @@ class FurlConfig:
             raise CliprlError(f"--random-steps must be >= 0, got {self.random_steps}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        check_furl(self)  # every float finite; rates, margins and weights in range (cliprl_cli.validate)
 
     @property
     def preprocess_style(self) -> str:
