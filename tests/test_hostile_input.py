@@ -320,3 +320,34 @@ def test_quiet_is_silent_in_a_fresh_process(lib, tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and proc.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------------------------ FuRL
+@pytest.mark.parametrize("args, match", [
+    (["--rho", "nan"], "--rho must be a finite number"),
+    (["--goal-margin", "-1"], "--goal-margin must be >= 0"),
+    (["--gb-alpha", "2"], "--gb-alpha must be <= 1"),
+])
+def test_furl_float_options(tmp_path, capsys, args, match):
+    _fails(capsys, ["furl", "--profile", "cpu-small", "--task", "reach-v3", "--variant", "sac", "-q", *args,
+                    "--out", tmp_path / "f"], match=match)
+    assert not (tmp_path / "f").exists()
+
+
+def test_furl_out_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep")
+    _fails(capsys, ["furl", "--profile", "cpu-small", "--task", "reach-v3", "--variant", "sac", "--steps", "50",
+                    "-q", "--out", blocker], match="File exists")
+    assert blocker.read_text() == "keep"
+
+
+def test_a_fresh_process_prints_one_line(tmp_path):
+    """Through ``python -m cliprl_cli`` (what a shell runs): an alias bomb is one line and exit 2, quickly."""
+    suite = tmp_path / "bomb.yaml"
+    suite.write_text("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                     "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n")
+    proc = subprocess.run([sys.executable, "-m", "cliprl_cli", "train-base", "--task", "a", "--tasks", str(suite),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "aliases" in proc.stderr and not (tmp_path / "o").exists()
