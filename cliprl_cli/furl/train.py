@@ -591,13 +591,21 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
         vlm_checkpoint_sha256=ctx.vlm.checkpoint_sha256 if ctx.vlm else None, sac_style=cfg.sac_style,
         eq5_pairs_kept_mean=curve_mean(st.curve, "eq5_pairs_kept"),
         eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"))
-    save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
-                  metrics=final, timings=summary.timings_s, seed=cfg.seed,
-                  extra={**ctx.mark, "instruction": ctx.instruction, "vlm": ctx.vlm.identity() if ctx.vlm else None})
     if ctx.uses_vlm:
         summary.expert_rewards = expert_rewards(st, ctx)
     ctx.close()
-    summary.write(out / "summary.json")
+    # One set (issue 15): agent.json is the manifest of summary.json, curve.json and expert_rewards.json (written
+    # just before, so a crash in between is caught by its hash), renamed into place after all are fully written.
+    companions: dict[str, Any] = {
+        "summary.json": summary.to_json(),
+        "curve.json": FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant,
+                                seed=cfg.seed, curve=st.curve).to_json()}
+    if ctx.uses_vlm:
+        companions["expert_rewards.json"] = (out / "expert_rewards.json").read_bytes()
+    save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
+                  metrics=final, timings=summary.timings_s, seed=cfg.seed,
+                  extra={**ctx.mark, "instruction": ctx.instruction, "vlm": ctx.vlm.identity() if ctx.vlm else None},
+                  companions=companions)
     # Only now: a run killed while writing its artifacts resumes from the last checkpoint and writes them again.
     remove_checkpoint(ctx.ckpt_path)
     return summary.to_json()
