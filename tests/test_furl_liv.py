@@ -157,3 +157,15 @@ def test_a_random_liv_file_is_labelled_random_and_converts_with_its_mark(tmp_pat
     out = tmp_path / "liv.safetensors"
     V.convert_liv_checkpoint(path, out)
     assert V.load_vlm("liv", checkpoint=out).random_weights
+
+
+def test_cli_names_a_wrong_layout_in_one_line(tmp_path, capsys):
+    from cliprl_cli.cli import main
+
+    bad = tmp_path / "model.pt"
+    torch.save({"state_dict": {"visual.conv1.weight": torch.zeros(1)}}, bad)
+    code = main(["furl", "--profile", "cpu-small", "--variant", "vlm", "--steps", "10", "--vlm-model", "liv",
+                 "--vlm-checkpoint", str(bad), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and "not LIV's model.pt layout" in err[0] and "'state_dict'" in err[0]
