@@ -234,7 +234,10 @@ def test_python_dash_m_runs_the_same_cli():
 
 
 def test_install_completion_writes_a_bash_completion_script(tmp_path):
-    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    # Typer detects the shell from the process tree (shellingham), which fails under some CI runners ("Shell None
+    # is not supported"); with detection off, --install-completion takes the shell by name, as a user can type it.
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash",
+           "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     result = subprocess.run([sys.executable, "-m", "cliprl_cli", "--install-completion", "bash"],
                             capture_output=True, text=True, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
