@@ -20,7 +20,9 @@ Evaluation every ``--eval-every`` steps: ``--eval-episodes`` episodes with the m
 thread (``--threads``), so runs do not share caches or threads; ``--workers`` runs that many at once.
 
     python benchmarks/bench_sac_learn.py --steps 20000 --seeds 0 1 --workers 2 \\
-        --json benchmarks/results/bench_sac_learn.json
+        --json benchmarks/results/bench_sac_learn.json --plot benchmarks/results/bench_sac_learn.png
+    python benchmarks/bench_sac_learn.py --replot benchmarks/results/bench_sac_learn.json \\
+        --plot benchmarks/results/bench_sac_learn.png      # the figure again from a finished run's JSON
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -147,9 +150,32 @@ def summarize(runs: list[dict], last_points: int) -> dict:
         mine = [r for r in runs if r["impl"] == impl]
         finals = [statistics.fmean(p["eval_return"] for p in r["curve"][-last_points:]) for r in mine]
         first = [next((p["step"] for p in r["curve"] if p["eval_return"] >= -200), None) for r in mine]
-        table[impl] = {"final_mean": round(statistics.fmean(finals), 1), "final_per_seed": [round(f, 1) for f in finals],
+        table[impl] = {"final_mean": round(statistics.fmean(finals), 1),
+                       "final_per_seed": [round(f, 1) for f in finals],
                        "first_step_at_or_above_-200": first, "wall_s": [r["curve"][-1]["wall_s"] for r in mine]}
     return table
+
+
+def plot(payload: dict, path: str) -> None:
+    """Eval return against env steps: one line per run, one colour per implementation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    impls = sorted({r["impl"] for r in payload["runs"]})
+    for k, impl in enumerate(impls):
+        for j, run in enumerate(r for r in payload["runs"] if r["impl"] == impl):
+            ax.plot([p["step"] for p in run["curve"]], [p["eval_return"] for p in run["curve"]], color=f"C{k}",
+                    alpha=0.8, linestyle="-" if j == 0 else "--", label=impl if j == 0 else None)
+    ax.axhline(-200, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"mean eval return ({payload['eval_episodes']} episodes)")
+    ax.set_title(f"SAC on {payload['env']}: ours vs SB3 (dashed: 2nd seed)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def main() -> None:
@@ -164,10 +190,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--last-points", type=int, default=3, help="curve points averaged for the final figure")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--plot", default=None, help="write the curves as a PNG")
+    ap.add_argument("--replot", default=None, help="only redraw --plot from this JSON (no training)")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)  # IMPL:SEED, one run in this process
     args = ap.parse_args()
     if args.only:
         print(json.dumps(one(args)))
+        return
+    if args.replot:
+        plot(json.loads(Path(args.replot).read_text()), args.plot)
         return
     jobs = [f"{impl}:{seed}" for seed in args.seeds for impl in args.impls]
     base = [sys.executable, __file__, "--steps", str(args.steps), "--eval-every", str(args.eval_every),
@@ -195,8 +226,9 @@ def main() -> None:
                    "workers": args.workers, "last_points": args.last_points,
                    "command": " ".join(["python", "benchmarks/bench_sac_learn.py", *sys.argv[1:]]),
                    "summary": summary, "runs": runs}
-        from pathlib import Path
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+        if args.plot:
+            plot(payload, args.plot)
 
 
 if __name__ == "__main__":
