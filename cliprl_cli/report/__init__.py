@@ -14,6 +14,7 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/base/{N}/{task-slug}/policy.json, curve.json            (cliprl train-base)
     ARTIFACTS/align/{N}/heads.json, metrics.json                      (cliprl align)
     ARTIFACTS/transfer/{N}/results.json, curves.json                  (cliprl transfer)
+    ARTIFACTS/library_size/results.json   (optional: benchmarks/library_size_study.py --out ARTIFACTS/library_size)
     ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
                                                                       (cliprl furl)
 
