@@ -31,6 +31,11 @@ Json = dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------------ field checks
+def _obs_key(obs: str | None) -> Json:
+    """``{"obs": obs}`` for a pixel run's FuRL files, nothing for the state agent's (their bytes stay as before)."""
+    return {} if obs is None else {"obs": obs}
+
+
 def _field(doc: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], where: str, *,
            optional: bool = False) -> Any:
     """``doc[key]`` checked against ``kinds`` (bool is never accepted as a number); None if optional and absent."""
@@ -546,10 +551,11 @@ class FurlCurve:
     variant: str
     seed: int
     curve: list[FurlPoint]
+    obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
 
     def to_json(self) -> Json:
         return {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
-                "seed": self.seed, "curve": [p.to_json() for p in self.curve]}
+                "seed": self.seed, "curve": [p.to_json() for p in self.curve], **_obs_key(self.obs)}
 
     def write(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json())
@@ -561,7 +567,8 @@ class FurlCurve:
                    task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
                    seed=int(_field(doc, "seed", int, where)),
                    curve=[FurlPoint.from_json(p, f"{where}: curve[{i}]")
-                          for i, p in enumerate(_field(doc, "curve", list, where))])
+                          for i, p in enumerate(_field(doc, "curve", list, where))],
+                   obs=_field(doc, "obs", str, where, optional=True))
 
     @classmethod
     def read(cls, path: str | Path) -> "FurlCurve":
@@ -597,6 +604,7 @@ class FurlSummary:
     # goal-distance mask kept, and of Eq. 4's pairs (pos-neg and pos-pos) with a non-zero hinge.
     eq5_pairs_kept_mean: float | None = None
     eq4_hinge_nonzero_mean: float | None = None
+    obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
 
     def to_json(self) -> Json:
         doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
@@ -610,6 +618,7 @@ class FurlSummary:
                      "eq4_hinge_nonzero_mean": self.eq4_hinge_nonzero_mean}
         if self.expert_rewards is not None:
             doc["expert_rewards"] = self.expert_rewards
+        doc.update(_obs_key(self.obs))
         return doc
 
     def write(self, path: str | Path) -> Path:
@@ -635,7 +644,8 @@ class FurlSummary:
                    vlm_checkpoint_sha256=_field(doc, "vlm_checkpoint_sha256", str, where, optional=True),
                    sac_style=_field(doc, "sac_style", str, where, optional=True),
                    eq5_pairs_kept_mean=_number(doc, "eq5_pairs_kept_mean", where, optional=True),
-                   eq4_hinge_nonzero_mean=_number(doc, "eq4_hinge_nonzero_mean", where, optional=True))
+                   eq4_hinge_nonzero_mean=_number(doc, "eq4_hinge_nonzero_mean", where, optional=True),
+                   obs=_field(doc, "obs", str, where, optional=True))
 
     def final_point(self, where: str = "summary.json") -> FurlPoint | None:
         """``final`` as a typed point; None for a run that never evaluated (its writer then writes ``{}``)."""

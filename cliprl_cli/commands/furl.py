@@ -11,11 +11,12 @@ from typing import Optional
 
 import typer
 
-from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, Profile, SacStyle, Variant,
-                           VlmPreprocess, profile_config)
+from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, PROFILES, Device, ObsKind, Profile, SacStyle,
+                           Variant, VlmPreprocess, profile_config)
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
 _RUN, _ENV, _VLM, _SAC, _FURL, _EVAL = "Run", "Environment", "VLM", "SAC", "FuRL", "Evaluation"
+_PIX = "Pixels (DrQ)"
 
 
 def _shown(field: str) -> str:
@@ -127,6 +128,22 @@ def furl_command(
                                         rich_help_panel=_EVAL),
     eval_episodes: Optional[int] = _option("eval_episodes", "--eval-episodes", help="Episodes per evaluation.",
                                            rich_help_panel=_EVAL),
+    obs: Optional[ObsKind] = _choice_option(ObsKind, "observation kind", "--obs", field="obs",
+                                            help="state: SAC on Meta-World's state; pixels: DrQ on stacked frames of "
+                                            "the rendering camera (the paper's Section 5.4; sac = DrQ alone, furl = "
+                                            "DrQ + aligned VLM reward + relay).", rich_help_panel=_PIX),
+    pixel_size: Optional[int] = _option("pixel_size", "--pixel-size", help="Side of the agent's frames, "
+                                        "area-averaged from the one rendered frame (<= --image-size).",
+                                        rich_help_panel=_PIX),
+    frame_stack: Optional[int] = _option("frame_stack", "--frame-stack", help="Frames per observation.",
+                                         rich_help_panel=_PIX),
+    action_repeat: Optional[int] = _option("action_repeat", "--action-repeat", help="Environment steps per "
+                                           "agent step.", rich_help_panel=_PIX),
+    pixel_buffer_size: Optional[int] = _option("pixel_buffer_size", "--pixel-buffer-size", help="Frame-buffer "
+                                               "capacity in frames (paper 2e5).", rich_help_panel=_PIX),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", show_default=_shown("amp"),
+                                       help="bfloat16 autocast of DrQ's conv trunk on CUDA (unmeasured).",
+                                       rich_help_panel=_PIX),
 ) -> None:
     """Train SAC with (fuzzy) VLM rewards on one Meta-World task: FuRL and the paper's baselines.
 
@@ -144,7 +161,9 @@ def furl_command(
         goal_margin=goal_margin, baseline_prompt=baseline_prompt, gb_alpha=gb_alpha, goal_cache=goal_cache,
         batch_size=batch_size, buffer_size=buffer_size, random_steps=random_steps,
         sac_style=sac_style.value if sac_style is not None else None, rho=rho, eval_every=eval_every,
-        eval_episodes=eval_episodes, quiet=quiet or None, steps=steps)
+        eval_episodes=eval_episodes, quiet=quiet or None, steps=steps, obs=obs.value if obs is not None else None,
+        pixel_size=pixel_size, frame_stack=frame_stack, action_repeat=action_repeat,
+        pixel_buffer_size=pixel_buffer_size, amp=amp)
     summary = run_furl(cfg, checkpoint_every_s=checkpoint_every)
     if not cfg.quiet:
         final = summary.get("final", {})

@@ -68,6 +68,27 @@ class SacStyle(str, Enum):
     CLEANRL = "cleanrl"  # CleanRL/SB3: tanh-squashed log-std in [-5, 2], PyTorch init, critic stepped first
 
 
+class ObsKind(str, Enum):
+    """What the agent observes (``--obs``): the state (SAC) or the camera (DrQ, the paper's Section 5.4)."""
+
+    STATE = "state"    # Meta-World's 39-d state; SAC (cliprl_cli.furl.sac)
+    PIXELS = "pixels"  # stacked 84 px frames of the rendering camera; DrQ (cliprl_cli.furl.drq)
+
+
+PIXEL_FIELDS = ("obs", "pixel_size", "frame_stack", "action_repeat", "pixel_buffer_size", "drq_feature_dim",
+                "drq_pad", "drq_init_temperature", "amp")
+
+
+def config_json(cfg: "FurlConfig") -> dict:
+    """``dataclasses.asdict(cfg)`` as the run's JSON files record it: the pixel fields only for a pixel run (a
+    state run's config.json and agent.json are byte-identical to those written before the pixel agent existed)."""
+    doc = dataclasses.asdict(cfg)
+    if cfg.obs == "state":
+        for name in PIXEL_FIELDS:
+            doc.pop(name)
+    return doc
+
+
 class Device(str, Enum):
     """Where torch runs (``--device``); ``cuda:N`` names one GPU and is accepted too."""
 
@@ -136,6 +157,18 @@ class FurlConfig:
     eval_episodes: int = 10                 # episodes per evaluation
     sample_frames: int = 4                  # training frames saved under frames/ (evenly spaced)
     quiet: bool = False                     # no progress output
+    # ---- pixels (the paper's Section 5.4, Table 5's DrQ rows; cliprl_cli.furl.drq, cliprl_cli.furl.frames). These
+    # fields reach config.json and agent.json only when obs == "pixels" (config_json), so the state agent's files
+    # keep their bytes.
+    obs: str = "state"                      # the agent's input: "state" (SAC on the 39-d state) or "pixels" (DrQ)
+    pixel_size: int = 84                    # side of the agent's frames, area-averaged from the rendered frame
+    frame_stack: int = 3                    # frames per observation
+    action_repeat: int = 2                  # environment steps per agent step (the action repeated)
+    pixel_buffer_size: int = 200_000        # frame-buffer capacity (frames, reset frames included); Table 5: 2e5
+    drq_feature_dim: int = 50               # the encoder's embedding (linear + LayerNorm + tanh)
+    drq_pad: int = 4                        # random-shift padding in pixels
+    drq_init_temperature: float = 0.1       # DrQ's initial alpha (DrQ's and jaxrl's value)
+    amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (unmeasured; CPU: ignored)
 
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
@@ -159,6 +192,29 @@ class FurlConfig:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         check_furl(self)  # every float finite; rates, margins and weights in range (cliprl_cli.validate)
+        self.validate_pixels()
+
+    def validate_pixels(self) -> None:
+        """The pixel settings (``--obs pixels``): one-line errors; nothing is checked for state runs."""
+        if self.obs not in [o.value for o in ObsKind]:
+            raise CliprlError(f"unknown observation kind {self.obs!r}; known: {', '.join(o.value for o in ObsKind)}")
+        if self.obs != "pixels":
+            return
+        if not 16 <= self.pixel_size <= 512:
+            raise CliprlError(f"--pixel-size must be in [16, 512] (DrQ's encoder needs >= 15 px), got {self.pixel_size}")
+        if self.pixel_size > self.image_size:
+            raise CliprlError(f"--pixel-size {self.pixel_size} is larger than the rendered frame (--image-size "
+                              f"{self.image_size}): the agent's frame is cut from the one rendered frame; render at "
+                              f"least {self.pixel_size} px")
+        for name, top in (("frame_stack", 16), ("action_repeat", 16)):
+            if not 1 <= getattr(self, name) <= top:
+                raise CliprlError(f"--{name.replace('_', '-')} must be in [1, {top}], got {getattr(self, name)}")
+        if self.pixel_buffer_size < self.frame_stack + 1:
+            raise CliprlError(f"--pixel-buffer-size must be >= --frame-stack + 1, got {self.pixel_buffer_size}")
+        if not 1 <= self.drq_feature_dim <= 4096 or not 0 <= self.drq_pad <= 64:
+            raise CliprlError("DrQ's feature dimension must be in [1, 4096] and its padding in [0, 64]")
+        if not (0.0 < self.drq_init_temperature < float("inf")):
+            raise CliprlError(f"DrQ's initial temperature must be finite and > 0, got {self.drq_init_temperature}")
 
     @property
     def preprocess_style(self) -> str:

@@ -48,6 +48,17 @@ class Transitions(NamedTuple):
     success: np.ndarray    # (num_envs,) bool
 
 
+class PixelTransitions(NamedTuple):
+    """One agent step of every environment with pixels (``--obs pixels``): the rows the frame buffer gets."""
+
+    view: np.ndarray         # (num_envs, 3, S, S) uint8, the agent's view of the frame after the step
+    act: np.ndarray          # (num_envs, act_dim) float32
+    r_task: np.ndarray       # (num_envs,) float32, sum of success - 1 over the repeated steps
+    done: np.ndarray         # (num_envs,) bool, the episode ended here
+    success: np.ndarray      # (num_envs,) bool, success at the last repeated step (what the frame shows)
+    reset_view: np.ndarray   # (num_envs, 3, S, S) uint8, the next episode's reset frame where done (else zeros)
+
+
 class Pending(NamedTuple):
     """Transitions waiting for their frames' embeddings (computed on a background thread)."""
 
@@ -83,6 +94,7 @@ class RunState:
     traj_success: list = field(default_factory=list)   # their success flags
     ep_actions: list = field(default_factory=list)     # actions of the current episode (replayed on resume)
     ep_start_rng: list = field(default_factory=list)   # RNG states the current episode's reset drew from
+    stack: Any = None                                  # pixels: each env's frame stack (num_envs, K, 3, S, S) uint8
     # the step whose embeddings are being computed
     pending: Pending | None = None
     # sums of the update statistics since the last curve point, and their count
@@ -142,10 +154,12 @@ class RunState:
                 np.asarray(self.ep_actions[i], dtype=np.float32).reshape(-1, act_dim))
             if self.traj_emb[i]:
                 tensors[f"env{i}/traj_emb"] = torch.stack(self.traj_emb[i])
+        if self.stack is not None:
+            tensors["loop/stack"] = torch.from_numpy(np.ascontiguousarray(self.stack))
         if self.pending is not None:
             emb = self.pending.emb.result() if self.pending.emb is not None else None
             tensors.update({f"pending/{k}": torch.from_numpy(np.ascontiguousarray(v))
-                            for k, v in zip(Transitions._fields, self.pending.item)})
+                            for k, v in zip(type(self.pending.item)._fields, self.pending.item)})
             if emb is not None:
                 tensors["pending/emb"] = emb
         for key, value in self.acc.items():
@@ -202,8 +216,11 @@ class RunState:
                          for i in range(len(envs))]
         self._replay_episodes(tensors, state, envs, source)
         self.pending = None
+        if "loop/stack" in tensors:
+            self.stack = tensors["loop/stack"].numpy().copy()
         if state["pending"]:
-            item = Transitions(*(tensors[f"pending/{k}"].numpy().copy() for k in Transitions._fields))
+            kind = PixelTransitions if "pending/view" in tensors else Transitions
+            item = kind(*(tensors[f"pending/{k}"].numpy().copy() for k in kind._fields))
             fut = None
             if "pending/emb" in tensors:
                 fut = concurrent.futures.Future()

@@ -73,13 +73,15 @@ from ..formats import ExpertRewards, FurlCurve, FurlPoint, FurlRunConfig, FurlSu
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from .buffer import AlignmentStore, ReplayBuffer
-from .config import CHECKPOINT_EVERY_S, VARIANTS, FurlConfig, VariantSpec
-from .env import close_env, make_env, render_upright
+from .config import CHECKPOINT_EVERY_S, VARIANTS, FurlConfig, VariantSpec, config_json
+from .drq import DrQ
+from .env import EPISODE_STEPS, close_env, make_env, render_upright
+from .frames import FrameBuffer, agent_view
 from .goal_image import expert_rollout, goal_image, png_bytes
 from .rewards import (Heads, aligned_reward, goal_baseline_reward, goal_ranking_mask, kept_pair_fraction,
                       negative_alignment_loss, nonzero_hinge_fraction, positive_alignment_loss, zero_shot_reward)
 from .sac import SAC
-from .state import CHECKPOINT_FORMAT, Pending, RunState, Transitions, np_global_state
+from .state import CHECKPOINT_FORMAT, Pending, PixelTransitions, RunState, Transitions, np_global_state
 from .vlm import VLM, load_vlm
 
 __all__ = ["VARIANTS", "FurlConfig", "RunState", "RunContext", "run_furl", "update", "relay_turn",
@@ -160,6 +162,20 @@ class RunContext:
     def uses_vlm(self) -> bool:
         return self.spec.vlm is not None
 
+    @property
+    def pixels(self) -> bool:
+        """The agent learns from frames (``--obs pixels``: DrQ) rather than from the state (SAC)."""
+        return self.cfg.obs == "pixels"
+
+    @property
+    def env_steps_per_step(self) -> int:
+        """Environment steps one pass of the loop takes: ``num_envs``, times the action repeat with pixels."""
+        return self.cfg.num_envs * (self.cfg.action_repeat if self.pixels else 1)
+
+    def can_learn(self, st: "RunState") -> bool:
+        """The replay holds a transition to learn from."""
+        return (st.buffer.transitions_added if self.pixels else st.buffer.size) >= 1
+
     def close(self) -> None:
         """Stop the embedding thread and close the environments."""
         if self.executor is not None:
@@ -185,6 +201,7 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = CHECKPOINT_EVERY_S)
     with PreemptionGuard() as guard, tuned_for_training() as cpu_tuning:
         ctx, st = setup(cfg)
         n = cfg.num_envs
+        per = ctx.env_steps_per_step  # env steps per pass: n, times the action repeat with pixels
         with ProgressReporter(f"furl {cfg.task} {cfg.variant}", total=cfg.steps, quiet=cfg.quiet) as progress:
             if st.resumed_from is not None:
                 progress.log(f"resumed from checkpoint {ctx.ckpt_path} at step {st.resumed_from}")
@@ -199,21 +216,21 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = CHECKPOINT_EVERY_S)
                                              f"at step {st.step}; rerun the same command to resume")
                 # 1. act: random, then the VLM-reward agent, with turns of the task-reward agent while relay is on
                 actions = act(st, ctx)
-                # 2. step the environments and render their frames
-                item, frames = step_envs(st, ctx, actions)
+                # 2. step the environments and render their frames (pixels: the action repeated, one frame)
+                item, frames = (step_pixels if ctx.pixels else step_envs)(st, ctx, actions)
                 # 3. embed the frames in the background; commit the previous step's transitions
                 embed_and_commit(st, ctx, item, frames)
                 # 4. learn: one gradient step per environment step (agent, heads, relay agent)
-                if st.step >= cfg.random_steps and st.buffer.size >= 1:
+                if st.step >= cfg.random_steps and ctx.can_learn(st):
                     t0 = time.perf_counter()
                     for _ in range(n):
                         st.accumulate(update(st, ctx))
                     st.timings["update"] += time.perf_counter() - t0
                 # 5. evaluate and write a curve point
-                if st.step % cfg.eval_every < n or st.step >= cfg.steps:
+                if st.step % cfg.eval_every < per or st.step >= cfg.steps:
                     point = log_point(st, ctx)
                     progress.update(st.step, success=point.success_any, ret=point.return_)
-                elif st.step % 100 < n:
+                elif st.step % 100 < per:
                     progress.update(st.step)
             if st.pending is not None:
                 commit(st, ctx, st.pending.item, st.pending.emb.result())
@@ -264,8 +281,10 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     env_seeds = [cfg.seed + (1000 * i if cfg.random_goal else 0) for i in range(cfg.num_envs)]
     ctx.envs = [make_env(cfg.task, seed=s, image_size=cfg.image_size, camera=cfg.camera,
                          random_goal=cfg.random_goal, fast_render=cfg.fast_render) for s in env_seeds]
-    ctx.eval_env = make_env(cfg.task, seed=cfg.seed + (100 if cfg.random_goal else 0), image_size=None,
-                            random_goal=cfg.random_goal)
+    # the pixel agent acts from frames, so its evaluation environment renders (the same camera and size)
+    ctx.eval_env = make_env(cfg.task, seed=cfg.seed + (100 if cfg.random_goal else 0),
+                            image_size=cfg.image_size if ctx.pixels else None, camera=cfg.camera,
+                            random_goal=cfg.random_goal, fast_render=cfg.fast_render and ctx.pixels)
 
     # ---- learners and the fresh state
     st = new_state(ctx, gen)
@@ -274,14 +293,14 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     ctx.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if ctx.uses_vlm else None
     st.t_start = st.last_eval_wall = time.perf_counter()
 
-    FurlRunConfig(vlm_random_weights=random_vlm, config=dataclasses.asdict(cfg), instruction=ctx.instruction,
+    FurlRunConfig(vlm_random_weights=random_vlm, config=config_json(cfg), instruction=ctx.instruction,
                   device_resolved=str(device), vlm=ctx.vlm.identity() if ctx.vlm else None).write(out / "config.json")
     if goal_frame is not None:
         atomic_write_bytes(out / "frames" / "goal.png", png_bytes(goal_frame))
 
     # ---- resume
     ctx.ckpt_path = out / CHECKPOINT_FILE
-    ctx.ckpt_config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_CHECKPOINT_CONFIG}
+    ctx.ckpt_config = {k: v for k, v in config_json(cfg).items() if k not in _NOT_IN_CHECKPOINT_CONFIG}
     ctx.ckpt_config["device_resolved"] = str(device)
     ctx.ckpt_config["checkpoint_format"] = CHECKPOINT_FORMAT  # an older layout is set aside, not misread
     loaded = load_checkpoint(ctx.ckpt_path, ctx.ckpt_config)
@@ -303,6 +322,22 @@ def new_state(ctx: RunContext, gen: torch.Generator) -> RunState:
         heads.requires_grad_(spec.eq4 or spec.eq5)
         if spec.eq4 or spec.eq5:
             heads_opt = Adam(heads.parameters(), lr=cfg.lr, fused=True)
+    if ctx.pixels:
+        # DrQ on stacked frames (cliprl_cli.furl.drq); the frame buffer needs at most one frame per agent step plus
+        # one reset frame per episode
+        shape = (3 * cfg.frame_stack, cfg.pixel_size, cfg.pixel_size)
+        drq_kw = dict(device=device, hidden=cfg.hidden, feature_dim=cfg.drq_feature_dim, lr=cfg.lr, gamma=cfg.gamma,
+                      tau=cfg.tau, init_temperature=cfg.drq_init_temperature, pad=cfg.drq_pad, style=cfg.sac_style,
+                      amp=cfg.amp)
+        frames_needed = -(-cfg.steps // cfg.action_repeat) + cfg.steps // EPISODE_STEPS + 2 * cfg.num_envs + 1
+        return RunState(
+            agent=DrQ(shape, act_dim, **drq_kw), relay_agent=DrQ(shape, act_dim, **drq_kw) if spec.relay else None,
+            heads=heads, heads_opt=heads_opt,
+            buffer=FrameBuffer(max(min(cfg.pixel_buffer_size, frames_needed), cfg.frame_stack + 1),
+                               (3, cfg.pixel_size, cfg.pixel_size), act_dim, stack=cfg.frame_stack,
+                               num_envs=cfg.num_envs, embed_dim=embed_dim, device=device),
+            store=AlignmentStore(embed_dim, cfg.align_capacity, device=device) if ctx.uses_vlm else None,
+            np_rng=np.random.default_rng(cfg.seed), torch_gen=gen, relay_on=spec.relay)
     return RunState(
         agent=SAC(obs_dim, act_dim, **sac_kw),
         relay_agent=SAC(obs_dim, act_dim, **sac_kw) if spec.relay else None,
@@ -324,6 +359,11 @@ def start_episodes(st: RunState, ctx: RunContext) -> None:
     st.traj_emb = [[] for _ in range(n)]
     st.traj_success = [[] for _ in range(n)]
     st.ep_success = np.zeros(n, dtype=bool)
+    if ctx.pixels:  # each env's reset frame starts its stack (repeated K times) and its stream in the frame buffer
+        views = agent_view(np.stack([ctx.render(env) for env in ctx.envs]), ctx.cfg.pixel_size)
+        st.stack = np.repeat(views[:, None], ctx.cfg.frame_stack, axis=1)
+        for i in range(n):
+            st.buffer.add(i, views[i], first=True)
 
 
 def reset_env(st: RunState, ctx: RunContext, i: int) -> np.ndarray:
@@ -340,7 +380,7 @@ def act(st: RunState, ctx: RunContext) -> np.ndarray:
     cfg = ctx.cfg
     if st.step < cfg.random_steps:
         return st.np_rng.uniform(-1.0, 1.0, size=(cfg.num_envs, ctx.envs[0].action_space.shape[0])).astype(np.float32)
-    obs_t = torch.as_tensor(st.obs, device=ctx.device)
+    obs_t = agent_input(st, ctx)
     actions = st.agent.act(obs_t).cpu().numpy()
     if st.relay_on:
         turn = relay_turn(st.ep_step, st.relay_len, st.first_agent)
@@ -350,6 +390,14 @@ def act(st: RunState, ctx: RunContext) -> np.ndarray:
             task_actions = np.clip(task_actions + noise, -1.0, 1.0).astype(np.float32)
             actions = np.where(turn[:, None], task_actions, actions)
     return actions
+
+
+def agent_input(st: RunState, ctx: RunContext) -> torch.Tensor:
+    """What the agents act on: the state ``(n, 39)``, or with pixels the stacked frames ``(n, 3K, S, S)`` uint8."""
+    if ctx.pixels:
+        n, k, c, h, w = st.stack.shape
+        return torch.as_tensor(st.stack.reshape(n, k * c, h, w), device=ctx.device)
+    return torch.as_tensor(st.obs, device=ctx.device)
 
 
 def step_envs(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Transitions, np.ndarray | None]:
@@ -398,6 +446,58 @@ def step_envs(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Trans
     return item, frames
 
 
+def step_pixels(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[PixelTransitions, np.ndarray]:
+    """The pixel agent's step: each environment repeats its action ``action_repeat`` times, then renders ONE frame
+    (the frame the VLM embeds and the agent's next view, :mod:`cliprl_cli.furl.frames`); finished episodes reset
+    and render their reset frame (the next stack's first frame).
+
+    The task reward of an agent step is the sum over the repeated steps of ``success - 1`` (DrQ's action-repeat
+    convention), ``success`` is the last repeated step's (what the frame shows; it labels the frame for alignment),
+    and the episode's success counts any repeated step. Returns the step's transitions and the rendered frames.
+    """
+    cfg, n, repeat = ctx.cfg, ctx.cfg.num_envs, ctx.cfg.action_repeat
+    t0 = time.perf_counter()
+    r_task = np.zeros(n, dtype=np.float32)
+    success = np.zeros(n, dtype=bool)
+    done = np.zeros(n, dtype=bool)
+    next_obs = np.empty_like(st.obs)
+    for i, env in enumerate(ctx.envs):
+        for _ in range(repeat):
+            o2, _, term, trunc, info = env.step(actions[i])
+            st.ep_actions[i].append(np.array(actions[i], dtype=np.float32))
+            success[i] = bool(info["success"])
+            st.ep_success[i] |= success[i]
+            r_task[i] += float(success[i]) - 1.0
+            if term or trunc:
+                done[i] = True
+                break
+        next_obs[i] = o2
+    t1 = time.perf_counter()
+    st.timings["env"] += t1 - t0
+    st.step += n * repeat
+    frames = np.stack([ctx.render(env) for env in ctx.envs])
+    views = agent_view(frames, cfg.pixel_size)
+    if any(s in ctx.sample_at for s in range(st.step - n * repeat + 1, st.step + 1)):
+        atomic_write_bytes(ctx.out / "frames" / f"step_{st.step:08d}.png", png_bytes(frames[0]))
+    reset_views = np.zeros_like(views)
+    st.stack = np.concatenate([st.stack[:, 1:], views[:, None]], axis=1)
+    for i in range(n):
+        st.ep_step[i] += repeat
+        if done[i]:
+            st.episodes += 1
+            st.train_successes += int(st.ep_success[i])
+            st.ep_success[i] = False
+            next_obs[i] = reset_env(st, ctx, i)
+            st.ep_step[i] = 0
+            st.relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
+            st.first_agent[i] ^= 1
+            reset_views[i] = agent_view(ctx.render(ctx.envs[i])[None], cfg.pixel_size)[0]
+            st.stack[i] = reset_views[i][None]
+    st.timings["render"] += time.perf_counter() - t1
+    st.obs = next_obs
+    return PixelTransitions(views, actions.astype(np.float32), r_task, done, success, reset_views), frames
+
+
 def embed_and_commit(st: RunState, ctx: RunContext, item: Transitions, frames: np.ndarray | None) -> None:
     """Commit the previous step's transitions (waiting for their embeddings); submit this step's frames.
 
@@ -421,12 +521,21 @@ def commit(st: RunState, ctx: RunContext, item: Transitions, emb: torch.Tensor |
     embedding is stored beside them (zeros without a goal image). A finished trajectory goes to the alignment store,
     and relay stops once the store holds enough positive frames.
     """
-    o, a, r_task, o2, done_mask, success = item
     goal_dist = None
     if emb is not None:
         goal_dist = ((emb.float() - ctx.goal_emb_cpu).norm(dim=-1) if ctx.goal_emb_cpu is not None
-                     else torch.zeros(len(o)))
-    st.buffer.add(o, a, r_task, o2, np.ones(len(o), dtype=np.uint8), emb, goal_dist)
+                     else torch.zeros(len(item.act)))
+    if ctx.pixels:  # per env: the frame after the step with its transition, then a finished episode's reset frame
+        views, a, r_task, done_mask, success, reset_views = item
+        for i in range(len(a)):
+            st.buffer.add(i, views[i], first=False, act=a[i], task_reward=r_task[i], discount=1,
+                          emb=None if emb is None else emb[i], goal_dist=None if emb is None else goal_dist[i])
+            if done_mask[i]:
+                st.buffer.add(i, reset_views[i], first=True)
+        o = views
+    else:
+        o, a, r_task, o2, done_mask, success = item
+        st.buffer.add(o, a, r_task, o2, np.ones(len(o), dtype=np.uint8), emb, goal_dist)
     if st.store is None:
         return
     for i in range(len(o)):
@@ -486,11 +595,13 @@ def update(st: RunState, ctx: RunContext) -> dict[str, Any]:
         reward = batch["task_reward"] if r_vlm is None else batch["task_reward"] + cfg.rho * r_vlm
     else:
         reward = r_vlm
-    sac_stats = st.agent.update(batch["obs"], batch["act"], reward, batch["next_obs"], batch["discount"])
+    extra = (st.torch_gen,) if ctx.pixels else ()  # DrQ draws its random shifts from the run's generator
+    sac_stats = st.agent.update(batch["obs"], batch["act"], reward, batch["next_obs"], batch["discount"], *extra)
     stats.update(sac_stats)
     stats["train_reward_mean"] = reward.mean()
     if st.relay_agent is not None and st.relay_on:
-        st.relay_agent.update(batch["obs"], batch["act"], batch["task_reward"], batch["next_obs"], batch["discount"])
+        st.relay_agent.update(batch["obs"], batch["act"], batch["task_reward"], batch["next_obs"], batch["discount"],
+                              *extra)
     st.updates += 1
     return stats
 
@@ -507,6 +618,8 @@ def evaluate(st: RunState, ctx: RunContext) -> dict[str, float]:
     ``success_any``: fraction of episodes with a success at any step (Meta-World's convention); ``success_last``:
     at the last step (the paper's); ``return``: Meta-World's dense return; ``sparse_return``: sum of success - 1.
     """
+    if ctx.pixels:
+        return evaluate_pixels(st, ctx)
     t0 = time.perf_counter()
     env = ctx.eval_env
     any_s, last_s, rets, sparse = [], [], [], []
@@ -532,6 +645,41 @@ def evaluate(st: RunState, ctx: RunContext) -> dict[str, float]:
             "return": float(np.mean(rets)), "sparse_return": float(np.mean(sparse))}
 
 
+def evaluate_pixels(st: RunState, ctx: RunContext) -> dict[str, float]:
+    """:func:`evaluate` for the pixel agent: the mean action on stacked frames of the rendering evaluation
+    environment, the action repeated as in training; returns and successes counted over every environment step."""
+    t0 = time.perf_counter()
+    cfg, env = ctx.cfg, ctx.eval_env
+    any_s, last_s, rets, sparse = [], [], [], []
+    for _ in range(cfg.eval_episodes):
+        env.reset()
+        view = agent_view(ctx.render(env)[None], cfg.pixel_size)[0]
+        stack = np.repeat(view[None], cfg.frame_stack, axis=0)
+        ret = sp = 0.0
+        hit = done = False
+        info = {"success": 0.0}
+        while not done:
+            obs = torch.as_tensor(stack.reshape(1, -1, *stack.shape[-2:]), device=ctx.device)
+            a = st.agent.act(obs, deterministic=True)[0].cpu().numpy()
+            for _ in range(cfg.action_repeat):
+                _, r, term, trunc, info = env.step(a)
+                ret += float(r)
+                sp += float(info["success"]) - 1.0
+                hit = hit or bool(info["success"])
+                if term or trunc:
+                    done = True
+                    break
+            if not done:
+                stack = np.concatenate([stack[1:], agent_view(ctx.render(env)[None], cfg.pixel_size)])
+        any_s.append(hit)
+        last_s.append(bool(info["success"]))
+        rets.append(ret)
+        sparse.append(sp)
+    st.timings["eval"] += time.perf_counter() - t0
+    return {"success_any": float(np.mean(any_s)), "success_last": float(np.mean(last_s)),
+            "return": float(np.mean(rets)), "sparse_return": float(np.mean(sparse))}
+
+
 def log_point(st: RunState, ctx: RunContext) -> FurlPoint:
     """Evaluate, append a curve point (evaluation, update statistics averaged since the last point, counters) and
     rewrite ``curve.json``."""
@@ -548,7 +696,7 @@ def log_point(st: RunState, ctx: RunContext) -> FurlPoint:
     st.curve.append(point)
     cfg = ctx.cfg
     FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant, seed=cfg.seed,
-              curve=st.curve).write(ctx.out / "curve.json")
+              curve=st.curve, obs=obs_mark(cfg)).write(ctx.out / "curve.json")
     return point
 
 
@@ -560,6 +708,11 @@ def write_checkpoint(st: RunState, ctx: RunContext) -> None:
 
 
 # ==================================================================== artifacts
+def obs_mark(cfg: FurlConfig) -> str | None:
+    """The ``obs`` field of curve.json and summary.json: "pixels" for a pixel run, None (absent) for a state run."""
+    return cfg.obs if cfg.obs != "state" else None
+
+
 def curve_mean(curve: list[FurlPoint], key: str) -> float | None:
     """The mean of a training statistic over the curve points that have it (None if none has): each point holds
     its mean over the updates since the previous point, and points are evenly spaced in env steps."""
@@ -590,7 +743,7 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
         torch_threads=ctx.threads, vlm=ctx.vlm.identity() if ctx.vlm else None,
         vlm_checkpoint_sha256=ctx.vlm.checkpoint_sha256 if ctx.vlm else None, sac_style=cfg.sac_style,
         eq5_pairs_kept_mean=curve_mean(st.curve, "eq5_pairs_kept"),
-        eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"))
+        eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"), obs=obs_mark(cfg))
     if ctx.uses_vlm:
         summary.expert_rewards = expert_rewards(st, ctx)
     ctx.close()
@@ -599,10 +752,10 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
     companions: dict[str, Any] = {
         "summary.json": summary.to_json(),
         "curve.json": FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant,
-                                seed=cfg.seed, curve=st.curve).to_json()}
+                                seed=cfg.seed, curve=st.curve, obs=obs_mark(cfg)).to_json()}
     if ctx.uses_vlm:
         companions["expert_rewards.json"] = (out / "expert_rewards.json").read_bytes()
-    save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=dataclasses.asdict(cfg),
+    save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=config_json(cfg),
                   metrics=final, timings=summary.timings_s, seed=cfg.seed,
                   extra={**ctx.mark, "instruction": ctx.instruction, "vlm": ctx.vlm.identity() if ctx.vlm else None},
                   companions=companions)
