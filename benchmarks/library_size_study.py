@@ -1,24 +1,6 @@
-"""Library-size study (CLIP-RL open question 3; issue 13): how transfer changes with the number K of sources.
-
-For one grid size, a task suite is *generated* (never hand-typed): every cell gets an instruction in words the
-text encoder reads, counted from the nearest edges, e.g. (0, 7) on a 10x10 grid is "first row from the top, third
-column from the right". Two held-out targets, (0, N-3) and (N-1, 2), and their mirror cells (0, 2) and (N-1, N-3)
-are kept out of the source pool; a pool of 32 other cells is drawn once (seeded) and a base policy trained for
-each (`train_base`, the CLI defaults). For each K in {2, 4, 8, 16, 32} and each trial k, K sources are drawn from
-the pool (seed k; K = 32 is the whole pool), heads are aligned on them (`align`, defaults, weights
-representation), and each target is fine-tuned from each method's initial policy (`transfer`, defaults: 512-step
-resolution, fine-tune seed k*1000 for every method, K and regime: a paired design).
-
-Two naming regimes, over the same policies and heads:
-
-- ``honest``: the targets' instructions describe their cells.
-- ``trap`` (the paper's "top left third" at the top right): a target's column is named from the wrong side, e.g.
-  (0, N-3) is called "first row from the top, third column from the left". Its mirror cell, which honestly has that
-  name, is never a source, so the trap name is a new instruction that points to the wrong side.
-
-Methods: ``clip`` and ``language`` in both regimes; ``uniform`` (depends on K only) and ``scratch`` (depends on
-nothing but the trial) are run once and shared by both regimes. Each (K, regime, method) pools the two targets:
-n = 2 x trials runs, mean steps to convergence with a 95% bootstrap interval (`cliprl_cli.stats.summarize`).
+"""Library-size study (CLIP-RL open question 3; issue 13): transfer vs the number K of sources, on a generated
+suite with honest and trap target names. The study itself is :mod:`cliprl_cli.library_size` (its docstring says
+what it does; ``cliprl library-size`` runs the same); this script adds the raw JSON and the figure.
 
     .venv/bin/python benchmarks/library_size_study.py [--size 10] [--ks 2 4 8 16 32] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/library_size_study.json] [--out artifacts/library_size]
@@ -28,165 +10,18 @@ n = 2 x trials runs, mean steps to convergence with a 95% bootstrap interval (`c
 ``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.formats.LibrarySizeResults`), which ``cliprl report``
 shows (table and ``library_size.png``) when it lies under ``ARTIFACTS/library_size/``; ``--plot DIR`` draws the
 same figure there; ``--from-json`` rebuilds both from a saved ``--json`` without rerunning anything.
-
-Deterministic: the same arguments give the same numbers (every draw and run is seeded).
+Deterministic: the same arguments give the same numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
-import multiprocessing
-import random
-import tempfile
-import time
 from pathlib import Path
 
-import torch
-import yaml
-
-from cliprl_cli.align import align
-from cliprl_cli.config import AlignConfig
-from cliprl_cli.formats import LibrarySizeResults, MethodSummary, PairedRatio
+from cliprl_cli.config import LibrarySizeConfig
+from cliprl_cli.library_size import markdown, run_study, to_results
 from cliprl_cli.report.plots import plot_library_size
-from cliprl_cli.stats import paired_ratio, summarize
-from cliprl_cli.tasks import slug
-from cliprl_cli.train_base import train_base
-from cliprl_cli.transfer import transfer
-
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth")
-POOL_SIZE = 32
-REGIMES = ("honest", "trap")
-
-
-def cell_name(row: int, col: int, size: int, *, flip_columns: bool = False) -> str:
-    """Words for a cell, counted from its nearest edges; ``flip_columns`` names the column from the other side
-    with the same count (the trap)."""
-    vertical = f"{ORDINALS[row]} row from the top" if row < size / 2 else f"{ORDINALS[size - 1 - row]} row from the bottom"
-    left = col < size / 2
-    count = ORDINALS[col] if left else ORDINALS[size - 1 - col]
-    side = "left" if left != flip_columns else "right"
-    return f"{vertical}, {count} column from the {side}"
-
-
-def generate(size: int, seed: int = 0) -> dict:
-    """The generated suite: targets, their mirrors (held out) and the seeded pool of source cells."""
-    if size > 2 * len(ORDINALS) or size < 8:
-        raise SystemExit(f"--size must be between 8 and {2 * len(ORDINALS)}")
-    targets = [(0, size - 3), (size - 1, 2)]
-    mirrors = [(r, size - 1 - c) for r, c in targets]
-    free = [(r, c) for r in range(size) for c in range(size) if (r, c) not in targets + mirrors]
-    pool = sorted(random.Random(seed).sample(free, POOL_SIZE))
-    names = {cell: cell_name(*cell, size) for cell in pool}
-    return {"targets": targets, "mirrors": mirrors, "pool": pool, "names": names,
-            "target_names": {regime: [cell_name(r, c, size, flip_columns=regime == "trap") for r, c in targets]
-                             for regime in REGIMES}}
-
-
-def write_suite(path: Path, gen: dict, regime: str) -> Path:
-    tasks = {name: list(cell) for cell, name in gen["names"].items()}
-    for name, cell in zip(gen["target_names"][regime], gen["targets"]):
-        assert name not in tasks, name
-        tasks[name] = list(cell)
-    path.write_text(yaml.safe_dump({"name": f"generated-{regime}", "tasks": tasks,
-                                    "base_tasks": list(gen["names"].values())}, sort_keys=False))
-    return path
-
-
-def draw_sources(gen: dict, k: int, trial: int) -> list[str]:
-    names = [gen["names"][cell] for cell in gen["pool"]]
-    return sorted(random.Random(trial).sample(names, k)) if k < len(names) else sorted(names)
-
-
-def run_unit(unit: dict) -> list[dict]:
-    """One (K, trial): align on the drawn sources, then every (target, regime, method) fine-tuning of that draw."""
-    torch.set_num_threads(1)
-    work, k, trial, sources = Path(unit["work"]), unit["k"], unit["trial"], unit["sources"]
-    rows = []
-    align_dir = work / "align" / f"K{k}" / f"t{trial}"
-    if k > 0:
-        align(work / "base", align_dir, AlignConfig(policy_repr=unit["policy_repr"]), sources=sources,
-              tasks_file=unit["suites"]["honest"], quiet=True)
-    for ti, _ in enumerate(unit["targets"]):
-        for regime in REGIMES:
-            methods = unit["methods"][regime]
-            if not methods:
-                continue
-            target = unit["target_names"][regime][ti]
-            out = work / "transfer" / f"K{k}" / f"t{trial}" / f"{ti}-{regime}"
-            results = transfer(target, work / "base", out, align_dir=align_dir if k > 0 else None,
-                               methods=methods, trials=1, seed=trial, tasks_file=unit["suites"][regime],
-                               sources=sources, quiet=True)
-            for row in results["trials"]:
-                rows.append({"k": k, "trial": trial, "target": ti, "regime": regime, "method": row["method"],
-                             "env_steps": row["env_steps"], "censored": row["censored"], "auc": row["auc"],
-                             "initial_success_rate": row["initial_success_rate"], "weights": row["weights"],
-                             "step_resolution": results["step_resolution"]})
-    return rows
-
-
-def summarise(rows: list[dict], ks: list[int]) -> dict:
-    """Per regime, K and method: steps to convergence over both targets x trials; clip/language paired ratio."""
-    out: dict = {}
-    for regime in REGIMES:
-        out[regime] = {}
-        for k in ks:
-            per = {}
-            for method in ("scratch", "uniform", "language", "clip"):
-                shared = method in ("scratch", "uniform")
-                mine = [r for r in rows if r["method"] == method
-                        and (r["regime"] == "honest" if shared else r["regime"] == regime)
-                        and (method == "scratch" or r["k"] == k)]
-                mine.sort(key=lambda r: (r["target"], r["trial"]))
-                if mine:
-                    per[method] = summarize([r["env_steps"] for r in mine], [r["censored"] for r in mine])
-                    per[method]["auc_mean"] = sum(r["auc"] for r in mine) / len(mine)
-                    per[method]["steps"] = [r["env_steps"] for r in mine]
-            if "clip" in per and "language" in per:
-                per["ratio_clip_language"] = paired_ratio(per["clip"]["steps"], per["language"]["steps"])
-            out[regime][k] = per
-    return out
-
-
-def markdown(summary: dict, ks: list[int]) -> str:
-    lines = []
-    for regime in REGIMES:
-        lines += [f"**{regime}** target names: mean env steps to convergence [95% CI]", "",
-                  "| K | scratch | uniform | language | clip | clip / language |", "|---:|---:|---:|---:|---:|---:|"]
-        for k in ks:
-            per = summary[regime][k]
-            cells = []
-            for method in ("scratch", "uniform", "language", "clip"):
-                s = per[method]
-                cens = f" ({s['censored']} cens.)" if s["censored"] else ""
-                cells.append(f"{s['mean']:,.0f} [{s['ci95'][0]:,.0f}, {s['ci95'][1]:,.0f}]{cens}")
-            r = per["ratio_clip_language"]
-            cells.append(f"{r['ratio']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def to_results(out: dict) -> LibrarySizeResults:
-    """The typed results file from the raw output of :func:`main` (or a saved ``--json``)."""
-    summary, ratios = {}, {}
-    for regime, by_k in out["summary"].items():
-        summary[regime], ratios[regime] = {}, {}
-        for k, per in by_k.items():
-            summary[regime][int(k)] = {
-                m: MethodSummary(n=s["n"], censored=s["censored"], mean=s["mean"], median=s["median"], iqm=s["iqm"],
-                                 std=s["std"], ci95=tuple(s["ci95"]), auc_mean=s["auc_mean"])
-                for m, s in per.items() if m != "ratio_clip_language"}
-            if "ratio_clip_language" in per:
-                r = per["ratio_clip_language"]
-                ratios[regime][int(k)] = PairedRatio(r["ratio"], tuple(r["ci95"]))
-    resolutions = {r["step_resolution"] for r in out["rows"]}
-    return LibrarySizeResults(grid_size=out["size"], ks=list(out["ks"]), trials=out["trials"],
-                              step_resolution=resolutions.pop() if len(resolutions) == 1 else None,
-                              pool=out["pool_names"], target_names=out["target_names"], summary=summary,
-                              ratios=ratios, rows=out["rows"], wall_time_s=round(out["seconds"]["total"], 1))
 
 
 def main() -> None:
@@ -211,50 +46,15 @@ def main() -> None:
             args.plot.mkdir(parents=True, exist_ok=True)
             plot_library_size(results, args.plot)
         return
-    if any(k < 2 or k > POOL_SIZE for k in args.ks):
-        raise SystemExit(f"every K must be between 2 and {POOL_SIZE}")
-    torch.set_num_threads(1)
-    work = args.work or Path(tempfile.mkdtemp(prefix="cliprl-libsize-"))
-    work.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    gen = generate(args.size)
-    suites = {regime: str(write_suite(work / f"suite-{regime}.yaml", gen, regime)) for regime in REGIMES}
-    for cell in gen["pool"]:  # base policies for the pool (skipped when already there: the same seed, same bytes)
-        name = gen["names"][cell]
-        if not (work / "base" / slug(name) / "policy.safetensors").exists():
-            train_base(name, args.size, 0, work / "base" / slug(name), tasks_file=suites["honest"], quiet=True)
-    t_base = time.perf_counter() - start
-    units = []
-    for k in args.ks:
-        for trial in range(args.trials):
-            units.append({"work": str(work), "k": k, "trial": trial, "sources": draw_sources(gen, k, trial),
-                          "policy_repr": args.policy_repr,
-                          "targets": gen["targets"], "target_names": gen["target_names"], "suites": suites,
-                          "methods": {"honest": ["language", "clip", "uniform"] + (["scratch"] if k == args.ks[0]
-                                                                                   else []),
-                                      "trap": ["language", "clip"]}})
-    rows: list[dict] = []
-    if args.workers > 1:
-        with cf.ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for unit_rows in pool.map(run_unit, units):
-                rows += unit_rows
-    else:
-        for unit in units:
-            rows += run_unit(unit)
-    total = time.perf_counter() - start
-    summary = summarise(rows, args.ks)
-    print(markdown(summary, args.ks))
-    print(f"total {total:.0f}s (base policies {t_base:.0f}s) on {args.workers} workers")
-    out = {"size": args.size, "ks": args.ks, "trials": args.trials, "pool": [list(c) for c in gen["pool"]],
-           "pool_names": [gen["names"][c] for c in gen["pool"]], "targets": [list(t) for t in gen["targets"]],
-           "target_names": gen["target_names"], "summary": summary, "rows": rows,
-           "seconds": {"total": total, "base": t_base}, "workers": args.workers, "policy_repr": args.policy_repr}
+    config = LibrarySizeConfig(grid_size=args.size, ks=tuple(args.ks), trials=args.trials,
+                               policy_repr=args.policy_repr, workers=args.workers)
+    results, out = run_study(args.out, config, work=args.work)
+    print(markdown(out["summary"], out["ks"]))
+    print(f"total {out['seconds']['total']:.0f}s (base policies {out['seconds']['base']:.0f}s) on {args.workers} "
+          "workers")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1) + "\n")
-    results = to_results(json.loads(json.dumps(out)))
-    if args.out:
-        results.write(args.out / "results.json")
     if args.plot:
         args.plot.mkdir(parents=True, exist_ok=True)
         plot_library_size(results, args.plot)

@@ -204,3 +204,23 @@ class TransferConfig:
 
     def __post_init__(self) -> None:
         validate.check_transfer(self)  # non-empty methods, finite floats, documented bounds
+
+
+@dataclass(frozen=True)
+class LibrarySizeConfig:
+    """``cliprl library-size``: transfer vs the number of sources K on a generated suite (CLIP-RL question 3;
+    :mod:`cliprl_cli.library_size`). Every run inside uses the ``train-base``/``align``/``transfer`` defaults."""
+
+    grid_size: int = 10           # side N of the grid (8..26: instructions count cells in ordinal words)
+    ks: tuple[int, ...] = (2, 4, 8, 16, 32)  # numbers of sources, drawn per trial from a pool of 32
+    trials: int = 10              # draws (and fine-tuning seeds) per K; 2 targets each, so n = 2 x trials per cell
+    seed: int = 0                 # seed of the pool's base policies
+    policy_repr: PolicyRepr = PolicyRepr.WEIGHTS  # what the heads' policy side reads
+    workers: int = 1              # (K, trial) units run in parallel processes (results do not depend on it)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "policy_repr", PolicyRepr(self.policy_repr))
+        except ValueError:
+            raise CliprlError(f"unknown policy representation {_plain(self.policy_repr)!r} "
+                              "(weights, behaviour)") from None

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
+from cliprl_cli import library_size as study
+from cliprl_cli.commands.library_size import library_size_command, parse_ks
+from cliprl_cli.config import LibrarySizeConfig
+from cliprl_cli.errors import CliprlError
 from cliprl_cli.formats import LibrarySizeResults, MethodSummary, PairedRatio
 from cliprl_cli.report.collect import Expected, collect
 from cliprl_cli.report.plots import plot_library_size
 from cliprl_cli.report.tables import library_size_table
 from cliprl_cli.tasks import load_suite
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import library_size_study as study  # noqa: E402
 
 
 def test_cell_names_count_from_the_nearest_edges():
@@ -80,3 +78,32 @@ def test_report_shows_the_study(tmp_path):
     out.mkdir()
     assert plot_library_size(c.library_size, out).file == "plots/library_size.png"
     assert library_size_table(collect(tmp_path / "none", Expected())) is None
+
+
+def test_a_tiny_study_end_to_end_is_deterministic(tmp_path):
+    """8x8, K = 2, one trial: the command writes results.json; a rerun (base policies reused) gives the same runs."""
+    work = tmp_path / "work"
+    library_size_command(out=tmp_path / "a", grid_size=8, ks="2", trials=1, seed=0, policy_repr="weights",
+                         workers=1, work=work, quiet=True)
+    a = LibrarySizeResults.read(tmp_path / "a" / "results.json")
+    assert a.grid_size == 8 and a.ks == [2] and a.step_resolution == 512 and len(a.pool) == 32
+    assert set(a.summary) == {"honest", "trap"}
+    assert set(a.summary["honest"][2]) == {"scratch", "uniform", "language", "clip"}
+    assert a.summary["honest"][2]["scratch"].n == 2  # two targets x one trial
+    assert {(r["method"], r["regime"]) for r in a.rows} == {("scratch", "honest"), ("uniform", "honest"),
+                                                           ("language", "honest"), ("clip", "honest"),
+                                                           ("language", "trap"), ("clip", "trap")}
+    study.run_study(tmp_path / "b", LibrarySizeConfig(grid_size=8, ks=(2,), trials=1), work=work)
+    b = LibrarySizeResults.read(tmp_path / "b" / "results.json")
+    assert b.rows == a.rows and b.summary == a.summary
+
+
+def test_bad_study_settings_fail_with_one_line():
+    with pytest.raises(CliprlError, match="--ks must be comma-separated integers"):
+        parse_ks("2,four")
+    with pytest.raises(CliprlError, match="between 2 and 32"):
+        study.run_study(None, LibrarySizeConfig(ks=(1, 4)))
+    with pytest.raises(CliprlError, match="--grid-size must be between 8 and 26"):
+        study.generate(6)
+    with pytest.raises(CliprlError, match="unknown policy representation"):
+        LibrarySizeConfig(policy_repr="pixels")
