@@ -266,6 +266,32 @@ class Collected:
     furl: FurlSection
     log: Log
     library_size: LibrarySizeResults | None = None  # ARTIFACTS/library_size/results.json, when the study ran
+    # ARTIFACTS/furl-pixels/{task}/{variant}/seed{S}/curve.json: the pixel (DrQ) runs of the paper's Figure 7
+    furl_pixels: list[PixelRun] = field(default_factory=list)
+
+
+@dataclass
+class PixelRun:
+    """One ``cliprl furl --obs pixels`` run's evaluation curve (issue 17; the paper's Figure 7)."""
+
+    task: str
+    variant: str
+    seed: str
+    curve: list[FurlPoint]
+    random_vlm: bool
+
+
+def collect_furl_pixels(root: Path, log: Log) -> list[PixelRun]:
+    """Every ``root/furl-pixels/{task}/{variant}/seed{S}/curve.json`` (optional: absent until a pixel run exists)."""
+    runs = []
+    for task_dir in _subdirs(root / "furl-pixels"):
+        for variant_dir in _subdirs(task_dir):
+            for seed_dir in _subdirs(variant_dir):
+                curve = log.read(FurlCurve.read, seed_dir / "curve.json", "FuRL pixel curve", required=False)
+                if curve is not None:
+                    runs.append(PixelRun(task_dir.name, variant_dir.name, seed_dir.name, curve.curve,
+                                         curve.vlm_random_weights))
+    return runs
 
 
 # ------------------------------------------------------------------------------------------------------- collectors
@@ -515,4 +541,4 @@ def collect(root: Path, exp: Expected) -> Collected:
     furl = collect_furl(root, exp, log)
     library_size = log.read(LibrarySizeResults.read, root / "library_size" / "results.json",
                             "library-size study", required=False)
-    return Collected(base, align, transfer, furl, log, library_size)
+    return Collected(base, align, transfer, furl, log, library_size, collect_furl_pixels(root, log))

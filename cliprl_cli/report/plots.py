@@ -335,6 +335,40 @@ def plot_expert_reward(r: FurlRun, plots_dir: Path) -> Plot | None:
                  + (" RANDOM-WEIGHT VLM: the curves are noise." if r.random_vlm else ""), "furl")
 
 
+def plot_figure7(task: str, runs: list, plots_dir: Path) -> Plot | None:
+    """The paper's Figure 7 (pixel observations, random goals): DrQ (``sac`` with ``--obs pixels``) and FuRL
+    (``furl``) side by side on ``task``: evaluation success (last step) against env steps, the seed mean in bold
+    over one thin line per seed."""
+    trs = [r for r in runs if r.task == task and r.curve]
+    if not trs:
+        return None
+    random = any(r.random_vlm for r in trs)
+    names = {"sac": "DrQ", "furl": "FuRL (DrQ)"}
+    variants = list(dict.fromkeys(r.variant for r in trs))
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.2), sharey=True, squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        vr = [r for r in trs if r.variant == variant]
+        for r in vr:
+            ax.plot(*zip(*_xy(r.curve, "step", "success_last")), lw=0.8, alpha=0.5, color="C0")
+        steps = sorted({p.step for r in vr for p in r.curve})
+        at = [[p.success_last for r in vr for p in r.curve if p.step == s] for s in steps]
+        mean = [sum(v) / len(v) for v in at]
+        ax.plot(steps, mean, lw=2, color="C0", label=f"mean of {len(vr)} seed(s)")
+        ax.set_title(names.get(variant, variant) + (" (random VLM)" if any(r.random_vlm for r in vr) else ""),
+                     fontsize=9)
+        ax.set_xlabel(AXIS_LABELS["step"])
+        _steps_axis(ax)
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(AXIS_LABELS["success_last"])
+    fig.suptitle(f"Paper Figure 7 (pixels, random goal): {task}" + (_RANDOM_TAG if random else ""),
+                 color="red" if random else "black", fontsize=10, y=1.03)
+    return _save(fig, plots_dir, f"furl_pixels_figure7_{task}.png",
+                 f"FuRL paper Figure 7 setting, {task} from pixels: DrQ vs FuRL (DrQ backbone), success at the last "
+                 "step; the paper: FuRL learns much faster than DrQ." + (" RANDOM-WEIGHT VLM." if random else ""),
+                 "furl")
+
+
 def make_plots(c: Collected, plots_dir: Path) -> list[Plot]:
     """Draw every figure the collected data allows, in report order; figures without data are skipped."""
     drawn = [plot_transfer_steps(c.transfer, plots_dir), plot_negative_transfer(c.transfer, plots_dir)]
@@ -345,4 +379,5 @@ def make_plots(c: Collected, plots_dir: Path) -> list[Plot]:
     runs = c.furl.runs
     drawn += [plot_furl_success(task, runs, plots_dir) for task in dict.fromkeys(r.task for r in runs)]
     drawn += [plot_expert_reward(r, plots_dir) for r in runs]
+    drawn += [plot_figure7(task, c.furl_pixels, plots_dir) for task in dict.fromkeys(r.task for r in c.furl_pixels)]
     return [p for p in drawn if p is not None]
