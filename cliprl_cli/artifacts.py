@@ -10,7 +10,14 @@ run gives the same bytes) and ``NAME.json`` (the sidecar). The sidecar carries:
   and a tensor file from two different writes are caught instead of silently mixed;
 - ``files``: name -> SHA-256 of every other file of the same artifact (``curve.json``, ``metrics.json``...): the
   sidecar is the artifact's manifest;
-- ``config``, ``metrics``, ``timings``, ``seed`` and ``provenance`` (command line, package versions, git commit).
+- ``config``, ``metrics`` and ``seed``.
+
+Run metadata (issue 16) is not in the sidecar: the ``timings``, the ``provenance`` (command line, package versions,
+git commit, host, time) and every run key (:data:`cliprl_cli.formats.RUN_KEYS`: wall times, throughput, the step a
+resumed run restarted from) anywhere in ``metrics`` or the extra fields go to ``run.json`` in the same directory
+(:mod:`cliprl_cli.runinfo`), which DVC never hashes: identical results give identical bytes, so a fresh clone's
+``dvc repro`` leaves ``dvc.lock`` unchanged. Checkpoints (``kind="checkpoint"``) keep everything: they are never
+hashed and a resume needs their elapsed time.
 
 Writing one artifact (:func:`save_artifact`, :func:`atomic_write_files`) is two phases. First every file of the
 set is written in full to a temporary file in the target directory and fsynced; a failure there (a full disk, a
@@ -107,14 +114,17 @@ def _fsync_dir(directory: Path) -> None:
 
 def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -> Path:
     """Write several files of one directory as one set; ``files`` maps a plain file name to its content (bytes,
-    or an object written as JSON by :func:`to_json_bytes`). Returns the directory.
+    an object written as JSON by :func:`to_json_bytes`, or a format object of :mod:`cliprl_cli.formats` with run
+    metadata, whose ``to_json()`` is written and whose ``run_fields()`` go to ``run.json``). Returns the directory.
 
     Every file is first written in full (fsynced) to a temporary file; only once all are written are they renamed
     over their targets, in the order given (put a manifest last). A failure while writing (``ENOSPC``, a kill)
     leaves every existing file as it was and no temporary behind.
     """
     directory = Path(directory)
-    blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data) for name, data in files.items()}
+    run_fields = {name: data.run_fields() for name, data in files.items() if hasattr(data, "run_fields")}
+    blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data.to_json() if name in run_fields else data)
+             for name, data in files.items()}
     for name in blobs:
         if not name or Path(name).name != name or name in (".", ".."):
             raise ValueError(f"not a plain file name: {name!r}")
@@ -133,6 +143,10 @@ def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -
                 Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(directory)
+    if any(run_fields.values()):
+        from .runinfo import record  # after the set: run.json is not part of it (nothing hashes it)
+
+        record(directory, run_fields)
     return directory
 
 
@@ -259,6 +273,8 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
     The sidecar is the manifest: it names the SHA-256 of the tensor file and of every companion, and it is renamed
     into place last, after every file of the set was fully written (:func:`atomic_write_files`). A failure while
     writing leaves the previous set untouched; :func:`load_artifact` detects files from two different writes.
+    A companion may be a format object with run metadata (see :func:`atomic_write_files`). Run metadata goes to
+    ``run.json`` (module docstring), except for checkpoints.
     """
     import torch
     from safetensors.torch import save as safetensors_save
@@ -280,7 +296,9 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
         _check_float32(contiguous, f"{tensor_path} (not written)")
     blob = safetensors_save(contiguous)
     side = sidecar_path(tensor_path)
-    extra_blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data)
+    run_fields = {name: data.run_fields() for name, data in (companions or {}).items() if hasattr(data, "run_fields")}
+    extra_blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data.to_json() if name in run_fields
+                                                                            else data)
                    for name, data in (companions or {}).items()}
     if tensor_path.name in extra_blobs or side.name in extra_blobs:
         raise ValueError(f"a companion file may not be named like the artifact itself: {sorted(extra_blobs)}")
@@ -301,7 +319,16 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
         del sidecar["files"]
     if extra:
         sidecar.update(extra)
+    if kind != "checkpoint":  # run metadata out of the hashed sidecar, into run.json (issue 16)
+        from .formats import split_run_fields  # formats imports this module
+
+        sidecar, run_fields[side.name] = split_run_fields(sidecar)
+        run_fields[side.name].pop("provenance", None)  # run.json's "run" section says the same
     atomic_write_files(tensor_path.parent, {**extra_blobs, tensor_path.name: blob, side.name: to_json_bytes(sidecar)})
+    if kind != "checkpoint":
+        from .runinfo import record
+
+        record(tensor_path.parent, run_fields)
     del torch
     return tensor_path
 

@@ -113,6 +113,104 @@ def finite_or_none(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+# ------------------------------------------------------------------------------------------------ run metadata
+# Issue 16: the files DVC hashes hold only what the computation determined; how, where and when a run happened
+# goes to ``run.json`` beside them (not declared in dvc.yaml, in .dvcignore and .gitignore), so a fresh clone's
+# `dvc repro` leaves dvc.lock unchanged. These keys, at any depth of a written file, are run metadata.
+RUN_FILE = "run.json"
+RUN_SCHEMA = "cliprl.run/1"
+RUN_KEYS = frozenset({"wall_s", "wall_time_s", "env_steps_per_s", "timings", "timings_s", "resumed_from_step",
+                      "provenance"})
+_RUN_ABOUT = ("Run metadata (command, versions, commit, host, times, wall times, throughput), kept out of the files "
+              "DVC hashes so that identical results give an identical dvc.lock. 'files' holds, per output file of "
+              "this directory, the fields taken out of it, in the file's own shape.")
+
+
+def split_run_fields(doc: Any) -> tuple[Any, Any]:
+    """``(stable, removed)``: ``doc`` without the :data:`RUN_KEYS` (at any depth), and what was removed in the same
+    shape (a dict of removed keys; for a list, one entry per element, or None when nothing was removed)."""
+    if isinstance(doc, dict):
+        stable: Json = {}
+        removed: Json = {}
+        for key, value in doc.items():
+            if key in RUN_KEYS:
+                removed[key] = value
+                continue
+            stable[key], inner = split_run_fields(value)
+            if inner:
+                removed[key] = inner
+        return stable, removed
+    if isinstance(doc, list):
+        pairs = [split_run_fields(v) for v in doc]
+        removed_items = [r if r else None for _, r in pairs]
+        return [s for s, _ in pairs], (removed_items if any(r is not None for r in removed_items) else None)
+    return doc, None
+
+
+def merge_run_fields(doc: Any, removed: Any) -> Any:
+    """Put what :func:`split_run_fields` removed back into ``doc`` (removed keys come last in their object)."""
+    if isinstance(doc, dict) and isinstance(removed, dict):
+        out = dict(doc)
+        for key, value in removed.items():
+            out[key] = merge_run_fields(out[key], value) if key in out else value
+        return out
+    if isinstance(doc, list) and isinstance(removed, list):
+        return [d if r is None else merge_run_fields(d, r) for d, r in zip(doc, removed)] + list(doc[len(removed):])
+    return doc
+
+
+class _RunSplit:
+    """A format whose ``_full_json()`` holds run metadata: ``to_json()`` is the hashed file's content without it,
+    ``run_fields()`` what goes to ``run.json``; ``write(path)`` writes the first and records the second."""
+
+    def _full_json(self) -> Any:
+        raise NotImplementedError
+
+    def to_json(self) -> Any:
+        return split_run_fields(self._full_json())[0]
+
+    def run_fields(self) -> Any:
+        return split_run_fields(self._full_json())[1]
+
+    def with_run_fields(self) -> Any:
+        """The document with its run metadata in place (what a command returns to its caller)."""
+        return self._full_json()
+
+    def write(self, path: str | Path) -> Path:
+        from .runinfo import record  # runinfo imports this module
+
+        stable, removed = split_run_fields(self._full_json())
+        written = atomic_write_json(path, stable)
+        record(Path(path).parent, {Path(path).name: removed})
+        return written
+
+
+@dataclass
+class RunInfo:
+    """``run.json`` (:mod:`cliprl_cli.runinfo`): ``run`` (command, versions, git commit, host, platform, times),
+    ``files`` (output file name -> the run fields taken out of it) and optional named ``sections`` (the report's
+    view-time provenance), at the top level beside them."""
+
+    run: Json
+    files: Json
+    sections: Json = field(default_factory=dict)
+
+    def to_json(self) -> Json:
+        return {"schema": RUN_SCHEMA, "about": _RUN_ABOUT, "run": self.run, "files": self.files, **self.sections}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "RunInfo":
+        doc = _object(doc, where)
+        if doc.get("schema") != RUN_SCHEMA:
+            raise ArtifactError(f"{where}: schema {doc.get('schema')!r} is not {RUN_SCHEMA!r}")
+        return cls(run=_field(doc, "run", dict, where), files=_field(doc, "files", dict, where),
+                   sections={k: v for k, v in doc.items() if k not in ("schema", "about", "run", "files")})
+
+    @classmethod
+    def read(cls, path: str | Path) -> "RunInfo":
+        return cls.from_json(read_json(path, what="run metadata"), str(path))
+
+
 # ------------------------------------------------------------------------------------------------ CLIP-RL: base
 @dataclass
 class CurvePoint:
@@ -120,7 +218,8 @@ class CurvePoint:
 
     ``path_ratio`` is the mean greedy path length over the shortest one, None (JSON ``null``) before any start
     succeeds (files written before issue 15 hold the non-JSON ``Infinity`` there, which still reads, as ``inf``);
-    ``wall_s`` is omitted in transfer curves, which keep only the first two fields.
+    ``wall_s`` (seconds since the run started) is run metadata: never written into a curve file (it goes to
+    ``run.json``, :data:`RUN_KEYS`), still read from files written before issue 16.
     """
 
     env_steps: int
@@ -132,8 +231,6 @@ class CurvePoint:
         doc: Json = {"env_steps": self.env_steps, "success_rate": self.success_rate}
         if self.path_ratio is not None:
             doc["path_ratio"] = self.path_ratio
-        if self.wall_s is not None:
-            doc["wall_s"] = self.wall_s
         return doc
 
     @classmethod
@@ -152,18 +249,16 @@ def _curve_from_json(doc: Any, where: str) -> list[CurvePoint]:
 
 
 @dataclass
-class BaseCurve:
-    """``base/N/<task>/curve.json``: a base policy's learning curve, one point per evaluation."""
+class BaseCurve(_RunSplit):
+    """``base/N/<task>/curve.json``: a base policy's learning curve, one point per evaluation (a DVC data plot).
+    Each point's ``wall_s`` goes to ``run.json`` (``to_json()`` leaves it out)."""
 
     points: list[CurvePoint]
 
-    def to_json(self) -> list[Json]:
+    def _full_json(self) -> list[Json]:
         # every base point has a path_ratio: null (not omitted) while no start has reached the goal
         return [{"env_steps": p.env_steps, "success_rate": p.success_rate, "path_ratio": p.path_ratio,
                  **({"wall_s": p.wall_s} if p.wall_s is not None else {})} for p in self.points]
-
-    def write(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_json())
 
     @classmethod
     def read(cls, path: str | Path) -> "BaseCurve":
@@ -248,6 +343,7 @@ class TransferTrial:
     ``auc`` is the mean success rate over the fixed horizon ``TransferResults.auc_horizon`` (the same for every
     method; :func:`cliprl_cli.ppo.auc_to_horizon`); files written before that field existed hold a per-run AUC.
     ``initial_success_rate`` is the initial policy's greedy success from every start (step 0 of its curve).
+    ``wall_time_s`` is run metadata (``run.json``; None when read from a file written since issue 16).
     """
 
     method: str
@@ -256,7 +352,7 @@ class TransferTrial:
     env_steps: int
     censored: bool
     auc: float
-    wall_time_s: float
+    wall_time_s: float | None
     initial_success_rate: float
     weights: dict[str, float] | None  # source instruction -> its weight in the initial average; None: no average
     weighting_note: str
@@ -277,7 +373,7 @@ class TransferTrial:
         return cls(method=_field(doc, "method", str, where), trial=int(_field(doc, "trial", int, where)),
                    seed=int(_field(doc, "seed", int, where)), env_steps=int(_field(doc, "env_steps", int, where)),
                    censored=_field(doc, "censored", bool, where), auc=_number(doc, "auc", where),
-                   wall_time_s=_number(doc, "wall_time_s", where),
+                   wall_time_s=_number(doc, "wall_time_s", where, optional=True),
                    initial_success_rate=_number(doc, "initial_success_rate", where),
                    weights=None if weights is None else {k: float(w) for k, w in weights.items()},
                    weighting_note=_field(doc, "weighting_note", str, where))
@@ -339,8 +435,9 @@ def _inf_to_null(value: float) -> float | None:
 
 
 @dataclass
-class TransferResults:
-    """``transfer/N/results.json``: every trial of every method, their summaries and the clip/language ratio."""
+class TransferResults(_RunSplit):
+    """``transfer/N/results.json``: every trial of every method, their summaries and the clip/language ratio.
+    The wall times (the run's and each trial's) go to ``run.json``; ``to_json()`` leaves them out."""
 
     grid_size: int
     target: str
@@ -350,13 +447,13 @@ class TransferResults:
     similarities: dict[str, dict[str, float] | None]
     trials: list[TransferTrial]
     summary: dict[str, MethodSummary]
-    wall_time_s: float
+    wall_time_s: float | None
     ratio_clip_language: PairedRatio | None = None
     step_resolution: int | None = None  # env steps between two convergence checks (one PPO iteration)
     auc_horizon: int | None = None      # env steps over which every trial's ``auc`` is taken
     sources: list[str] | None = None    # the source instructions of the library used
 
-    def to_json(self) -> Json:
+    def _full_json(self) -> Json:
         doc: Json = {"grid_size": self.grid_size, "target": self.target, "goal": list(self.goal),
                      "budget": self.budget, "config": self.config, "similarities": self.similarities,
                      "trials": [t.to_json() for t in self.trials],
@@ -367,9 +464,6 @@ class TransferResults:
         if self.ratio_clip_language is not None:
             doc["ratio_clip_language"] = self.ratio_clip_language.to_json()
         return doc
-
-    def write(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_json())
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "TransferResults":
@@ -384,7 +478,7 @@ class TransferResults:
                    trials=[TransferTrial.from_json(t, f"{where}: trials[{i}]")
                            for i, t in enumerate(_field(doc, "trials", list, where))],
                    summary={m: MethodSummary.from_json(s, f"{where}: summary.{m}") for m, s in summary.items()},
-                   wall_time_s=_number(doc, "wall_time_s", where),
+                   wall_time_s=_number(doc, "wall_time_s", where, optional=True),
                    ratio_clip_language=None if ratio is None else PairedRatio.from_json(ratio,
                                                                                           f"{where}: ratio"),
                    step_resolution=_field(doc, "step_resolution", int, where, optional=True),
@@ -517,8 +611,8 @@ class FurlPoint:
     positive_frames: int
     relay_on: bool
     updates: int
-    wall_s: float
-    env_steps_per_s: float
+    wall_s: float | None = None            # run metadata: in run.json, not in the hashed files (issue 16)
+    env_steps_per_s: float | None = None   # run metadata, likewise
 
     def to_json(self) -> Json:
         return {"step": self.step, "success_any": self.success_any, "success_last": self.success_last,
@@ -539,12 +633,14 @@ class FurlPoint:
                    train_success_episodes=int(_field(doc, "train_success_episodes", int, where)),
                    positive_frames=int(_field(doc, "positive_frames", int, where)),
                    relay_on=_field(doc, "relay_on", bool, where), updates=int(_field(doc, "updates", int, where)),
-                   wall_s=_number(doc, "wall_s", where), env_steps_per_s=_number(doc, "env_steps_per_s", where))
+                   wall_s=_number(doc, "wall_s", where, optional=True),
+                   env_steps_per_s=_number(doc, "env_steps_per_s", where, optional=True))
 
 
 @dataclass
-class FurlCurve:
-    """``furl/<task>/<variant>/seed<k>/curve.json``, rewritten after every evaluation."""
+class FurlCurve(_RunSplit):
+    """``furl/<task>/<variant>/seed<k>/curve.json``, rewritten after every evaluation. Each point's ``wall_s`` and
+    ``env_steps_per_s`` go to ``run.json`` (``to_json()`` and ``write()`` leave them out)."""
 
     vlm_random_weights: bool
     task: str
@@ -553,12 +649,9 @@ class FurlCurve:
     curve: list[FurlPoint]
     obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
 
-    def to_json(self) -> Json:
+    def _full_json(self) -> Json:
         return {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
                 "seed": self.seed, "curve": [p.to_json() for p in self.curve], **_obs_key(self.obs)}
-
-    def write(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_json())
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "FurlCurve":
@@ -576,8 +669,10 @@ class FurlCurve:
 
 
 @dataclass
-class FurlSummary:
-    """``furl/.../summary.json``: the finished run's last evaluation, speed, memory and set-up."""
+class FurlSummary(_RunSplit):
+    """``furl/.../summary.json``: the finished run's last evaluation, memory and set-up. Its speed and history
+    (``wall_s``, ``env_steps_per_s``, ``timings_s``, ``resumed_from_step``) go to ``run.json`` (issue 16); they are
+    None/empty when read from a file written since."""
 
     vlm_random_weights: bool
     task: str
@@ -586,8 +681,8 @@ class FurlSummary:
     steps: int
     resumed_from_step: int | None
     final: Json
-    wall_s: float
-    env_steps_per_s: float
+    wall_s: float | None
+    env_steps_per_s: float | None
     timings_s: dict[str, float]
     replay_bytes_per_transition: int
     replay_bytes: int
@@ -606,7 +701,7 @@ class FurlSummary:
     eq4_hinge_nonzero_mean: float | None = None
     obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
 
-    def to_json(self) -> Json:
+    def _full_json(self) -> Json:
         doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
                      "seed": self.seed, "steps": self.steps, "resumed_from_step": self.resumed_from_step,
                      "final": self.final, "wall_s": self.wall_s, "env_steps_per_s": self.env_steps_per_s,
@@ -621,9 +716,6 @@ class FurlSummary:
         doc.update(_obs_key(self.obs))
         return doc
 
-    def write(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_json())
-
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "FurlSummary":
         doc = _object(doc, where)
@@ -631,9 +723,9 @@ class FurlSummary:
                    task=_field(doc, "task", str, where), variant=_field(doc, "variant", str, where),
                    seed=int(_field(doc, "seed", int, where)), steps=int(_field(doc, "steps", int, where)),
                    resumed_from_step=_field(doc, "resumed_from_step", int, where, optional=True),
-                   final=_field(doc, "final", dict, where), wall_s=_number(doc, "wall_s", where),
-                   env_steps_per_s=_number(doc, "env_steps_per_s", where),
-                   timings_s=_field(doc, "timings_s", dict, where),
+                   final=_field(doc, "final", dict, where), wall_s=_number(doc, "wall_s", where, optional=True),
+                   env_steps_per_s=_number(doc, "env_steps_per_s", where, optional=True),
+                   timings_s=_field(doc, "timings_s", dict, where, optional=True) or {},
                    replay_bytes_per_transition=int(_field(doc, "replay_bytes_per_transition", int, where)),
                    replay_bytes=int(_field(doc, "replay_bytes", int, where)),
                    positive_frames=int(_field(doc, "positive_frames", int, where)),

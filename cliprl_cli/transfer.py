@@ -256,7 +256,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     atomic_write_files(out, {
         "curves.json": TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
                                        for m, per_trial in curves.items()}).to_json(),
-        "metrics.json": flat_metrics(results), "results.json": results})
+        "metrics.json": flat_metrics(results), "results.json": record})  # wall times -> run.json
     partial_path.unlink(missing_ok=True)
     return results
 

@@ -19,7 +19,32 @@ def test_round_trip(tmp_path):
     tensors, sidecar = load_artifact(path, kind="test", expected_shapes={"w": (2, 3)})
     assert torch.equal(tensors["w"], torch.ones(2, 3))
     assert sidecar["schema"] == artifacts.SCHEMA and sidecar["seed"] == 7 and sidecar["config"] == {"a": 1}
-    assert "torch" in sidecar["provenance"]["versions"] and sidecar["provenance"]["command"]
+    # run metadata is not in the hashed sidecar but in run.json beside it (issue 16)
+    assert "provenance" not in sidecar and "timings" not in sidecar
+    run = json.loads((tmp_path / "run.json").read_text())["run"]
+    assert "torch" in run["versions"] and run["command"] and run["host"] and run["started_at"]
+
+
+def test_run_metadata_leaves_the_hashed_sidecar(tmp_path):
+    """Two saves of the same tensors with different wall times, timings and resume points give identical files;
+    run.json holds what differs (and a checkpoint keeps it, since resuming needs its elapsed time)."""
+    def save(out, wall):
+        return save_artifact(out / "x.safetensors", {"w": torch.ones(2)}, kind="test", config={"a": 1},
+                             metrics={"m": 2.0, "wall_time_s": wall, "resumed_from_step": None},
+                             timings={"wall_time_s": wall}, seed=7,
+                             extra={"curve": [{"x": 0, "wall_s": wall}, {"x": 1, "wall_s": 2 * wall}]})
+    a, b = save(tmp_path / "a", 1.0), save(tmp_path / "b", 3.0)
+    for name in ("x.safetensors", "x.json"):
+        assert (a.parent / name).read_bytes() == (b.parent / name).read_bytes()
+    side = json.loads((a.parent / "x.json").read_text())
+    assert side["metrics"] == {"m": 2.0} and side["curve"] == [{"x": 0}, {"x": 1}]
+    files = json.loads((b.parent / "run.json").read_text())["files"]["x.json"]
+    assert files == {"metrics": {"wall_time_s": 3.0, "resumed_from_step": None}, "timings": {"wall_time_s": 3.0},
+                     "curve": [{"wall_s": 3.0}, {"wall_s": 6.0}]}
+    ckpt = save_artifact(tmp_path / "c" / "checkpoint.safetensors", {"w": torch.ones(2)}, kind="checkpoint",
+                         extra={"state": {"elapsed_s": 5.0}}, timings={"wall_time_s": 1.0})
+    side = json.loads(ckpt.with_suffix(".json").read_text())
+    assert side["state"]["elapsed_s"] == 5.0 and "provenance" in side and not (ckpt.parent / "run.json").exists()
 
 
 def test_interrupted_write_keeps_the_old_artifact(tmp_path, monkeypatch):

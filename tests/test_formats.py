@@ -9,9 +9,10 @@ import re
 import pytest
 
 from cliprl_cli.artifacts import ArtifactError, to_json_bytes
-from cliprl_cli.formats import (AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
-                                FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, TransferCurves,
-                                TransferResults, TransferTrial, finite_or_none)
+from cliprl_cli.formats import (RUN_FILE, AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+                                FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, RunInfo, TransferCurves,
+                                TransferResults, TransferTrial, finite_or_none, merge_run_fields, split_run_fields)
+from cliprl_cli.runinfo import with_run_fields
 
 
 def _trial(method: str, trial: int, steps: int) -> TransferTrial:
@@ -35,11 +36,40 @@ def test_transfer_results_round_trip_to_the_same_bytes(tmp_path):
     res = _results()
     path = res.write(tmp_path / "results.json")
     back = TransferResults.read(path)
+    # wall times are run metadata (issue 16): not in the hashed file, in run.json beside it
+    assert back.wall_time_s is None and all(t.wall_time_s is None for t in back.trials)
+    back.wall_time_s, res.wall_time_s = 0.0, 0.0
+    for a, b in zip(back.trials, res.trials):
+        a.wall_time_s = b.wall_time_s = 0.0
     assert back == res
     assert to_json_bytes(back.to_json()) == path.read_bytes()
-    # the key order is the one the files have always had (dvc.lock hashes these bytes)
+    # the key order is the one the files have always had, less the wall time (dvc.lock hashes these bytes)
     assert list(json.loads(path.read_text())) == ["grid_size", "target", "goal", "budget", "config", "similarities",
-                                                  "trials", "summary", "wall_time_s", "ratio_clip_language"]
+                                                  "trials", "summary", "ratio_clip_language"]
+    assert "wall_time_s" not in path.read_text()
+    run = RunInfo.read(tmp_path / RUN_FILE)
+    assert run.files["results.json"] == {"wall_time_s": 1.5, "trials": [{"wall_time_s": 0.1}, {"wall_time_s": 0.1}]}
+    assert with_run_fields(path)["trials"][1]["wall_time_s"] == 0.1
+
+
+def test_old_files_with_wall_times_still_read(tmp_path):
+    doc = _results()._full_json()
+    assert doc["wall_time_s"] == 1.5 and doc["trials"][0]["wall_time_s"] == 0.1  # what files held before issue 16
+    back = TransferResults.from_json(doc, "old")
+    assert back.wall_time_s == 1.5 and back.trials[0].wall_time_s == 0.1
+
+
+def test_split_and_merge_run_fields_by_hand():
+    doc = {"a": 1, "wall_s": 2.0, "curve": [{"x": 1, "wall_s": 0.5}, {"x": 2}], "timings": {"env": 1.0},
+           "inner": {"env_steps_per_s": 9.0, "b": [1, 2]}}
+    stable, removed = split_run_fields(doc)
+    assert stable == {"a": 1, "curve": [{"x": 1}, {"x": 2}], "inner": {"b": [1, 2]}}
+    assert removed == {"wall_s": 2.0, "curve": [{"wall_s": 0.5}, None], "timings": {"env": 1.0},
+                       "inner": {"env_steps_per_s": 9.0}}
+    assert merge_run_fields(stable, removed) == {"a": 1, "curve": [{"x": 1, "wall_s": 0.5}, {"x": 2}],
+                                                 "inner": {"b": [1, 2], "env_steps_per_s": 9.0},
+                                                 "wall_s": 2.0, "timings": {"env": 1.0}}
+    assert split_run_fields([1, {"y": 2}]) == ([1, {"y": 2}], None)
 
 
 def test_transfer_results_without_ratio_omit_the_key(tmp_path):
@@ -53,8 +83,9 @@ def test_transfer_results_without_ratio_omit_the_key(tmp_path):
 def test_base_curve_writes_null_path_ratio_and_keeps_field_order(tmp_path):
     curve = BaseCurve([CurvePoint(0, 0.0, None, 0.0), CurvePoint(4096, 1.0, 1.0, 0.02)])
     path = curve.write(tmp_path / "curve.json")
-    assert BaseCurve.read(path) == curve
-    assert json.loads(path.read_text())[0] == {"env_steps": 0, "success_rate": 0.0, "path_ratio": None, "wall_s": 0.0}
+    assert BaseCurve.read(path) == BaseCurve([CurvePoint(0, 0.0, None), CurvePoint(4096, 1.0, 1.0)])
+    assert json.loads(path.read_text())[0] == {"env_steps": 0, "success_rate": 0.0, "path_ratio": None}
+    assert RunInfo.read(tmp_path / RUN_FILE).files["curve.json"] == [{"wall_s": 0.0}, {"wall_s": 0.02}]
     assert "Infinity" not in path.read_text()
     path.write_text('[{"env_steps": 0, "success_rate": 0.0, "path_ratio": Infinity, "wall_s": 0.0}]')  # old files
     assert BaseCurve.read(path).points[0].path_ratio == math.inf
@@ -85,8 +116,13 @@ def test_furl_curve_puts_the_training_statistics_between_evaluation_and_bookkeep
     doc = FurlCurve(True, "drawer-open-v3", "furl", 0, [_point(500)]).to_json()
     assert list(doc["curve"][0]) == ["step", "success_any", "success_last", "return", "sparse_return",
                                      "critic_loss", "actor_loss", "episodes", "train_success_episodes",
-                                     "positive_frames", "relay_on", "updates", "wall_s", "env_steps_per_s"]
-    assert FurlCurve.from_json(doc, "x").curve[0] == _point(500)
+                                     "positive_frames", "relay_on", "updates"]  # wall_s, env_steps_per_s: run.json
+    back = FurlCurve.from_json(doc, "x").curve[0]
+    assert (back.wall_s, back.env_steps_per_s) == (None, None)
+    back.wall_s, back.env_steps_per_s = 3.0, 100.0
+    assert back == _point(500)
+    assert FurlCurve(True, "t", "furl", 0, [_point(500)]).run_fields() == {
+        "curve": [{"wall_s": 3.0, "env_steps_per_s": 100.0}]}
 
 
 def test_furl_summary_expert_and_config_round_trip():
@@ -95,7 +131,10 @@ def test_furl_summary_expert_and_config_round_trip():
                           replay_bytes_per_transition=100, replay_bytes=1000, positive_frames=0,
                           cpu_tuning={"flush_denormals": True}, torch_threads=2)
     assert "expert_rewards" not in summary.to_json()
-    assert FurlSummary.from_json(summary.to_json(), "x") == summary
+    assert FurlSummary.from_json(summary.with_run_fields(), "x") == summary  # files written before issue 16
+    assert not {"wall_s", "env_steps_per_s", "timings_s", "resumed_from_step"} & set(summary.to_json())
+    back = FurlSummary.from_json(summary.to_json(), "x")
+    assert (back.wall_s, back.env_steps_per_s, back.timings_s, back.resumed_from_step) == (None, None, {}, None)
     expert = ExpertRewards(vlm_random_weights=True, task="t", variant="furl", seed=0,
                            instruction_embedding_model="cliprl-tiny|random", step=[1, 2], success=[False, True],
                            first_success=2, zero_shot=[0.1, 0.2], training_reward=[0.3, 0.4], aligned=[0.5, 0.6])

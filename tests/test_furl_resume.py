@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from cliprl_cli.runinfo import with_run_fields
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -59,7 +61,7 @@ def _kill_at_random_point_then_resume(tmp_path, args, target):
     assert resumed.returncode == 0, resumed.stderr
     assert "not bit-identically" not in resumed.stderr
     assert (run / "agent.safetensors").read_bytes() == (reference / "agent.safetensors").read_bytes()
-    summary = json.loads((run / "summary.json").read_text())
+    summary = with_run_fields(run / "summary.json")  # the step it resumed from is run metadata (run.json)
     assert summary["resumed_from_step"] == interrupted_at
     ref_curve = json.loads((reference / "curve.json").read_text())["curve"]
     run_curve = json.loads((run / "curve.json").read_text())["curve"]

@@ -194,13 +194,24 @@ def test_complete_set_gives_expected_tables(tmp_path):
     # self-contained: every plot is embedded, none is linked
     assert html.count("data:image/png;base64,") == len(plots)
     assert "src='plots/" not in html
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["complete"] is True and metrics["missing"] == 0
-    assert metrics["clip_rl"]["5"]["clip_mean_steps"] == 1500.0
-    assert metrics["clip_rl"]["5"]["ratio_clip_language"] == 0.75
-    assert metrics["clip_rl"]["5"]["scratch_censored"] == 1
+    # curated DVC metrics, one file per stage family, methods spelled as on the command line (issue 16)
+    metrics = {f: json.loads((out / "metrics" / f"{f}.json").read_text()) for f in ("align", "transfer", "furl",
+                                                                                    "report")}
+    assert not (out / "metrics.json").exists()
+    assert metrics["report"] == {"complete": True, "missing": 0}
+    assert metrics["transfer"]["5"]["mean_steps"]["clip"] == 1500.0
+    assert metrics["transfer"]["5"]["ratio_clip_language"] == 0.75
+    assert metrics["transfer"]["5"]["censored"]["scratch"] == 1
+    assert set(metrics["align"]["5"]) == {"final_loss", "top1_text_to_policy", "top1_policy_to_text"}
     assert metrics["furl"]["reach-v3"]["furl"]["success_last"] == 75.0
     assert metrics["furl"]["reach-v3"]["furl"]["random_vlm"] is True
+    # data plots: long-form rows for the Vega-Lite templates of .dvc/plots/
+    rows = json.loads((out / "plot_data" / "transfer_curves.json").read_text())
+    assert rows and set(rows[0]) == {"grid_size", "method", "env_steps", "success_rate"}
+    loss = json.loads((out / "plot_data" / "align_loss.json").read_text())
+    assert loss[0]["epoch"] == 1 and loss[0]["grid_size"] == 5
+    furl = json.loads((out / "plot_data" / "furl_curves.json").read_text())
+    assert {r["variant"] for r in furl} == {"sac", "furl"}
     json.dumps(data, default=str)  # the returned data is plain
 
 
@@ -234,7 +245,7 @@ def test_incomplete_set_names_what_is_missing(tmp_path):
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Missing or incomplete" in md and "transfer@5" in md
     assert "_No data (see Missing or incomplete)._" in md  # the CLIP-RL transfer table
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "report" / "metrics" / "report.json").read_text())
     assert metrics["complete"] is False and metrics["missing"] == len(data["missing"])
     # what is there is still reported
     assert _row(_table(data, "FuRL: evaluation success"), "reach-v3", "sac")[3] == "1"  # seeds (after VLM)
@@ -257,7 +268,7 @@ def test_empty_artifacts_dir_through_cli(tmp_path, capsys):
     assert "nothing has been run yet" in err and "Traceback" not in err
     assert "nothing has been run yet" in (out / "report.md").read_text()
     assert (out / "report.html").is_file() and (out / "plots").is_dir()
-    assert json.loads((out / "metrics.json").read_text())["complete"] is False
+    assert json.loads((out / "metrics" / "report.json").read_text())["complete"] is False
 
 
 def test_cli_strict_and_bad_inputs(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """The report's HTML on any screen and its provenance block (issue 16).
 
 Static checks always run: the viewport meta tag, every table in its own scrolling box, the provenance block (commit,
-date, profile, parameters that differ from the committed params file), the note on coinciding transfer methods, the
+date, profile, parameters that differ from the committed params file: the build's part in provenance.js, filled in
+when the page is viewed, so the DVC-hashed page is byte-stable), the note on coinciding transfer methods, the
 figures' axis labels. When Debian's ``chromium`` is installed the page is also laid out in headless Chromium at
 390 px (a phone) and 1280 px (a desktop) and measured there: the page never scrolls sideways, wide tables scroll in
 their own box, no figure is wider than the page, and the base-curve figure keeps most of its size on a phone.
@@ -94,17 +95,58 @@ def test_provenance_lists_the_parameters_an_experiment_changed(experiment, monke
 
 
 def test_provenance_block_in_markdown_and_html(experiment, tmp_path):
+    """The hashed report holds only what its inputs determine (profile, params file, every parameter); the build's
+    commit, date and changed parameters go to provenance.js and run.json beside it (issue 16)."""
     repo, params = experiment
     build_report(make_artifacts(tmp_path / "artifacts"), tmp_path / "out", params=params)
     md = (tmp_path / "out" / "report.md").read_text()
     commit = _git(repo, "rev-parse", "--short=12", "HEAD")
-    assert f"- **Code:** commit {commit} of " in md and "with uncommitted changes to params.yaml" in md
-    assert "- **Profile:** test profile" in md
-    assert "3 differ from params.yaml as committed at HEAD" in md
-    assert "| `align.temperature` | `0.1` | `0.2` |" in md and "| `align.head` | `mlp` | `absent` |" in md
-    assert re.search(r"- \*\*Built:\*\* \d{4}-\d\d-\d\d \d\d:\d\d UTC", md)
+    assert "- **Profile:** test profile" in md and "| `align.temperature` | `0.2` |" in md
+    assert commit not in md and "run.json" in md
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "<div class='prov' id='provenance'>" in page and "<td><code>align.temperature</code></td>" in page
+    assert "<div class='prov' id='provenance'>" in page and "<script src='provenance.js'></script>" in page
+    assert commit not in page and not re.search(r"\d\d:\d\d UTC", page)
+    script = (tmp_path / "out" / "provenance.js").read_text()
+    assert f"commit {commit} of " in script and "with uncommitted changes to params.yaml" in script
+    assert "3 differ from params.yaml as committed at HEAD" in script and '"align.head"' in script
+    run = json.loads((tmp_path / "out" / "run.json").read_text())["provenance"]
+    assert run["commit"] == commit and ["align.temperature", "0.1", "0.2"] in run["changes"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", run["built"])
+
+
+def test_report_bytes_do_not_depend_on_the_commit_or_the_date(experiment, tmp_path, monkeypatch):
+    """Two builds from the same inputs, at another commit and another date, give byte-identical hashed files."""
+    repo, params = experiment
+    art = make_artifacts(tmp_path / "artifacts")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    build_report(art, tmp_path / "a", params=params)
+    _git(repo, "commit", "-q", "-am", "the experiment")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    build_report(art, tmp_path / "b", params=params)
+    hashed = ["report.md", "report.html", *(f"metrics/{f}" for f in ("align.json", "transfer.json", "furl.json",
+                                                                     "report.json")),
+              *(f"plot_data/{f}" for f in ("transfer_curves.json", "align_loss.json", "furl_curves.json"))]
+    hashed += [f"plots/{p.name}" for p in (tmp_path / "a" / "plots").glob("*.png")]
+    for name in hashed:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert (tmp_path / "a" / "provenance.js").read_text() != (tmp_path / "b" / "provenance.js").read_text()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
+def test_provenance_is_filled_in_when_the_page_is_viewed(experiment, tmp_path):
+    repo, params = experiment
+    build_report(make_artifacts(tmp_path / "artifacts"), tmp_path / "out", params=params)
+    commit = _git(repo, "rev-parse", "--short=12", "HEAD")
+    page = tmp_path / "out" / "report.html"
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    block = dom[dom.index("id=\"prov-build\""):]
+    block = block[:block.index("</div></div>") if "</div></div>" in block else 4000]
+    assert f"commit {commit} of " in block and "<code>align.temperature</code>" in block
+    (tmp_path / "out" / "provenance.js").unlink()  # viewed alone: the block says where the build's part is
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "in run.json beside this report" in dom and f"commit {commit}" not in dom
 
 
 def test_provenance_without_a_committed_baseline(tmp_path):

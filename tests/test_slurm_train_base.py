@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-
 from slurm_cluster import requires_slurm, slurm_cluster
+
+from cliprl_cli.runinfo import with_run_fields
 
 pytestmark = requires_slurm()
 
@@ -69,7 +70,8 @@ def test_preempted_train_base_job_resumes_to_identical_bytes(tmp_path):
     text = log.read_text()
     assert "seed 1 (restart 0)" in text and "seed 1 (restart 1)" in text, text
     assert (run_dir / "policy.safetensors").read_bytes() == (ref_out / "policy.safetensors").read_bytes()
-    sidecar = json.loads((run_dir / "policy.json").read_text())
+    assert (run_dir / "policy.json").read_bytes() == (ref_out / "policy.json").read_bytes()  # issue 16
+    sidecar = with_run_fields(run_dir / "policy.json")  # the step it resumed from is run metadata (run.json)
     assert sidecar["metrics"]["resumed_from_step"] > 0
     assert not ckpt.exists()
     print(f"train-base preempted on SLURM and resumed: {time.monotonic() - t0:.1f}s")

@@ -10,6 +10,7 @@ import torch
 
 from cliprl_cli.cli import main
 from cliprl_cli.ppo import evaluate_greedy, is_converged
+from cliprl_cli.runinfo import with_run_fields
 
 CLIPRL = [sys.executable, "-m", "cliprl_cli.cli"]
 
@@ -118,7 +119,10 @@ def test_sigterm_at_a_random_point_then_resume_gives_identical_bytes(tmp_path):
     assert ckpt.exists() and not (run / "policy.safetensors").exists()
     assert subprocess.run(_cmd(run)).returncode == 0
     assert (run / "policy.safetensors").read_bytes() == (reference / "policy.safetensors").read_bytes()
-    side = json.loads((run / "policy.json").read_text())
+    # run metadata (the step it resumed from, wall times) is in run.json; the hashed sidecar is identical (issue 16)
+    assert (run / "policy.json").read_bytes() == (reference / "policy.json").read_bytes()
+    assert (run / "curve.json").read_bytes() == (reference / "curve.json").read_bytes()
+    side = with_run_fields(run / "policy.json")
     assert side["metrics"]["resumed_from_step"] > 0
     assert not ckpt.exists()
 

@@ -12,20 +12,24 @@ def report_command(
     artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", "-a",
                                    help="Artifacts directory (base/, align/, transfer/, furl/ under it)."),
     out: Path = typer.Option(Path("artifacts/report"), "--out", "-o",
-                             help="Output directory (report.md, report.html, plots/, metrics.json)."),
+                             help="Output directory (report.md, report.html, plots/, metrics/, plot_data/)."),
     params: Optional[Path] = typer.Option(None, "--params", help="The pipeline's params.yaml: what was expected "
                                           "(grid sizes, tasks, methods, trials, FuRL runs) and the profile label."),
+    profile_notes: Optional[Path] = typer.Option(None, "--profile-notes", help="Markdown file with one '## <name>' "
+                                                 "section per profile (docs/profiles.md): the prose shown under the "
+                                                 "title for the params' profile.name."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (matplotlib, Agg)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing "
                                 "(the report is written either way)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary output."),
 ) -> None:
     """Build the report from the pipeline's artifacts: tables beside the papers' numbers, PNG plots, a
-    self-contained HTML page and metrics.json. Missing or partial artifacts are listed in the report, not fatal."""
+    self-contained HTML page, the DVC metrics (metrics/*.json) and data plots (plot_data/*.json). Missing or
+    partial artifacts are listed in the report, not fatal."""
     from ..errors import CliprlError
     from ..report import REPORT_HTML, build_report
 
-    data = build_report(artifacts, out, params=params, plots=plots)
+    data = build_report(artifacts, out, params=params, plots=plots, profile_notes=profile_notes)
     if not quiet:
         typer.echo(f"report -> {out / REPORT_HTML} ({len(data['plots'])} plots, "
                    f"{len(data['missing'])} missing or incomplete)", err=True)

@@ -750,9 +750,9 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
     # One set (issue 15): agent.json is the manifest of summary.json, curve.json and expert_rewards.json (written
     # just before, so a crash in between is caught by its hash), renamed into place after all are fully written.
     companions: dict[str, Any] = {
-        "summary.json": summary.to_json(),
+        "summary.json": summary,  # a format object: its run metadata goes to run.json
         "curve.json": FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant,
-                                seed=cfg.seed, curve=st.curve, obs=obs_mark(cfg)).to_json()}
+                                seed=cfg.seed, curve=st.curve, obs=obs_mark(cfg))}
     if ctx.uses_vlm:
         companions["expert_rewards.json"] = (out / "expert_rewards.json").read_bytes()
     save_artifact(out / "agent.safetensors", tensors, kind="furl-agent", config=config_json(cfg),
@@ -761,7 +761,7 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
                   companions=companions)
     # Only now: a run killed while writing its artifacts resumes from the last checkpoint and writes them again.
     remove_checkpoint(ctx.ckpt_path)
-    return summary.to_json()
+    return summary.with_run_fields()
 
 
 def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:

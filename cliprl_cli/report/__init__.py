@@ -7,7 +7,10 @@ rendered from that same data. Output directory::
     OUT/report.html      the same, self-contained (PNGs embedded as base64 data URIs)
     OUT/plots/*.png      transfer per grid size, base and fine-tune learning curves, alignment loss,
                          FuRL success curves, VLM reward along a scripted-expert trajectory (paper's Figure 11)
-    OUT/metrics.json     numbers for `dvc metrics show`
+    OUT/metrics/{align,transfer,furl}.json   curated numbers for `dvc metrics show` / `dvc exp show` (.metrics)
+    OUT/plot_data/*.json data plots for `dvc plots show` / `dvc plots diff` (transfer curves, alignment loss, FuRL)
+    OUT/provenance.js, OUT/run.json   the build's commit, date and changed parameters, read by report.html when it
+                         is viewed; not declared in dvc.yaml, so the hashed report depends only on its inputs
 
 Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
 
@@ -38,23 +41,24 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_json, atomic_write_text
+from ..artifacts import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
-from .provenance import collect_provenance
+from .metrics import METRICS_DIR, PLOT_DATA_DIR, write_metrics_and_plot_data
+from .provenance import collect_provenance, profile_note, view_time_files
 from .render import SECTIONS, ReportDoc, render_html, render_markdown
-from .tables import build_metrics, build_tables, build_warnings
+from .tables import build_tables, build_warnings
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-METRICS_FILE = "metrics.json"
+METRICS_FILE = "metrics.json"  # written before issue 16 (removed when found): now METRICS_DIR/<family>.json
 
 __all__ = [
     "build_report", "load_params", "furl_paper_success", "render_markdown", "render_html", "ReportDoc", "SECTIONS",
-    "REPORT_MD", "REPORT_HTML", "METRICS_FILE", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
+    "REPORT_MD", "REPORT_HTML", "METRICS_DIR", "PLOT_DATA_DIR", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
     "PAPER_GRID_SIZES", "FURL_PAPER_COLUMNS", "FURL_PAPER_COLUMN_NAMES", "FURL_PAPER_TABLE1", "FURL_PAPER_AVERAGE",
     "FURL_PAPER_NOTE",
 ]
@@ -91,10 +95,12 @@ def coincidence_notes(found: list[Coincidence]) -> list[str]:
 
 
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
-                 plots: bool = True) -> dict[str, Any]:
-    """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics.json to ``out_dir``.
+                 plots: bool = True, profile_notes: str | Path | None = None) -> dict[str, Any]:
+    """Read ``artifacts_dir``, write report.md, report.html, plots/, metrics/ and plot_data/ to ``out_dir``.
 
-    ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. Returns the report
+    ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. ``profile_notes``: a
+    Markdown file with one ``## <profile name>`` section per profile (``docs/profiles.md``): the prose shown under
+    the title for params' ``profile.name`` (prose is not a DVC parameter). Returns the report
     as plain data: ``tables`` (title, header, rows), ``missing`` (one line per missing or incomplete artifact, with
     the stage that makes it), ``warnings``, ``plots``, ``metrics``, and the collected ``base``, ``align``,
     ``transfer``, ``furl`` data. Never raises for missing or malformed artifacts; raises :class:`CliprlError`
@@ -106,6 +112,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
         raise CliprlError(f"--out {out} exists and is not a directory")
     prm = params if isinstance(params, dict) else load_params(params)
     title, profile = _title_and_profile(prm)
+    note = profile_note(profile_notes, profile.get("name"))
+    if note:
+        profile = {**profile, "note": note}
 
     # ---- collect: every artifact read once, into typed inputs
     collected = collect(root, expected_from_params(prm))
@@ -125,16 +134,17 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
             log.notes.append(f"plots failed: {exc.__class__.__name__}: {exc}")
 
     # ---- tables, metrics, render
+    provenance = collect_provenance(prm, None if isinstance(params, dict) else params)
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
-                    tables=build_tables(collected), plots=drawn, notes=log.notes,
-                    provenance=collect_provenance(prm, None if isinstance(params, dict) else params),
+                    tables=build_tables(collected), plots=drawn, notes=log.notes, provenance=provenance,
                     section_notes={"clip": coincidence_notes(collected.transfer.coincident)})
-    metrics = build_metrics(collected)
+    metrics = write_metrics_and_plot_data(collected, out)
+    (out / METRICS_FILE).unlink(missing_ok=True)
     atomic_write_text(out / REPORT_MD, render_markdown(doc))
     atomic_write_text(out / REPORT_HTML, render_html(doc, plots_dir))
-    atomic_write_json(out / METRICS_FILE, metrics)
-    for name in (REPORT_MD, REPORT_HTML, METRICS_FILE):
+    for name in (REPORT_MD, REPORT_HTML):
         (out / name).chmod(0o644)
+    view_time_files(provenance, out)  # provenance.js + run.json: not hashed by DVC (issue 16)
     return {"title": title, "profile": profile, "missing": log.missing, "notes": log.notes,
             "warnings": doc.warnings, "base": asdict(collected.base), "align": asdict(collected.align),
             "transfer": asdict(collected.transfer), "furl": asdict(collected.furl),

@@ -8,6 +8,15 @@ Parameters are compared leaf by leaf as dotted keys (``transfer.trials``); a lis
 The date is the build time in UTC, or ``SOURCE_DATE_EPOCH`` when that is set (the reproducible-builds convention,
 for a byte-stable report). Without git (an installed package, an exported tree) the block says so instead of
 guessing. Nothing here raises: provenance is information, never a reason to lose a report.
+
+Where it is shown (issue 16): the commit, the date and the changed parameters describe *this build*, not the
+results; in ``report.md``/``report.html`` (outputs DVC hashes) they would make a fresh clone's ``dvc repro``
+rewrite ``dvc.lock`` although every number is identical (a clone has a different HEAD, another date, and compares
+the params with a different commit). So the hashed report holds only what its inputs determine (the profile, the
+params file's name and every parameter's value), and :func:`view_time_files` writes the build's provenance beside
+it: ``provenance.js`` (``report.html`` loads it with ``<script src>``, which works from ``file://``, and fills its
+block in; without the file the block says where to look) and the ``provenance`` section of ``run.json``. Neither
+is declared in ``dvc.yaml``.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ class Provenance:
     baseline: str | None  # what the parameters were compared with ("params.yaml at HEAD (abc1234)"), None: nothing
     baseline_note: str  # why there is no baseline, when there is none
     changes: list[ParamChange] = field(default_factory=list)
+    parameters: list[tuple[str, Any]] = field(default_factory=list)  # every parameter (dotted key, value): hashed
 
 
 def _git(args: list[str], cwd: Path, *, strip: bool = True) -> str | None:
@@ -131,7 +141,8 @@ def collect_provenance(params: dict[str, Any], params_path: str | Path | None) -
                 changes = param_changes(params, default)
     return Provenance(commit=commit, commit_date=commit_date, dirty=dirty, built=build_date(),
                       profile=profile_name, params_file=str(params_path) if params_path is not None else None,
-                      baseline=baseline, baseline_note=note, changes=changes)
+                      baseline=baseline, baseline_note=note, changes=changes,
+                      parameters=list(flatten(params).items()))
 
 
 def show_value(value: Any) -> str:
@@ -157,3 +168,53 @@ def provenance_lines(p: Provenance) -> list[tuple[str, str]]:
     else:
         lines.append(("Parameters", f"{p.params_file}: {len(p.changes)} differ from {p.baseline}"))
     return lines
+
+
+PROVENANCE_JS = "provenance.js"
+JS_CALLBACK = "cliprlProvenance"
+
+
+def provenance_json(p: Provenance) -> dict[str, Any]:
+    """The build's provenance as plain data (``run.json``'s ``provenance`` section and ``provenance.js``)."""
+    return {"lines": [list(line) for line in provenance_lines(p)],
+            "changes": [[c.key, show_value(c.default), show_value(c.value)] for c in p.changes],
+            "commit": p.commit, "commit_date": p.commit_date, "dirty": p.dirty, "built": p.built,
+            "baseline": p.baseline}
+
+
+def view_time_files(p: Provenance, out_dir: str | Path) -> None:
+    """Write ``provenance.js`` and the ``provenance`` section of ``run.json`` beside the report (not hashed)."""
+    import json
+
+    from ..artifacts import atomic_write_text
+    from ..runinfo import record
+
+    data = provenance_json(p)
+    atomic_write_text(Path(out_dir) / PROVENANCE_JS,
+                      "// The build's provenance for report.html (not part of the DVC-hashed report; see run.json)\n"
+                      f"{JS_CALLBACK}({json.dumps(data, indent=1)});\n")
+    record(out_dir, {}, extra={"provenance": data})
+
+
+def profile_note(path: str | Path | None, name: Any) -> str | None:
+    """The prose of profile ``name`` from a Markdown file of ``## <name>`` sections (``docs/profiles.md``): the
+    paragraphs under that heading, joined into one, or None (no file, no such section). Prose is kept out of
+    params.yaml so that `dvc params diff` and `dvc exp show` list only parameters; the report stage lists the file
+    as a dependency, so editing the note rebuilds the report."""
+    if path is None or not name:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return None
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            if inside:
+                break
+            inside = line.startswith("## ") and line[3:].strip() == str(name).strip()
+            continue
+        if inside:
+            lines.append(line.strip())
+    note = " ".join(part for part in lines if part)
+    return note or None

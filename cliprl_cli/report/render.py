@@ -7,7 +7,9 @@ The HTML page is responsive: a viewport meta tag (phones render it at device wid
 desktop page), every table in its own horizontally scrolling box (a wide table scrolls, the page does not), figures
 scaled to the page width, and smaller type and margins under 600 px. Checked in headless Chromium at 390 px and
 1280 px (``tests/test_report_html.py`` renders it when Chromium is installed). Under the title, a provenance block
-(:mod:`.provenance`) says which commit, date, profile and changed parameters produced the report.
+(:mod:`.provenance`) names the profile and every parameter (deterministic: part of the hashed page); the build's
+commit, date and changed parameters are filled in at view time from ``provenance.js`` beside the page (issue 16:
+they are kept out of the bytes DVC hashes). ``report.md`` points to ``run.json`` for them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .plots import Plot
-from .provenance import Provenance, provenance_lines, show_value
+from .provenance import JS_CALLBACK, PROVENANCE_JS, Provenance, show_value
 from .tables import Table
 
 # The report's sections, in order: (key used by tables and plots, heading), shared by the markdown and HTML renderers.
@@ -72,27 +74,48 @@ def _md_table(t: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+_BUILD_NOTE = ("commit, build date and the parameters changed against the committed params file: in run.json "
+               "beside this report (kept out of the report itself, so identical results give identical bytes and a "
+               "fresh clone's dvc repro leaves dvc.lock unchanged)")
+
+# Fills the build's provenance in at view time from provenance.js (a <script src> works from file://); the
+# table is built the way the static ones are, in its own scrolling box.
+_PROVENANCE_SCRIPT = (
+    "<script>function " + JS_CALLBACK + "(p){var d=document.getElementById('prov-build');if(!d)return;"
+    "var e=function(s){return String(s).replace(/[&<>\"']/g,function(c){return '&#'+c.charCodeAt(0)+';'})};"
+    "var h='<dl>';p.lines.forEach(function(l){h+='<dt>'+e(l[0])+'</dt><dd>'+e(l[1])+'</dd>'});h+='</dl>';"
+    "if(p.changes.length){h+=\"<div class='scroll'><table><tr><th>parameter</th><th>committed</th>"
+    "<th>this report</th></tr>\";p.changes.forEach(function(c){h+='<tr><td><code>'+e(c[0])+'</code></td><td>'"
+    "+e(c[1])+'</td><td>'+e(c[2])+'</td></tr>'});h+='</table></div>'}d.innerHTML=h}</script>"
+    f"<script src='{PROVENANCE_JS}'></script>")
+
+
 def _md_provenance(p: Provenance) -> list[str]:
-    """The provenance block as a Markdown list, with a table of the changed parameters when there are any."""
-    out = ["**Provenance**\n"] + [f"- **{label}:** {text}" for label, text in provenance_lines(p)] + [""]
-    if p.changes:
-        out += ["| parameter | committed | this report |", "|---|---|---|"]
-        out += [f"| `{c.key}` | `{show_value(c.default)}` | `{show_value(c.value)}` |" for c in p.changes]
-        out.append("")
+    """The provenance block as a Markdown list, every parameter in a folded table (the build's part: run.json)."""
+    out = ["**Provenance**\n", f"- **Profile:** {p.profile or 'not named in the params'}",
+           f"- **Parameters:** {p.params_file or 'none given'}" + (f", {len(p.parameters)} values below"
+                                                                   if p.parameters else ""),
+           f"- **Build:** {_BUILD_NOTE}", ""]
+    if p.parameters:
+        out += ["<details><summary>every parameter</summary>\n", "| parameter | value |", "|---|---|"]
+        out += [f"| `{key}` | `{show_value(value)}` |" for key, value in p.parameters]
+        out += ["\n</details>", ""]
     return out
 
 
 def _html_provenance(p: Provenance) -> str:
-    """The provenance block as a definition list, with a scrolling table of the changed parameters."""
+    """The provenance block: profile, params file, every parameter (folded), and the build's part, filled in from
+    provenance.js when the page is viewed beside it."""
     e = html.escape
-    items = "".join(f"<dt>{e(label)}</dt><dd>{e(text)}</dd>" for label, text in provenance_lines(p))
-    out = f"<div class='prov' id='provenance'><dl>{items}</dl>"
-    if p.changes:
-        rows = "".join(f"<tr><td><code>{e(c.key)}</code></td><td>{e(show_value(c.default))}</td>"
-                       f"<td>{e(show_value(c.value))}</td></tr>" for c in p.changes)
-        out += ("<div class='scroll'><table><tr><th>parameter</th><th>committed</th><th>this report</th></tr>"
-                f"{rows}</table></div>")
-    return out + "</div>"
+    items = (f"<dt>Profile</dt><dd>{e(p.profile or 'not named in the params')}</dd>"
+             f"<dt>Parameters</dt><dd>{e(p.params_file or 'none given')}</dd>")
+    out = f"<div class='prov' id='provenance'><dl>{items}</dl><div id='prov-build'><p>Build: {e(_BUILD_NOTE)}.</p></div>"
+    if p.parameters:
+        rows = "".join(f"<tr><td><code>{e(key)}</code></td><td>{e(show_value(value))}</td></tr>"
+                       for key, value in p.parameters)
+        out += ("<details><summary>every parameter</summary><div class='scroll'><table><tr><th>parameter</th>"
+                f"<th>value</th></tr>{rows}</table></div></details>")
+    return out + "</div>" + _PROVENANCE_SCRIPT
 
 
 def render_markdown(doc: ReportDoc) -> str:

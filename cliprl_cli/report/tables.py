@@ -173,11 +173,12 @@ def ratio_table(c: Collected) -> Table:
 
 
 def base_table(c: Collected) -> Table:
-    """One row per base policy: converged or not, steps, wall time, area under the learning curve."""
+    """One row per base policy: converged or not, steps, area under the learning curve. (No wall time: it is run
+    metadata, in each policy's run.json, and would make the DVC-hashed report differ between identical runs.)"""
     rows = [[f"{r.grid_size}x{r.grid_size}", r.task, {True: "yes", False: "no"}.get(r.converged, "-"),
-             _f(r.env_steps), _f(r.wall_time_s, 1), _f(r.auc, 3)] for r in c.base.rows]
+             _f(r.env_steps), _f(r.auc, 3)] for r in c.base.rows]
     return Table(title="Base policies", section="clip", note="One PPO policy per grid size and base task.",
-                 header=["grid", "instruction", "converged", "env steps", "wall s", "AUC"], rows=rows)
+                 header=["grid", "instruction", "converged", "env steps", "AUC"], rows=rows)
 
 
 def align_table(c: Collected) -> Table:
@@ -297,29 +298,3 @@ def build_warnings(c: Collected) -> list[str]:
         warnings.append(f"{len(short)} FuRL run(s) stopped after at most {int(max(short)):,} env steps (paper: "
                         "1,000,000): far too short to compare with the paper's Table 1.")
     return warnings
-
-
-def build_metrics(c: Collected) -> dict[str, Any]:
-    """metrics.json: completeness, per-size transfer means, censored counts and ratios, FuRL success per run group."""
-    m: dict[str, Any] = {"complete": not c.log.missing, "missing": len(c.log.missing)}
-    clip: dict[str, Any] = {}
-    for r in c.transfer.rows:
-        d = clip.setdefault(str(r.grid_size), {})
-        d[f"{r.method}_mean_steps"] = r.mean
-        d[f"{r.method}_censored"] = r.censored
-    for r in c.transfer.ratios:
-        clip.setdefault(str(r.grid_size), {})["ratio_clip_language"] = r.ratio
-    ratios = [r.ratio for r in c.transfer.ratios if r.ratio is not None]
-    if ratios:
-        clip["mean_ratio_clip_language"] = sum(ratios) / len(ratios)
-    if clip:
-        m["clip_rl"] = clip
-    furl: dict[str, Any] = {}
-    for r in c.furl.rows:
-        furl.setdefault(r.task, {})[r.variant] = {
-            "success_last": r.success_last_mean, "success_any": r.success_any_mean, "seeds": r.seeds,
-            "random_vlm": r.random_vlm, "vlm": r.vlm, "paper": r.paper, "paper_table": r.paper_table,
-            "eq5_pairs_kept": r.eq5_pairs_kept, "eq4_hinge_nonzero": r.eq4_hinge_nonzero}
-    if furl:
-        m["furl"] = furl
-    return m
