@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from . import __version__
-from .commands import align, furl, report, slurm, train_base, transfer
+from .commands import align, furl, library_size, report, slurm, train_base, transfer
 from .errors import EXIT_BAD_INPUT, CliprlError, PreemptedError
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ def _root(
 app.command("train-base")(train_base.train_base_command)
 app.command("align")(align.align_command)
 app.command("transfer")(transfer.transfer_command)
+app.command("library-size")(library_size.library_size_command)
 app.command("furl")(furl.furl_command)
 app.add_typer(slurm.app, name="slurm")
 app.command("report")(report.report_command)
