@@ -64,10 +64,13 @@ def run(config: str, variant: str, vlm: str, args) -> dict:
         curve = json.loads((Path(tmp) / "curve.json").read_text())["curve"]
         timing_file = Path(tmp) / ("run.json" if (Path(tmp) / "run.json").exists() else "summary.json")
         timing = json.loads(timing_file.read_text())
+        updates = curve[-1]["updates"]
+        if "env_steps_per_s" not in curve[-1]:  # run metadata moved to run.json (issue 16)
+            curve = timing["files"]["curve.json"]["curve"]
         row = {"config": config, "variant": variant, "vlm": vlm if variant != "sac" else None,
                "learning_env_steps_per_s": curve[-1]["env_steps_per_s"],
                "random_phase_env_steps_per_s": curve[0]["env_steps_per_s"],
-               "updates": curve[-1]["updates"], "process_wall_s": round(time.perf_counter() - t0, 1),
+               "updates": updates, "process_wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": _find(timing, "timings_s")}
         print(json.dumps(row), flush=True)
         return row

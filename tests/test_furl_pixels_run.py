@@ -74,8 +74,11 @@ def test_pixel_furl_end_to_end_then_sigterm_and_resume_give_identical_bytes(tmp_
     assert "not bit-identically" not in resumed.stderr
     assert (run / "agent.safetensors").read_bytes() == (ref / "agent.safetensors").read_bytes()
     # resumed_from_step: in summary.json, or in run.json once run metadata moves there (issue 16)
-    meta = run / "run.json" if (run / "run.json").exists() else run / "summary.json"
-    assert json.loads(meta.read_text())["resumed_from_step"] == interrupted_at
+    if (run / "run.json").exists():
+        meta = json.loads((run / "run.json").read_text())["files"]["summary.json"]
+    else:
+        meta = json.loads((run / "summary.json").read_text())
+    assert meta["resumed_from_step"] == interrupted_at
     volatile = {"wall_s", "env_steps_per_s"}
     strip = lambda c: [{k: v for k, v in p.items() if k not in volatile} for p in c["curve"]]  # noqa: E731
     assert strip(json.loads((run / "curve.json").read_text())) == strip(curve)
