@@ -4,7 +4,9 @@ Importing the package is light (standard library only, so ``cliprl --help`` stay
 a user of gymnasium expects:
 
 - **Registers the environments** with gymnasium, the way ``import minigrid`` does: ``cliprl/GridGoal-v0`` and
-  one id per paper grid size (``cliprl/GridGoal-{N}x{N}-v0``, N = 8, 10, 15, 25; see :data:`ENV_IDS`). Every
+  one id per paper grid size (``cliprl/GridGoal-{N}x{N}-v0``, N = 8, 10, 15, 25; see :data:`ENV_IDS`), and the
+  MiniGrid colour x shape world ``cliprl/ColourShape-v0`` (``layout=``, ``task=``; its cap is the layout's
+  ``max_steps``, applied by MiniGrid itself). Every
   id is registered by entry-point *string*, so nothing heavy is imported until ``gymnasium.make``. To stay light,
   the package does not import gymnasium (and numpy with it) itself: if gymnasium is already imported the ids are
   registered at once, otherwise a post-import hook registers them the moment gymnasium's import finishes, so
@@ -34,6 +36,7 @@ ENV_IDS: dict[str, dict[str, Any]] = {
     "cliprl/GridGoal-v0": {"entry_point": _GRID_ENTRY},
     **{f"cliprl/GridGoal-{n}x{n}-v0": {"entry_point": _GRID_ENTRY, "kwargs": {"size": n},
                                        "max_episode_steps": 4 * n} for n in (8, 10, 15, 25)},
+    "cliprl/ColourShape-v0": {"entry_point": "cliprl_cli.colour_shape_env:ColourShapeEnv"},
 }
 
 

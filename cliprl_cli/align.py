@@ -48,6 +48,7 @@ class Library:
     spec: PolicySpec
     paths: list[Path]
     goals: list[tuple[int, int] | None] = field(default_factory=list)  # as recorded in each policy's sidecar
+    layouts: list[str | None] = field(default_factory=list)  # colour-shape: each policy's recorded layout
 
     def flat(self) -> torch.Tensor:
         """The policies' parameters flattened in the documented order, one row per instruction."""
@@ -64,6 +65,17 @@ class Library:
         edited after the policies were trained, or the wrong ``--tasks``): transfer would then average policies
         for goals other than the ones their instructions name."""
         size = self.spec.grid_size
+        if suite.fixes_world != (self.spec.height is not None):
+            kind = "the colour-shape world" if self.spec.height is not None else "a grid world"
+            raise CliprlError(f"{self.paths[0].parent.parent}: the policies were trained on {kind}, but suite "
+                              f"{suite.name!r} ({suite.source}) is not for it; pass the suite they were trained "
+                              "with (--tasks)")
+        for instruction, layout, path in zip(self.instructions, self.layouts or [None] * len(self.paths),
+                                             self.paths):
+            if suite.fixes_world and layout != suite.layout.name:
+                raise CliprlError(f"{path}: the policy for {instruction!r} was trained in layout {layout!r}, but "
+                                  f"suite {suite.name!r} ({suite.source}) uses layout {suite.layout.name!r}; "
+                                  "pass the suite it was trained with (--tasks)")
         for instruction, goal, path in zip(self.instructions, self.goals, self.paths):
             expected = suite.goal(instruction, size)
             if goal is not None and tuple(goal) != expected:
@@ -112,8 +124,9 @@ def load_library(base_dir: str | Path, sources: Sequence[str] | None = None) -> 
     if dupes:
         raise CliprlError(f"{base_dir}: more than one policy for {sorted(dupes)}")
     goals = [tuple(item[0][1]["goal"]) if isinstance(item[0][1].get("goal"), list) else None for item in loaded]
+    layouts = [(item[0][1].get("config") or {}).get("layout") for item in loaded]
     return Library(instructions=instructions, params=[item[0][0] for item in loaded], spec=reference_spec,
-                   paths=[item[1] for item in loaded], goals=goals)
+                   paths=[item[1] for item in loaded], goals=goals, layouts=layouts)
 
 
 def make_head(kind: HeadKind | str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
@@ -162,7 +175,8 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     selects the policies; by default the ``base_tasks`` of the suite ``tasks_file`` (the paper's suite when
     None), or every policy under ``base_dir`` when the suite lists none. Each policy's recorded goal must be the
     suite's goal for its instruction. ``config.policy_repr`` chooses what the policy head reads: the flattened
-    weights (the paper) or the behaviour, the action probabilities on every cell of the grid.
+    weights (the paper) or the behaviour, the action probabilities on every cell of the grid (colour-shape: every
+    (x, y, direction) state). A colour-shape suite's policies must have been trained in its layout.
     """
     config = config or AlignConfig()
     if config.temperature <= 0:
@@ -177,7 +191,8 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     heads = Heads(config, text.shape[1], weights_z.shape[1])
     optimizer = Adam(heads.parameters(), lr=config.lr)
     loss_curve: list[float] = []
-    with ProgressReporter(f"align {library.spec.grid_size}x{library.spec.grid_size}", config.epochs,
+    label = suite.layout.name if suite.fixes_world else f"{library.spec.grid_size}x{library.spec.grid_size}"
+    with ProgressReporter(f"align {label}", config.epochs,
                           quiet=quiet, unit="epochs") as progress:
         for epoch in range(config.epochs):
             loss = info_nce(heads.similarity(text, weights_z), heads.log_temperature.exp())

@@ -53,12 +53,16 @@ class Method(str, Enum):
     UNIFORM = "uniform"                    # every source weighted 1/N
     NEAREST_LANGUAGE = "nearest-language"  # all weight on the source nearest by instruction embedding
     NEAREST_CLIP = "nearest-clip"          # all weight on the source nearest after the text head
+    ORACLE_GROUP = "oracle-group"          # uniform over the sources in the target's useful group (colour-shape
+    #                                        suites only: same colour in by-colour, same shape in by-shape)
 
     def __str__(self) -> str:
         return self.value
 
 
-METHODS: tuple[str, ...] = tuple(m.value for m in Method)
+# The default methods of `cliprl transfer` (every method but oracle-group, which needs a suite with groups).
+METHODS: tuple[str, ...] = tuple(m.value for m in Method if m is not Method.ORACLE_GROUP)
+ALL_METHODS: tuple[str, ...] = tuple(m.value for m in Method)
 
 
 class PolicyRepr(str, Enum):
@@ -99,10 +103,10 @@ def parse_methods(text: str) -> list[str]:
 def check_methods(methods: Any) -> None:
     """Raise a one-line :class:`CliprlError` naming any method that is not a :class:`Method` (or for none at all)."""
     if not methods:
-        raise CliprlError(f"--methods is empty: name at least one of {', '.join(METHODS)}")
-    unknown = [m for m in methods if m not in METHODS]
+        raise CliprlError(f"--methods is empty: name at least one of {', '.join(ALL_METHODS)}")
+    unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
-        raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+        raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(ALL_METHODS)}")
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,18 @@ class AlignConfig:
 # iteration is the clock's tick: steps to convergence are resolved to 512 env steps (``step_resolution`` in
 # results.json). Checking more often inside a 4,096-step iteration would see the same policy every time.
 TRANSFER_PPO = PPOConfig(num_envs=32)
+# The colour x shape world (cliprl_cli.colour_shape) trains with a smaller entropy bonus, applied by train-base and
+# transfer to every method alike and recorded in each artifact's ppo config. Chosen on scratch training of base
+# tasks before any transfer was run: with 0.01, "go to the blue key" (by-colour, seed 0) reached every start but
+# stayed at a path ratio of 1.08-1.09 (two extra turns from 85 of 171 starts) until the 2M-step budget; with
+# 0.001 it converged in 94k env steps (gamma 0.9 instead: 180k).
+COLOUR_SHAPE_ENT_COEF = 0.001
+# Fine-tuning in the colour x shape world keeps train-base's 256 environments (4,096 env steps per iteration, the
+# resolution of steps to convergence there): with transfer's 32, scratch was censored at the 2M-step budget in 2 of
+# 2 trials on "go to the red key" (by-colour), as were uniform and language in one each, where the same trainer with
+# 256 environments trained all 18 base policies from scratch in 53-201k env steps. `cliprl transfer --num-envs`
+# overrides it.
+COLOUR_SHAPE_NUM_ENVS = 256
 AUC_HORIZON = 100_000  # env steps: every trial's success-rate curve is integrated over [0, AUC_HORIZON]
 
 

@@ -1,5 +1,11 @@
 """The grid-world policy network and the weight-space operations CLIP-RL needs.
 
+Two worlds share this network: the paper's grid world (``encoding`` ``onehot-row-col``, 4 actions) and the
+MiniGrid colour x shape world (``onehot-x-y-dir-state``: one one-hot over its (x, y, direction) states, ``W * H * 4``
+inputs, 3 actions;
+:mod:`cliprl_cli.colour_shape`; ``grid_size`` is then the width and ``height`` is set). A grid-world spec
+serialises exactly as before (no ``height`` key).
+
 Every policy of one grid size has the same architecture (``PolicySpec``), so weights can be averaged:
 input 2N (one-hot row + one-hot column, :func:`cliprl_cli.gridworld.encode_positions`), ``layers`` hidden
 tanh layers of ``hidden`` units, and two heads on the shared trunk: 4 action logits and 1 state value.
@@ -18,6 +24,9 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .colour_shape import ENCODING as XYDIR_ENCODING
+from .colour_shape import NUM_ACTIONS as COLOUR_SHAPE_ACTIONS
+from .colour_shape import probe_states as colour_shape_probe_states
 from .config import TrainBaseConfig
 from .gridworld import NUM_ACTIONS, encode_positions
 
@@ -30,17 +39,27 @@ class PolicySpec:
     hidden: int = TrainBaseConfig.hidden
     layers: int = TrainBaseConfig.layers
     encoding: str = "onehot-row-col"
+    height: int | None = None     # colour-shape world only: rows (grid_size is its width)
 
     @property
     def input_dim(self) -> int:
+        if self.encoding == XYDIR_ENCODING:  # one unit per (x, y, direction) state
+            return self.grid_size * self.height * 4
         return 2 * self.grid_size
 
+    @property
+    def num_actions(self) -> int:
+        return COLOUR_SHAPE_ACTIONS if self.encoding == XYDIR_ENCODING else NUM_ACTIONS
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.height is None:  # grid-world specs keep their old JSON exactly
+            data.pop("height")
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "PolicySpec":
-        return cls(**{k: data[k] for k in ("grid_size", "hidden", "layers", "encoding") if k in data})
+        return cls(**{k: data[k] for k in ("grid_size", "hidden", "layers", "encoding", "height") if k in data})
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(p.shape) for name, p in PolicyNet(self).named_parameters()}
@@ -58,7 +77,7 @@ class PolicyNet(nn.Module):
             layers += [nn.Linear(width, spec.hidden), nn.Tanh()]
             width = spec.hidden
         self.trunk = nn.Sequential(*layers)
-        self.logits = nn.Linear(width, NUM_ACTIONS)
+        self.logits = nn.Linear(width, spec.num_actions)
         self.value = nn.Linear(width, 1)
         # CleanRL's PPO initialisation: orthogonal, small policy head so the first policy is near uniform.
         for module in self.trunk:
@@ -118,6 +137,8 @@ def probe_states(spec: PolicySpec) -> torch.Tensor:
     """The fixed probe set of a behaviour representation: every cell of the grid, encoded, in row-major order
     ``(N^2, 2N)``. The goal cell is included: a state a policy never acts in still has probabilities, and which
     cell is the goal differs between policies, so dropping it would make their probe sets differ."""
+    if spec.encoding == XYDIR_ENCODING:  # every (x, y, direction) of the colour-shape world, walls included
+        return colour_shape_probe_states(spec.grid_size, spec.height)
     size = spec.grid_size
     cells = torch.arange(size * size)
     return encode_positions(torch.stack((cells // size, cells % size), dim=1), size)
@@ -126,7 +147,7 @@ def probe_states(spec: PolicySpec) -> torch.Tensor:
 @torch.no_grad()
 def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec) -> torch.Tensor:
     """A policy as what it does: its action probabilities on :func:`probe_states`, flattened ``(N^2 * 4,)`` (cell
-    by cell, actions up, down, left, right). Two policies that act alike get the same vector whatever their
+    by cell, actions up, down, left, right; colour-shape: ``(W H 4 * 3,)``, actions left, right, forward). Two policies that act alike get the same vector whatever their
     weights (hidden units permuted, a different value head, logits shifted by a constant)."""
     net = PolicyNet(spec)
     net.load_state_dict(dict(params))

@@ -10,7 +10,9 @@ training is a few hundred small matrix products; the actor-critic also gives one
 
 Convergence (checked every ``eval_every`` iterations, exhaustively): the greedy policy (argmax of the logits),
 started from every cell other than the goal, reaches the goal within the episode cap from all of them, and the
-mean path length is within ``path_tolerance`` (5%) of the mean shortest (Manhattan) path length.
+mean path length is within ``path_tolerance`` (5%) of the mean shortest (Manhattan) path length. In the colour x
+shape world the starts are every (cell, direction) not already facing the target and the shortest paths come from
+a breadth-first search over (cell, direction) (:meth:`cliprl_cli.colour_shape.BatchedColourShape.evaluate_greedy`).
 
 Choices the paper leaves open, written down: reward 1 on reaching the goal and 0 otherwise; ``gamma`` 0.95 so
 shorter paths earn more; truncation at ``4 N`` moves is treated as terminal (no bootstrap: the time step is
@@ -238,8 +240,15 @@ def ppo_update(net: PolicyNet, optimizer: Adam, buf: Rollout, advantages: torch.
 
 def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, elapsed: float,
                       tolerance: float, progress: Any = None) -> bool:
-    """Evaluate the greedy policy exhaustively, append the point to ``state.curve``, report it; True if converged."""
-    evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
+    """Evaluate the greedy policy exhaustively, append the point to ``state.curve``, report it; True if converged.
+
+    A world with its own exhaustive evaluation (the colour-shape twin: every (cell, direction) start, shortest
+    paths by BFS) provides ``env.evaluate_greedy(policy)``; the grid world uses :func:`evaluate_greedy`."""
+    own = getattr(env, "evaluate_greedy", None)
+    if own is not None:
+        evaluation = own(lambda o: net(o)[0])
+    else:
+        evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
     state.curve.append({"env_steps": state.env_steps, "success_rate": evaluation["success_rate"],
                         "path_ratio": finite_or_none(evaluation["path_ratio"]), "wall_s": round(elapsed, 4)})
     if progress is not None:
@@ -284,7 +293,8 @@ def _stop_requested(guard: PreemptionGuard, stop_event: Any) -> str:
 def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, seed: int,
               init_params: dict[str, torch.Tensor] | None = None, checkpoint_path: str | Path | None = None,
               checkpoint_every_s: float = 60.0, progress: Any = None, run_config: dict | None = None,
-              keep_checkpoint: bool = False, stop_event: Any = None) -> TrainResult:
+              keep_checkpoint: bool = False, stop_event: Any = None,
+              env_factory: Callable[[int, torch.Generator], Any] | None = None) -> TrainResult:
     """Train a policy for ``goal`` until it converges or the budget runs out.
 
     ``init_params`` initialises the network (transfer); otherwise it is seeded from ``seed``. With a
@@ -292,6 +302,9 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     arrives (then :class:`PreemptedError` is raised), and a valid checkpoint there is resumed from.
     ``stop_event`` (a ``multiprocessing.Event``) asks for the same stop: a pool worker learns of its parent's
     signal from it (see ``transfer._run_jobs``).
+    ``env_factory(num_envs, generator)`` builds the batched environments of a world that a suite fixes (the
+    colour-shape twin, :meth:`cliprl_cli.colour_shape.ColourShapeSuite.env_factory`); None: the grid world of
+    ``spec.grid_size`` with ``goal``.
     ``run_config`` is what a checkpoint must match to be resumed (defaults to spec + config + seed + goal).
     With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a
     kill between the end of training and the write loses nothing.
@@ -303,12 +316,15 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     if init_params is not None:
         net.load_state_dict(init_params)
     optimizer = Adam(net.parameters(), lr=config.lr, eps=1e-5)
-    env = BatchedGridWorld(spec.grid_size, goal, config.num_envs, generator=generator)
+    if env_factory is None:
+        env = BatchedGridWorld(spec.grid_size, goal, config.num_envs, generator=generator)
+    else:
+        env = env_factory(config.num_envs, generator)
     env.reset()
     batch = config.num_envs * config.num_steps
     max_iterations = max(1, -(-config.max_env_steps // batch))
     ckpt_config = run_config or {"spec": spec.to_dict(), "ppo": config.to_dict(), "seed": seed, "goal": list(goal)}
-    buf = Rollout.empty(config.num_steps, config.num_envs, 2 * spec.grid_size)
+    buf = Rollout.empty(config.num_steps, config.num_envs, spec.input_dim)
 
     # ---- resume
     state = None

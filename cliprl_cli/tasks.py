@@ -10,6 +10,11 @@ Format (see ``data/gridworld_tasks.yaml``)::
 
 A goal resolves against a grid size: ``[0, -3]`` is ``(0, 7)`` in a 10x10 grid. Two tasks with one goal, a goal
 outside the grid or an unknown instruction fail with one line that lists what is known.
+
+A suite whose YAML names an ``environment`` fixes its own world instead (``data/colour_shape_*.yaml``: the MiniGrid
+colour x shape world, ``environment: cliprl/ColourShape-v0``, a ``layout``, instructions -> objects); it is read
+by :func:`cliprl_cli.colour_shape.parse_suite` into a :class:`~cliprl_cli.colour_shape.ColourShapeSuite`, which
+answers the same questions (``goal``, ``check_size``, ``base_tasks``, ``target``) and has ``fixes_world = True``.
 """
 
 from __future__ import annotations
@@ -18,16 +23,24 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import safe_yaml
 from .errors import CliprlError
 from .validate import check_grid_size
+
+if TYPE_CHECKING:
+    from .colour_shape import ColourShapeSuite
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
 
 
 @dataclass(frozen=True)
 class TaskSuite:
+    """A grid-world suite: instructions -> goal cells, resolved against the grid size the command is given."""
+
+    fixes_world = False  # the grid size comes from the command (colour-shape suites fix their world)
+
     name: str
     goals: dict[str, tuple[int, int]]  # instruction -> raw [row, col], possibly negative
     base_tasks: tuple[str, ...]
@@ -73,8 +86,10 @@ def slug(instruction: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-") or "task"
 
 
-def load_suite(path: str | Path | None = None) -> TaskSuite:
-    """Load a suite from ``path``, or the paper's default suite shipped with the package."""
+def load_suite(path: str | Path | None = None) -> "TaskSuite | ColourShapeSuite":
+    """Load a suite from ``path``, or the paper's default suite shipped with the package.
+
+    A YAML mapping with an ``environment`` field is a world-fixing suite (:mod:`cliprl_cli.colour_shape`)."""
     if path is None:
         source = f"<default {DEFAULT_SUITE}>"
         data = safe_yaml.loads(resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text(), source)
@@ -84,6 +99,10 @@ def load_suite(path: str | Path | None = None) -> TaskSuite:
             raise CliprlError(f"task suite not found: {path}")
         data = safe_yaml.load_file(path)  # no aliases or duplicate keys, size and depth bounds, UTF-8
         source = str(path)
+    if isinstance(data, dict) and "environment" in data:
+        from .colour_shape import parse_suite
+
+        return parse_suite(data, source)
     safe_yaml.check_suite_types(data, source)
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not data["tasks"]:
         raise CliprlError(f"{source}: expected a mapping with a non-empty 'tasks' mapping of instruction -> [row, col]")

@@ -12,17 +12,18 @@ Output directory layout::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .artifacts import load_artifact, save_artifact
 from .checkpoint import PreemptionGuard, remove_checkpoint
-from .config import PPOConfig, TrainBaseConfig
+from .config import COLOUR_SHAPE_ENT_COEF, PPOConfig, TrainBaseConfig
 from .errors import CliprlError, NotConvergedError
 from .formats import BaseCurve, CurvePoint
 from .policy import PolicySpec
 from .ppo import TrainResult, train_ppo
-from .progress import ProgressReporter
+from .progress import ConvergenceProgress
 from .seeding import seed_everything
 from .tasks import load_suite, slug
 from .validate import check_train_base
@@ -34,24 +35,44 @@ KIND = "base-policy"
 _DEFAULTS = TrainBaseConfig()
 
 
-def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
+def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
+    """The grid size to use: a grid-world suite takes ``grid_size`` (default 10); a suite that fixes its world
+    (colour-shape) takes none, and a ``--grid-size`` given with it is an error rather than silently ignored."""
+    if suite.fixes_world:
+        if grid_size is not None:
+            raise CliprlError(f"suite {suite.name!r} ({suite.source}) fixes its world ({suite.world}); "
+                              "drop --grid-size")
+        return suite.layout.width
+    return _DEFAULTS.grid_size if grid_size is None else grid_size
+
+
+def train_base(task: str, grid_size: int | None, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
                hidden: int = _DEFAULTS.hidden, layers: int = _DEFAULTS.layers, ppo: PPOConfig | None = None,
                threads: int = _DEFAULTS.threads, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
                quiet: bool = False) -> dict[str, Any]:
     """Train the base policy for ``task`` on a ``grid_size`` grid and write it to ``out``; returns the metrics.
 
     The settings are those of :class:`cliprl_cli.config.TrainBaseConfig` (the defaults come from it).
+    ``grid_size`` is None for a suite that fixes its world (the colour-shape suites), whose layout then gives the
+    architecture and whose twin the trainer steps; its policy records ``environment`` and ``layout``.
 
     Raises :class:`NotConvergedError` (exit 3) when the budget runs out first; nothing is then written to
     ``out`` (an artifact already there is left untouched).
     """
     ppo = ppo or PPOConfig()
+    suite = load_suite(tasks_file)
+    grid_size = resolve_grid_size(suite, grid_size)
     check_train_base(grid_size=grid_size, hidden=hidden, layers=layers, threads=threads,
                      checkpoint_every_s=checkpoint_every_s)  # ranges and size bounds, before anything is written
-    suite = load_suite(tasks_file)
     suite.check_size(grid_size)
     goal = suite.goal(task, grid_size)
-    spec = PolicySpec(grid_size=grid_size, hidden=hidden, layers=layers)
+    if suite.fixes_world:  # the colour-shape world: architecture from the layout, environments from the suite
+        ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF)  # this world's entropy bonus (see config.py)
+        spec = PolicySpec(hidden=hidden, layers=layers, **suite.policy_spec_fields())
+        env_factory, world = suite.env_factory(task), suite.world
+    else:
+        spec = PolicySpec(grid_size=grid_size, hidden=hidden, layers=layers)
+        env_factory, world = None, f"{grid_size}x{grid_size} grid"
     seed_everything(seed, threads=threads)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -59,16 +80,19 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
     out.mkdir(parents=True, exist_ok=True)
     config = {"task": task, "goal": list(goal), "grid_size": grid_size, "suite": suite.name,
               "spec": spec.to_dict(), "ppo": ppo.to_dict(), "seed": seed, "threads": threads}
+    if suite.fixes_world:
+        config.update(suite.record())  # environment and layout, checked when a library is read
+    label = f"{grid_size}x{grid_size}" if not suite.fixes_world else suite.layout.name
     # A SIGTERM that arrives once training is over (during the write) is held back: the run finishes and exits 0.
-    with PreemptionGuard(), ProgressReporter(f"train-base {grid_size}x{grid_size} '{task}' seed {seed}",
-                                             ppo.max_env_steps, quiet=quiet) as progress:
+    with PreemptionGuard(), ConvergenceProgress(f"train-base {label} '{task}' seed {seed}", ppo.max_env_steps,
+                                                tolerance=ppo.path_tolerance, quiet=quiet) as progress:
         result = train_ppo(spec, goal, ppo, seed=seed, checkpoint_path=out / CHECKPOINT_FILE,
                            checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=config,
-                           keep_checkpoint=True)
+                           keep_checkpoint=True, env_factory=env_factory)
         if not result.converged:
             remove_checkpoint(out / CHECKPOINT_FILE)
             raise NotConvergedError(
-                f"'{task}' on a {grid_size}x{grid_size} grid did not converge within {ppo.max_env_steps} env steps "
+                f"'{task}' on a {world} did not converge within {ppo.max_env_steps} env steps "
                 f"(last check: success {result.curve[-1]['success_rate']:.3f}, path ratio "
                 f"{result.curve[-1]['path_ratio'] or float('inf'):.3f}); no artifact written; raise --max-env-steps")
         metrics = write_policy_artifact(out, result, config=config, kind=KIND)
@@ -78,7 +102,7 @@ def train_base(task: str, grid_size: int, seed: int, out: str | Path, *, tasks_f
     return metrics
 
 
-def train_base_all(grid_size: int, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
+def train_base_all(grid_size: int | None, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
                    **options: Any) -> dict[str, dict[str, Any]]:
     """Train every ``base_tasks`` entry of the suite into ``out/<slug>`` (the layout `align` and `transfer` read);
     returns instruction -> metrics. ``options`` are :func:`train_base`'s keywords. Tasks run one after another
@@ -87,7 +111,7 @@ def train_base_all(grid_size: int, seed: int, out: str | Path, *, tasks_file: st
     if not suite.base_tasks:
         raise CliprlError(f"suite {suite.name!r} ({suite.source}) lists no base_tasks; --all trains those "
                           "(add a base_tasks list, or train one task with --task)")
-    suite.check_size(grid_size)
+    suite.check_size(resolve_grid_size(suite, grid_size))
     out = Path(out)
     return {task: train_base(task, grid_size, seed, out / slug(task), tasks_file=tasks_file, **options)
             for task in suite.base_tasks}

@@ -8,6 +8,10 @@ convergence rule as ``train-base``):
 - ``clip`` (Algorithm 2): ``w`` from ``cos(P_L(tau(target)), P_L(tau(l_i)))`` with the trained text head.
 - ``uniform``: ``w_i = 1/N``.
 - ``nearest-language`` / ``nearest-clip``: all weight on the single most similar source.
+- ``oracle-group`` (colour-shape suites only, not in the default list): uniform over the sources whose objects
+  share the target's group, i.e. its room (same colour in ``by-colour``, same shape in ``by-shape``): what a
+  method that knew the layout would do. The suite's world, its ``group_by`` and the ``useful_group`` are recorded
+  in ``config``.
 
 Similarities become weights by :func:`cliprl_cli.clip_math.similarity_weights`: ``normalized`` (the paper's
 ``d_i / sum d``, with negative similarities clamped to 0 and a uniform fallback when none is positive) or
@@ -37,6 +41,7 @@ import json
 import multiprocessing
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -46,12 +51,12 @@ from .align import Library, default_sources, load_heads, load_library
 from .artifacts import atomic_write_files, atomic_write_json, read_json
 from .checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
-from .config import Method, PPOConfig, TransferConfig, Weighting, check_methods
+from .config import COLOUR_SHAPE_ENT_COEF, COLOUR_SHAPE_NUM_ENVS, Method, PPOConfig, TransferConfig, Weighting, check_methods
 from .errors import CliprlError, PreemptedError
 from .formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .policy import unflatten_params, weighted_average
 from .ppo import auc_to_horizon, train_ppo
-from .progress import ProgressReporter
+from .progress import TransferProgress, trial_reporter
 from .seeding import seed_everything
 from .stats import paired_ratio, summarize
 from .tasks import load_suite
@@ -65,14 +70,26 @@ Init = tuple[dict | None, list[float] | None, str]
 
 
 def method_weights(method: str, language_sims: torch.Tensor, clip_sims: torch.Tensor | None, *,
-                   rule: str = _DEFAULTS.weighting.value,
-                   temperature: float = _DEFAULTS.softmax_temperature) -> tuple[torch.Tensor | None, str]:
-    """The averaging weights of ``method`` (None for scratch) and a note on how they were formed."""
+                   rule: str = _DEFAULTS.weighting.value, temperature: float = _DEFAULTS.softmax_temperature,
+                   group: Sequence[bool] | None = None) -> tuple[torch.Tensor | None, str]:
+    """The averaging weights of ``method`` (None for scratch) and a note on how they were formed.
+
+    ``group`` marks the sources in the target's useful group (colour-shape suites); ``oracle-group`` spreads its
+    weight uniformly over them."""
     n = language_sims.numel()
     if method == Method.SCRATCH:
         return None, "fresh initialisation"
     if method == Method.UNIFORM:
         return torch.full((n,), 1.0 / n), "uniform"
+    if method == Method.ORACLE_GROUP:
+        if group is None:
+            raise CliprlError("method 'oracle-group' needs a suite whose layout groups its objects "
+                              "(a colour-shape suite, --tasks cliprl_cli/data/colour_shape_*.yaml)")
+        mask = torch.tensor([bool(g) for g in group], dtype=torch.float32)
+        if mask.sum() == 0:
+            raise CliprlError("method 'oracle-group': no source shares the target's group (its room); "
+                              "add one to --sources")
+        return mask / mask.sum(), "uniform over the useful group"
     if method in (Method.CLIP, Method.NEAREST_CLIP) and clip_sims is None:
         raise CliprlError(f"method {method!r} needs --align (trained heads)")
     sims = language_sims if method in (Method.LANGUAGE, Method.NEAREST_LANGUAGE) else clip_sims
@@ -108,12 +125,14 @@ def similarities(target: str, library: Library, base_dir: str | Path,
 
 
 def initial_policies(methods: Sequence[str], library: Library, language_sims: torch.Tensor,
-                     clip_sims: torch.Tensor | None, weighting: str, temperature: float) -> dict[str, Init]:
+                     clip_sims: torch.Tensor | None, weighting: str, temperature: float,
+                     group: Sequence[bool] | None = None) -> dict[str, Init]:
     """Each method's initial policy: the weighted average of the flattened sources (Algorithms 1 and 2)."""
     flat_sources = library.flat()
     inits: dict[str, Init] = {}
     for method in methods:
-        weights, note = method_weights(method, language_sims, clip_sims, rule=weighting, temperature=temperature)
+        weights, note = method_weights(method, language_sims, clip_sims, rule=weighting, temperature=temperature,
+                                       group=group)
         params = None if weights is None else unflatten_params(weighted_average(flat_sources, weights), library.spec)
         inits[method] = (params, None if weights is None else [float(w) for w in weights], note)
     return inits
@@ -169,7 +188,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
              weighting: str = _DEFAULTS.weighting.value, softmax_temperature: float = _DEFAULTS.softmax_temperature,
              allow_target_in_sources: bool = _DEFAULTS.allow_target_in_sources, threads: int = _DEFAULTS.threads,
              workers: int = _DEFAULTS.workers, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
-             quiet: bool = False) -> dict[str, Any]:
+             num_envs: int | None = None, quiet: bool = False) -> dict[str, Any]:
     """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``.
 
     The settings are those of :class:`cliprl_cli.config.TransferConfig` (the defaults come from it).
@@ -178,6 +197,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     Steps to convergence are resolved to one PPO iteration, ``ppo.num_envs * ppo.num_steps * ppo.eval_every``
     env steps (``step_resolution`` in results.json; 512 by default), and each trial's ``auc`` is its mean
     success rate over ``[0, auc_horizon]`` env steps, the same horizon for every method.
+    A colour-shape suite (one that fixes its world) fine-tunes with that world's PPO settings
+    (:data:`cliprl_cli.config.COLOUR_SHAPE_ENT_COEF`; ``num_envs`` default :data:`~cliprl_cli.config.COLOUR_SHAPE_NUM_ENVS`,
+    so steps are resolved to 4,096 there) and offers ``oracle-group``.
     """
     # ---- check the inputs
     check_methods(methods)
@@ -191,6 +213,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     if auc_horizon < 1:
         raise CliprlError(f"--auc-horizon must be at least 1 env step, got {auc_horizon}")
     ppo = ppo or _DEFAULTS.ppo
+    if num_envs is not None:  # given: it wins; None: ppo's own (grid world) or the world's default (colour-shape)
+        ppo = replace(ppo, num_envs=num_envs)
     TransferConfig(methods=tuple(methods), trials=trials, seed=seed, softmax_temperature=softmax_temperature,
                    threads=threads, workers=workers, checkpoint_every_s=checkpoint_every_s, auc_horizon=auc_horizon,
                    ppo=ppo)  # checks every value's range (cliprl_cli.validate) before anything is read or written
@@ -207,11 +231,19 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
 
     # ---- similarities -> initial policies
     language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
-    inits = initial_policies(methods, library, language_sims, clip_sims, weighting, softmax_temperature)
+    useful = suite.useful_group(target, library.instructions) if suite.fixes_world else None
+    group = None if useful is None else [s in useful for s in library.instructions]
+    inits = initial_policies(methods, library, language_sims, clip_sims, weighting, softmax_temperature, group)
     config = {"target": target, "goal": list(goal), "grid_size": size, "methods": list(methods), "trials": trials,
               "seed": seed, "ppo": ppo.to_dict(), "weighting": weighting, "softmax_temperature": softmax_temperature,
               "sources": library.instructions, "spec": library.spec.to_dict(), "threads": threads,
               "auc_horizon": auc_horizon, **align_info}
+    if suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
+        config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
+    env_factory = suite.env_factory(target) if suite.fixes_world else None
+    if suite.fixes_world:  # this world's entropy bonus and environments (cliprl_cli.config), every method alike
+        ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
+        config["ppo"] = ppo.to_dict()
 
     # ---- trials (resumable from partial.json and each trial's checkpoint)
     out = Path(out)
@@ -221,20 +253,22 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     jobs = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method, trial=trial,
                  init=inits[method], sources=library.instructions,
                  checkpoint=out / f"checkpoint-{method}-{trial}.safetensors", checkpoint_every_s=checkpoint_every_s,
-                 run_config={**config, "method": method, "trial": trial}, threads=threads, auc_horizon=auc_horizon)
+                 run_config={**config, "method": method, "trial": trial}, threads=threads, auc_horizon=auc_horizon,
+                 env_factory=env_factory)
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
     # during a trial checkpoints it first. The final writes below are atomic, and partial.json is removed last, so a
     # kill during them only means the rerun rewrites the results from partial.json.
-    with PreemptionGuard() as guard, ProgressReporter(f"transfer {size}x{size} -> '{target}'",
-                                                      len(methods) * trials, quiet=quiet, unit="runs") as progress:
+    label = suite.layout.name if suite.fixes_world else f"{size}x{size}"
+    with PreemptionGuard() as guard, TransferProgress(f"transfer {label} -> '{target}'", len(methods) * trials,
+                                                      jobs=jobs, workers=workers, quiet=quiet) as progress:
         progress.update(len(done))
         for method, trial, row, curve in _run_jobs(jobs, workers, guard):
             done[(method, trial)] = row
             curves[method][trial] = curve
             write_partial(partial_path, config, done, curves)
-            progress.update(len(done), method=method, steps=row["env_steps"])
+            progress.update(len(done), method=method, trial=trial, steps=row["env_steps"])
 
     # ---- summary and outputs
     rows = sorted(done.values(), key=lambda r: (methods.index(r["method"]), r["trial"]))
@@ -272,7 +306,8 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
     ppo = job["ppo"]
     result = train_ppo(job["spec"], job["goal"], ppo, seed=job["seed"], init_params=params,
                        checkpoint_path=job["checkpoint"], checkpoint_every_s=job["checkpoint_every_s"],
-                       run_config=job["run_config"], stop_event=_STOP_EVENT)
+                       run_config=job["run_config"], stop_event=_STOP_EVENT, env_factory=job.get("env_factory"),
+                       progress=trial_reporter(job))  # env steps within the trial, for the parent's bar
     row = {
         "method": job["method"], "trial": job["trial"], "seed": job["seed"],
         "env_steps": result.env_steps if result.converged else ppo.max_env_steps,

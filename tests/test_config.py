@@ -14,6 +14,8 @@ from cliprl_cli.commands.transfer import _complete_methods, transfer_command
 from cliprl_cli.config import (METHODS, AlignConfig, HeadKind, Method, PPOConfig, TrainBaseConfig, TransferConfig,
                                Weighting, parse_methods, parse_sources)
 from cliprl_cli.errors import CliprlError
+from cliprl_cli.tasks import load_suite
+from cliprl_cli.train_base import resolve_grid_size
 
 
 def _defaults(command):
@@ -25,12 +27,15 @@ def test_cli_defaults_are_the_dataclass_defaults():
     ppo = PPOConfig()
     train = _defaults(train_base_command)
     base = TrainBaseConfig()
-    assert (train["grid_size"], train["seed"], train["hidden"], train["layers"], train["threads"],
-            train["checkpoint_every"]) == (base.grid_size, base.seed, base.hidden, base.layers, base.threads,
+    # --grid-size defaults to None: the grid world's base.grid_size, or the world a colour-shape suite fixes
+    assert train["grid_size"] is None and resolve_grid_size(load_suite(), None) == base.grid_size
+    assert (train["seed"], train["hidden"], train["layers"], train["threads"],
+            train["checkpoint_every"]) == (base.seed, base.hidden, base.layers, base.threads,
                                            base.checkpoint_every_s)
     for d, p in ((train, ppo), (_defaults(transfer_command), TransferConfig().ppo)):
-        assert (d["max_env_steps"], d["num_envs"], d["num_steps"], d["lr"]) == (
-            p.max_env_steps, p.num_envs, p.num_steps, p.lr)
+        assert (d["max_env_steps"], d["num_steps"], d["lr"]) == (p.max_env_steps, p.num_steps, p.lr)
+    # transfer's --num-envs defaults to None: TransferConfig's 32 for the grid world (colour-shape: 256)
+    assert train["num_envs"] == ppo.num_envs and _defaults(transfer_command)["num_envs"] is None
     # fine-tuning resolves steps to convergence to 512 env steps (one iteration); base training keeps 4,096
     assert TransferConfig().ppo.num_envs * TransferConfig().ppo.num_steps == 512
     assert ppo.num_envs * ppo.num_steps == 4096 and TrainBaseConfig().ppo == ppo
@@ -48,7 +53,7 @@ def test_methods_are_validated_with_one_line_naming_the_unknown():
     assert parse_methods(" scratch, clip ,") == ["scratch", "clip"]
     with pytest.raises(CliprlError, match=r"unknown method\(s\) \['bogus'\]; known: scratch, language"):
         parse_methods("scratch,bogus")
-    assert [str(m) for m in Method] == list(METHODS)
+    assert [str(m) for m in Method if m is not Method.ORACLE_GROUP] == list(METHODS)  # oracle-group: opt-in
     assert _complete_methods("scratch,nea") == ["scratch,nearest-language", "scratch,nearest-clip"]
 
 

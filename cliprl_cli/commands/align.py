@@ -34,7 +34,8 @@ def align_command(
     sources: Optional[str] = typer.Option(None, "--sources",
                                           help="Comma-separated source instructions (default: the suite's "
                                                "base_tasks; every policy under --base if it lists none)."),
-    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite; "
+                                                               "e.g. cliprl_cli/data/colour_shape_by_colour.yaml)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Align instruction embeddings with policy weights (CLIP-RL Algorithm 2, step 2).

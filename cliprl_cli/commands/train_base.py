@@ -19,11 +19,14 @@ def train_base_command(
                                        help="Instruction from the task suite, e.g. \"top left first\"."),
     all_tasks: bool = typer.Option(False, "--all", help="Train every base_tasks entry of the suite, each into "
                                                          "OUT/<slug> (e.g. OUT/top-left-first)."),
-    grid_size: int = typer.Option(_D.grid_size, "--grid-size", "-n", min=2, help="Side N of the N x N grid."),
+    grid_size: Optional[int] = typer.Option(None, "--grid-size", "-n", min=2,
+                                            help=f"Side N of the N x N grid (default {_D.grid_size}); not given "
+                                                 "with a suite that fixes its world (colour-shape)."),
     seed: int = typer.Option(_D.seed, "--seed", min=0, help="Random seed (use $SLURM_ARRAY_TASK_ID in arrays)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (policy.safetensors, policy.json, curve.json); "
                                                      "with --all, the library directory (one folder per task)."),
-    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite; "
+                                                               "e.g. cliprl_cli/data/colour_shape_by_colour.yaml)."),
     hidden: int = typer.Option(_D.hidden, "--hidden", min=1,
                                help="Hidden units per layer (same for every policy of a size)."),
     layers: int = typer.Option(_D.layers, "--layers", min=1, help="Hidden layers."),
@@ -42,7 +45,8 @@ def train_base_command(
 ) -> None:
     """Train a base policy (PPO, MLP) for one instruction until it converges.
 
-    Converged: the greedy policy reaches the goal from every start cell with a mean path within 5% of the shortest.
+    Converged: the greedy policy reaches the goal from every start cell (colour-shape: every cell x direction) with a
+    mean path within 5% of the shortest.
     Exit 3 (and no artifact) if the step budget runs out first.
     """
     if (task is None) == (not all_tasks):

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..config import METHODS, TransferConfig, Weighting, parse_methods, parse_sources
+from ..config import ALL_METHODS, METHODS, TransferConfig, Weighting, parse_methods, parse_sources
 
 _D = TransferConfig()
 
@@ -17,7 +17,7 @@ def _complete_methods(incomplete: str) -> List[str]:
     """Shell completion of --methods: the known names after the last comma."""
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
-    return [prefix + m for m in METHODS if m.startswith(last)]
+    return [prefix + m for m in ALL_METHODS if m.startswith(last)]
 
 
 def transfer_command(
@@ -27,19 +27,22 @@ def transfer_command(
     align_dir: Optional[Path] = typer.Option(None, "--align", help="Directory of `cliprl align` heads "
                                                                   "(needed by clip and nearest-clip)."),
     methods: str = typer.Option(",".join(_D.methods), "--methods", autocompletion=_complete_methods,
-                                help=f"Comma-separated, any of: {', '.join(METHODS)}."),
+                                help=f"Comma-separated, any of: {', '.join(ALL_METHODS)} (oracle-group: "
+                                     "colour-shape suites only; not in the default)."),
     trials: int = typer.Option(_D.trials, "--trials", min=1, help="Fine-tuning trials per method (distinct seeds, "
                                                                   "shared across methods)."),
     seed: int = typer.Option(_D.seed, "--seed", min=0, help="Base seed; trial k uses seed*1000+k."),
-    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite)."),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="Task-suite YAML (default: the paper's suite; "
+                                                               "e.g. cliprl_cli/data/colour_shape_by_colour.yaml)."),
     sources: Optional[str] = typer.Option(None, "--sources",
                                           help="Comma-separated source instructions (default: the suite's "
                                                "base_tasks; every policy under --base if it lists none)."),
     max_env_steps: int = typer.Option(_D.ppo.max_env_steps, "--max-env-steps", min=1,
                                       help="Budget per fine-tuning; a run that hits it is censored at the budget."),
-    num_envs: int = typer.Option(_D.ppo.num_envs, "--num-envs", min=1,
-                                 help="Environments stepped together (num_envs x num_steps env steps per PPO "
-                                      "iteration = the resolution of steps to convergence)."),
+    num_envs: Optional[int] = typer.Option(None, "--num-envs", min=1,
+                                           help=f"Environments stepped together (num_envs x num_steps env steps per "
+                                                f"PPO iteration = the resolution of steps to convergence; default "
+                                                f"{_D.ppo.num_envs}, colour-shape suites 256)."),
     num_steps: int = typer.Option(_D.ppo.num_steps, "--num-steps", min=1, help="Rollout length per PPO iteration."),
     auc_horizon: int = typer.Option(_D.auc_horizon, "--auc-horizon", min=1,
                                     help="Env steps over which each trial's success-rate curve is averaged (AUC); "
@@ -68,7 +71,7 @@ def transfer_command(
 
     results = transfer(target, base, out, align_dir=align_dir, methods=parse_methods(methods), trials=trials,
                        seed=seed, tasks_file=tasks, sources=parse_sources(sources), auc_horizon=auc_horizon,
-                       ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_envs=num_envs, num_steps=num_steps, lr=lr),
+                       ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_steps=num_steps, lr=lr), num_envs=num_envs,
                        weighting=weighting.value, softmax_temperature=softmax_temperature,
                        allow_target_in_sources=allow_target_in_sources, threads=threads, workers=workers,
                        checkpoint_every_s=checkpoint_every, quiet=quiet)
