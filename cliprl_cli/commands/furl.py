@@ -7,6 +7,7 @@ replaced: every option defaults to "not given", and ``--help`` shows the value t
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -75,6 +76,10 @@ def furl_command(
                                                 "written on SIGTERM/SIGUSR1, then exit 75; rerunning the same "
                                                 "command resumes).", rich_help_panel=_RUN),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.", rich_help_panel=_RUN),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", rich_help_panel=_RUN,
+                                               help="Also write the learning curves as TensorBoard scalars under DIR "
+                                                    "once the run has finished (needs: pip install "
+                                                    "'cliprl[tensorboard]'); keep DIR outside DVC-tracked outputs."),
     num_envs: Optional[int] = _option("num_envs", "--num-envs", help="Environments stepped together; their frames "
                                       "are embedded as one batch.", rich_help_panel=_ENV),
     random_goal: bool = typer.Option(False, "--random-goal", help="New goal every episode (paper Table 2).",
@@ -151,6 +156,9 @@ def furl_command(
     environment steps), then the command exits 75; running the same command again resumes, with the same final
     bytes on the CPU. A corrupt checkpoint is reported, renamed *.corrupt-<time>, and the run starts afresh."""
     from ..furl.train import run_furl
+    from ..tblog import export_furl, require
+
+    require(tensorboard)
 
     cfg = profile_config(
         (profile or Profile(DEFAULT_PROFILE)).value,
@@ -165,6 +173,8 @@ def furl_command(
         pixel_size=pixel_size, frame_stack=frame_stack, action_repeat=action_repeat,
         pixel_buffer_size=pixel_buffer_size, amp=amp)
     summary = run_furl(cfg, checkpoint_every_s=checkpoint_every)
+    if tensorboard is not None:
+        export_furl(tensorboard, cfg.out)
     if not cfg.quiet:
         final = summary.get("final", {})
         typer.echo(f"{summary['task']} {summary['variant']} seed {summary['seed']}: "

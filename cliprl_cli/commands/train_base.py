@@ -42,6 +42,10 @@ def train_base_command(
                                            help="Seconds between checkpoints (also written on SIGTERM/SIGUSR1, "
                                                 "then exit 75; rerunning the command resumes)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR",
+                                               help="Also write the learning curves as TensorBoard scalars under DIR "
+                                                    "once the run has finished (needs: pip install "
+                                                    "'cliprl[tensorboard]'); keep DIR outside DVC-tracked outputs."),
 ) -> None:
     """Train a base policy (PPO, MLP) for one instruction until it converges.
 
@@ -51,12 +55,18 @@ def train_base_command(
     """
     if (task is None) == (not all_tasks):
         raise CliprlError("give exactly one of --task INSTRUCTION and --all")
-    from ..train_base import train_base, train_base_all
+    from ..tblog import export_base, require
+    from ..train_base import slug, train_base, train_base_all
+
+    require(tensorboard)
 
     options = dict(tasks_file=tasks, hidden=hidden, layers=layers,
                    ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_envs=num_envs, num_steps=num_steps, lr=lr),
                    threads=threads, checkpoint_every_s=checkpoint_every, quiet=quiet)
     if all_tasks:
-        train_base_all(grid_size, seed, out, **options)
+        trained = [out / slug(t) for t in train_base_all(grid_size, seed, out, **options)]
     else:
         train_base(task, grid_size, seed, out, **options)
+        trained = [out]
+    for directory in trained if tensorboard is not None else []:
+        export_base(tensorboard, directory, grid=grid_size, seed=seed)

@@ -62,19 +62,27 @@ def transfer_command(
     checkpoint_every: float = typer.Option(_D.checkpoint_every_s, "--checkpoint-every", min=0.0,
                                            help="Seconds between checkpoints; SIGTERM/SIGUSR1 checkpoint and exit 75."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR",
+                                               help="Also write the learning curves as TensorBoard scalars under DIR "
+                                                    "once the run has finished (needs: pip install "
+                                                    "'cliprl[tensorboard]'); keep DIR outside DVC-tracked outputs."),
 ) -> None:
     """Transfer to a target task by each method (Algorithms 1 and 2, baselines) and count steps to convergence.
 
     Each method's initial policy is fine-tuned with the train-base trainer and convergence rule over K trials.
     """
+    from ..tblog import export_transfer, require
     from ..transfer import transfer
 
+    require(tensorboard)
     results = transfer(target, base, out, align_dir=align_dir, methods=parse_methods(methods), trials=trials,
                        seed=seed, tasks_file=tasks, sources=parse_sources(sources), auc_horizon=auc_horizon,
                        ppo=replace(_D.ppo, max_env_steps=max_env_steps, num_steps=num_steps, lr=lr), num_envs=num_envs,
                        weighting=weighting.value, softmax_temperature=softmax_temperature,
                        allow_target_in_sources=allow_target_in_sources, threads=threads, workers=workers,
                        checkpoint_every_s=checkpoint_every, quiet=quiet)
+    if tensorboard is not None:
+        export_transfer(tensorboard, out, grid=results.get("grid_size"))
     if not quiet:
         for method, s in results["summary"].items():
             typer.echo(f"{method:>17}: mean {s['mean']:.0f} steps (95% CI {s['ci95'][0]:.0f}-{s['ci95'][1]:.0f}), "
