@@ -524,7 +524,7 @@ LIBRARY_SIZE_METHODS = ("scratch", "uniform", "language", "clip")
 
 
 @dataclass
-class LibrarySizeResults:
+class LibrarySizeResults(_RunSplit):
     """``library_size/results.json`` (``benchmarks/library_size_study.py``): transfer vs the number K of sources.
 
     ``summary[regime][K][method]`` summarises steps to convergence over every (target, trial) of that cell;
@@ -541,18 +541,15 @@ class LibrarySizeResults:
     summary: dict[str, dict[int, dict[str, MethodSummary]]]
     ratios: dict[str, dict[int, PairedRatio]]
     rows: list[Json]
-    wall_time_s: float
+    wall_time_s: float | None  # run metadata: run.json beside the file (issue 16), not in it
 
-    def to_json(self) -> Json:
+    def _full_json(self) -> Json:
         return {"grid_size": self.grid_size, "ks": list(self.ks), "trials": self.trials,
                 "step_resolution": self.step_resolution, "pool": list(self.pool), "target_names": self.target_names,
                 "summary": {r: {str(k): {m: s.to_json() for m, s in per.items()} for k, per in by_k.items()}
                             for r, by_k in self.summary.items()},
                 "ratios": {r: {str(k): v.to_json() for k, v in by_k.items()} for r, by_k in self.ratios.items()},
                 "rows": self.rows, "wall_time_s": self.wall_time_s}
-
-    def write(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_json())
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "LibrarySizeResults":
@@ -579,7 +576,7 @@ class LibrarySizeResults:
                    pool=_items(doc, "pool", str, where),
                    target_names={r: _items(names, r, str, f"{where}: target_names") for r in names},
                    summary=summary, ratios=ratios, rows=_items(doc, "rows", dict, where),
-                   wall_time_s=_number(doc, "wall_time_s", where))
+                   wall_time_s=_number(doc, "wall_time_s", where, optional=True))
 
     @classmethod
     def read(cls, path: str | Path) -> "LibrarySizeResults":
