@@ -292,7 +292,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
                                        for m, per_trial in curves.items()}).to_json(),
         "metrics.json": flat_metrics(results), "results.json": record})  # wall times -> run.json
     partial_path.unlink(missing_ok=True)
-    return results
+    return record.with_run_fields()  # results.json plus its wall times (which went to run.json), for callers
 
 
 def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:

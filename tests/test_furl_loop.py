@@ -230,7 +230,11 @@ def test_log_point_writes_the_curve(tmp_path):
     assert point.step == 20 and point.train_stats["critic_loss"] == 1.5 and point.updates == 5
     assert st.last_eval_step == 20 and st.acc == {}
     curve = json.loads((tmp_path / "curve.json").read_text())
-    assert curve["variant"] == "sac" and curve["curve"] == [point.to_json()]
+    # wall_s and env_steps_per_s are run metadata: in run.json beside curve.json, not in it (issue 16)
+    stable = {k: v for k, v in point.to_json().items() if k not in ("wall_s", "env_steps_per_s")}
+    assert curve["variant"] == "sac" and curve["curve"] == [stable]
+    run = json.loads((tmp_path / "run.json").read_text())["files"]["curve.json"]
+    assert run == {"curve": [{"wall_s": point.wall_s, "env_steps_per_s": point.env_steps_per_s}]}
 
 
 def test_pending_transitions_survive_a_checkpoint():

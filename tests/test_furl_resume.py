@@ -123,7 +123,7 @@ def test_checkpoint_of_another_configuration_is_set_aside(tmp_path):
     done = subprocess.run(_cmd(out, *_sac(200)), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "different configuration" in done.stderr
-    assert json.loads((out / "summary.json").read_text())["resumed_from_step"] is None
+    assert with_run_fields(out / "summary.json")["resumed_from_step"] is None  # run metadata: run.json
 
 
 def test_sigusr1_also_checkpoints(tmp_path):
