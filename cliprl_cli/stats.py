@@ -6,6 +6,7 @@ method that often fails cannot look better by losing its failures.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,4 +59,6 @@ def paired_ratio(numerator: Sequence[float], denominator: Sequence[float], *, re
     den = b[idx].mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(den > 0, a[idx].mean(axis=1) / den, np.inf)
-    return {"ratio": ratio, "ci95": [float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))]}
+        # A quantile that falls between two infinite resamples interpolates inf - inf = NaN: it is infinite.
+        bounds = [float(np.quantile(ratios, q)) for q in (0.025, 0.975)]
+    return {"ratio": ratio, "ci95": [math.inf if math.isnan(v) else v for v in bounds]}

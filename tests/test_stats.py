@@ -66,3 +66,13 @@ def test_paired_ratio_by_hand():
         assert paired_ratio([1.0], [0.0])["ratio"] == float("inf")
     with pytest.raises(ValueError):
         paired_ratio([1.0, 2.0], [1.0])
+
+
+def test_paired_ratio_with_a_denominator_of_zero_steps_is_infinite_not_nan():
+    # language converged at step 0 in most trials (its initial policy already met the rule): resamples of only
+    # those trials have a zero denominator, and a quantile between two of them used to interpolate inf - inf = NaN
+    out = paired_ratio([512.0, 1024.0, 512.0], [0.0, 0.0, 512.0])
+    assert out["ratio"] == pytest.approx(2048.0 / 512.0)
+    lo, hi = out["ci95"]
+    assert not math.isnan(lo) and not math.isnan(hi)
+    assert hi == math.inf and lo <= hi
