@@ -36,6 +36,7 @@ from cliprl_cli.furl.config import FurlConfig
 from cliprl_cli.furl.env import make_env
 from cliprl_cli.furl.sac import SAC
 from cliprl_cli.furl.train import run_furl
+from cliprl_cli.runinfo import with_run_fields
 
 
 def bench_ours(task: str, steps: int, starts: int, device: str, threads: int, style: str = "authors") -> dict:
@@ -45,8 +46,10 @@ def bench_ours(task: str, steps: int, starts: int, device: str, threads: int, st
         cfg = FurlConfig(task=task, variant="sac", steps=steps, random_steps=starts, eval_every=starts,
                          eval_episodes=1, out=tmp, device=device, image_size=64, quiet=True, sample_frames=1,
                          threads=threads, sac_style=style)
-        summary = run_furl(cfg)
-        curve = json.loads((Path(tmp) / "curve.json").read_text())["curve"]
+        run_furl(cfg)
+        # wall times live in run.json beside the outputs (DVC never hashes them): put them back in place
+        summary = with_run_fields(Path(tmp) / "summary.json")
+        curve = with_run_fields(Path(tmp) / "curve.json")["curve"]
     # points at `starts` (end of the random phase), ..., `steps`; wall_s is taken after each point's evaluation, so
     # the evaluations of all points but the first lie between the first and the last wall_s
     first, last = curve[0], curve[-1]
