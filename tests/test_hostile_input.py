@@ -327,6 +327,7 @@ def test_quiet_is_silent_in_a_fresh_process(lib, tmp_path):
     (["--rho", "nan"], "--rho must be a finite number"),
     (["--goal-margin", "-1"], "--goal-margin must be >= 0"),
     (["--gb-alpha", "2"], "--gb-alpha must be <= 1"),
+    (["--checkpoint-every", "inf"], "--checkpoint-every must be a finite number"),
 ])
 def test_furl_float_options(tmp_path, capsys, args, match):
     _fails(capsys, ["furl", "--profile", "cpu-small", "--task", "reach-v3", "--variant", "sac", "-q", *args,

@@ -157,8 +157,10 @@ def furl_command(
     bytes on the CPU. A corrupt checkpoint is reported, renamed *.corrupt-<time>, and the run starts afresh."""
     from ..furl.train import run_furl
     from ..tblog import export_furl, require
+    from ..validate import check_float
 
     require(tensorboard)
+    check_float("checkpoint_every", checkpoint_every, ge=0.0)  # click's min=0 lets inf through
 
     cfg = profile_config(
         (profile or Profile(DEFAULT_PROFILE)).value,
