@@ -17,6 +17,8 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/base/{N}/{task-slug}/policy.json, curve.json            (cliprl train-base)
     ARTIFACTS/align/{N}/heads.json, metrics.json                      (cliprl align)
     ARTIFACTS/transfer/{N}/results.json, curves.json                  (cliprl transfer)
+    ARTIFACTS/colour_shape/{layout}/transfer/{target}/seed{S}/results.json   (cliprl transfer on a colour-shape
+                                                                      suite; report section: :mod:`.colour_shape`)
     ARTIFACTS/library_size/results.json   (optional: benchmarks/library_size_study.py --out ARTIFACTS/library_size)
     ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
                                                                       (cliprl furl)
@@ -44,6 +46,7 @@ from typing import Any
 from ..artifacts import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
+from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
@@ -119,6 +122,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     # ---- collect: every artifact read once, into typed inputs
     collected = collect(root, expected_from_params(prm))
     log = collected.log
+    colour_shape = collect_colour_shape(root, prm)  # issue 12's world: ARTIFACTS/colour_shape (its own section)
+    log.missing.extend(colour_shape.missing)
+    log.notes.extend(colour_shape.notes)
 
     # ---- plots: a plotting failure must not lose the tables
     out.mkdir(parents=True, exist_ok=True)
@@ -132,12 +138,18 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
             drawn = make_plots(collected, plots_dir)
         except Exception as exc:  # noqa: BLE001 - a plotting failure must not lose the tables
             log.notes.append(f"plots failed: {exc.__class__.__name__}: {exc}")
+        try:
+            drawn += colour_shape_plots(colour_shape, plots_dir)
+        except Exception as exc:  # noqa: BLE001 - likewise
+            log.notes.append(f"colour x shape layout pictures failed: {exc.__class__.__name__}: {exc}")
 
     # ---- tables, metrics, render
     provenance = collect_provenance(prm, None if isinstance(params, dict) else params)
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
-                    tables=build_tables(collected), plots=drawn, notes=log.notes, provenance=provenance,
-                    section_notes={"clip": coincidence_notes(collected.transfer.coincident)})
+                    tables=build_tables(collected) + colour_shape_tables(colour_shape), plots=drawn,
+                    notes=log.notes, provenance=provenance,
+                    section_notes={"clip": coincidence_notes(collected.transfer.coincident),
+                                   "colour_shape": colour_shape_notes(colour_shape)})
     metrics = write_metrics_and_plot_data(collected, out)
     (out / METRICS_FILE).unlink(missing_ok=True)
     atomic_write_text(out / REPORT_MD, render_markdown(doc))

@@ -25,7 +25,9 @@ from .provenance import JS_CALLBACK, PROVENANCE_JS, Provenance, show_value
 from .tables import Table
 
 # The report's sections, in order: (key used by tables and plots, heading), shared by the markdown and HTML renderers.
-SECTIONS = (("clip", "CLIP-RL: policy transfer in the grid world"), ("furl", "FuRL: fuzzy VLM rewards on Meta-World"))
+SECTIONS = (("clip", "CLIP-RL: policy transfer in the grid world"),
+            ("colour_shape", "CLIP-RL on the MiniGrid colour x shape world (issue 12)"),
+            ("furl", "FuRL: fuzzy VLM rewards on Meta-World"))
 
 _NOTHING_MISSING = "Nothing: every expected artifact was found."
 _NO_DATA = "No data (see Missing or incomplete)."
