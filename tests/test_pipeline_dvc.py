@@ -39,11 +39,12 @@ TINY = {
     "transfer": {"trials": 2, "methods": "scratch,language,clip", "max_env_steps": 200_000, "num_envs": 64},
     "furl": {"tasks": ["reach-v3"], "variants": ["sac"], "seeds": [0], "steps": 200, "random_steps": 100,
              "eval_every": 200, "eval_episodes": 1, "batch_size": 32},
+    "library_size": {"ks": "2,4", "trials": 1},
 }
 BASE_STAGES = {f"train_base@5-{t}" for t in TINY["train_base"]["tasks"]}
 CLIP_STAGES = BASE_STAGES | {"align@5", "transfer@5"}
 FURL_STAGES = {"furl@reach-v3-sac-0"}
-ALL_STAGES = CLIP_STAGES | FURL_STAGES | {"report"}
+ALL_STAGES = CLIP_STAGES | FURL_STAGES | {"library_size", "report"}
 
 
 def _registered() -> set[str]:
