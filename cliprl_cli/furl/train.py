@@ -433,17 +433,24 @@ def step_envs(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Trans
     for i in range(n):
         st.ep_step[i] += 1
         if done[i]:
-            st.episodes += 1
-            st.train_successes += int(st.ep_success[i])
-            st.ep_success[i] = False
-            next_obs[i] = reset_env(st, ctx, i)
-            st.ep_step[i] = 0
-            st.relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
-            st.first_agent[i] ^= 1
+            next_obs[i] = end_episode(st, ctx, i)
     item = Transitions(obs.copy(), actions.astype(np.float32), success.astype(np.float32) - 1.0, final_obs, done,
                        success)
     st.obs = next_obs
     return item, frames
+
+
+def end_episode(st: RunState, ctx: RunContext, i: int) -> np.ndarray:
+    """Environment i finished an episode: count it, reset the environment, and draw the next episode's relay turn
+    length and starting agent (in this order: the resets and the draws share RNGs). Returns the new observation."""
+    st.episodes += 1
+    st.train_successes += int(st.ep_success[i])
+    st.ep_success[i] = False
+    obs = reset_env(st, ctx, i)
+    st.ep_step[i] = 0
+    st.relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
+    st.first_agent[i] ^= 1
+    return obs
 
 
 def step_pixels(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[PixelTransitions, np.ndarray]:
@@ -484,13 +491,7 @@ def step_pixels(st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Pix
     for i in range(n):
         st.ep_step[i] += repeat
         if done[i]:
-            st.episodes += 1
-            st.train_successes += int(st.ep_success[i])
-            st.ep_success[i] = False
-            next_obs[i] = reset_env(st, ctx, i)
-            st.ep_step[i] = 0
-            st.relay_len[i] = st.np_rng.choice(RELAY_LENGTHS)
-            st.first_agent[i] ^= 1
+            next_obs[i] = end_episode(st, ctx, i)
             reset_views[i] = agent_view(ctx.render(ctx.envs[i])[None], cfg.pixel_size)[0]
             st.stack[i] = reset_views[i][None]
     st.timings["render"] += time.perf_counter() - t1
