@@ -1,4 +1,4 @@
-"""Colour x shape world stepping speed: the batched torch twin (:class:`cliprl_cli.colour_shape.BatchedColourShape`)
+"""Colour x shape world stepping speed: the batched torch twin (:class:`cliprl_cli.clip_rl.colour_shape.BatchedColourShape`)
 vs MiniGrid's own environment of the same world (``cliprl/ColourShape-v0``, a ``MiniGridEnv`` subclass), side by
 side in one run. Random actions, drawn inside the timed loop for every contender; both auto-reset finished
 episodes (MiniGrid's by calling ``reset()``, the twin in its ``step``); the MiniGrid env builds its egocentric
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import cliprl_cli  # noqa: F401  (registers cliprl/ColourShape-v0)
-from cliprl_cli.colour_shape import ENV_ID, NUM_ACTIONS, BatchedColourShape, get_layout, object_of_instruction
+from cliprl_cli.clip_rl.colour_shape import ENV_ID, NUM_ACTIONS, BatchedColourShape, get_layout, object_of_instruction
 
 TASK = "go to the red key"
 

@@ -19,7 +19,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from cliprl_cli.gridworld import BatchedGridWorld, GridGoalEnv
+from cliprl_cli.clip_rl.gridworld import BatchedGridWorld, GridGoalEnv
 
 try:
     import minigrid  # noqa: F401  (registers the MiniGrid envs; optional, the comparison is skipped without it)

@@ -36,7 +36,7 @@ from cliprl_cli.furl.config import FurlConfig
 from cliprl_cli.furl.env import make_env
 from cliprl_cli.furl.sac import SAC
 from cliprl_cli.furl.train import run_furl
-from cliprl_cli.runinfo import with_run_fields
+from cliprl_cli.store.runinfo import with_run_fields
 
 
 def bench_ours(task: str, steps: int, starts: int, device: str, threads: int, style: str = "authors") -> dict:

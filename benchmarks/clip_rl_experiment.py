@@ -9,7 +9,7 @@ rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the 
         [--methods scratch,language,clip,...] [--policy-repr weights|behaviour]
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
-default parameters (:mod:`cliprl_cli.config`; nothing here is tuned toward a result). Target (issue 7): the
+default parameters (:mod:`cliprl_cli.clip_rl.config`; nothing here is tuned toward a result). Target (issue 7): the
 whole experiment in under 10 minutes on a 2-core CPU; measured times are in benchmarks/results/.
 """
 
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from cliprl_cli.align import align
-from cliprl_cli.config import METHODS, AlignConfig
-from cliprl_cli.tasks import load_suite, slug
-from cliprl_cli.train_base import train_base
-from cliprl_cli.transfer import transfer
+from cliprl_cli.clip_rl.align import align
+from cliprl_cli.clip_rl.config import METHODS, AlignConfig
+from cliprl_cli.clip_rl.tasks import load_suite, slug
+from cliprl_cli.clip_rl.train_base import train_base
+from cliprl_cli.clip_rl.transfer import transfer
 
 
 def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights") -> dict:

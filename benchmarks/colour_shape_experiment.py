@@ -4,7 +4,7 @@ Leave-one-out over a chosen set of targets, in both layouts (``by-colour``, ``by
 instructions). For each layout the nine base policies are trained once (the suite's ``base_tasks`` and its
 target). For each target, its sources are the other eight objects; for each alignment seed the heads are trained
 on those eight (``align``) and every method's averaging weights for the target are computed
-(:func:`cliprl_cli.transfer.method_weights`, the code ``transfer`` uses). The primary measure is the total weight
+(:func:`cliprl_cli.clip_rl.transfer.method_weights`, the code ``transfer`` uses). The primary measure is the total weight
 on the useful group (the sources sharing the target's room: same colour in by-colour, same shape in by-shape).
 Algorithm 1 (``language``) cannot move it between layouts by construction; Algorithm 2 (``clip``) shows its
 mechanism only if it follows the layout. With ``--trials K > 0``, ``cliprl transfer`` also fine-tunes every
@@ -32,12 +32,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cliprl_cli.align import align, load_library
-from cliprl_cli.colour_shape import shipped_suite_path
-from cliprl_cli.config import ALL_METHODS, AlignConfig, TransferConfig
-from cliprl_cli.tasks import load_suite, slug
-from cliprl_cli.train_base import train_base
-from cliprl_cli.transfer import method_weights, similarities, transfer
+from cliprl_cli.clip_rl.align import align, load_library
+from cliprl_cli.clip_rl.colour_shape import shipped_suite_path
+from cliprl_cli.clip_rl.config import ALL_METHODS, AlignConfig, TransferConfig
+from cliprl_cli.clip_rl.tasks import load_suite, slug
+from cliprl_cli.clip_rl.train_base import train_base
+from cliprl_cli.clip_rl.transfer import method_weights, similarities, transfer
 
 WEIGHT_METHODS = ("language", "clip", "uniform", "nearest-language", "nearest-clip", "oracle-group")
 

@@ -1,5 +1,5 @@
 """Library-size study (CLIP-RL open question 3; issue 13): transfer vs the number K of sources, on a generated
-suite with honest and trap target names. The study itself is :mod:`cliprl_cli.library_size` (its docstring says
+suite with honest and trap target names. The study itself is :mod:`cliprl_cli.clip_rl.library_size` (its docstring says
 what it does; ``cliprl library-size`` runs the same); this script adds the raw JSON and the figure.
 
     .venv/bin/python benchmarks/library_size_study.py [--size 10] [--ks 2 4 8 16 32] [--trials 10] [--workers 2]
@@ -7,7 +7,7 @@ what it does; ``cliprl library-size`` runs the same); this script adds the raw J
         [--plot DIR] [--policy-repr weights|behaviour]
     .venv/bin/python benchmarks/library_size_study.py --from-json benchmarks/results/library_size_study.json --out D
 
-``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.formats.LibrarySizeResults`), which ``cliprl report``
+``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.store.formats.LibrarySizeResults`), which ``cliprl report``
 shows (table and ``library_size.png``) when it lies under ``ARTIFACTS/library_size/``; ``--plot DIR`` draws the
 same figure there; ``--from-json`` rebuilds both from a saved ``--json`` without rerunning anything.
 Deterministic: the same arguments give the same numbers.
@@ -19,8 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cliprl_cli.config import LibrarySizeConfig
-from cliprl_cli.library_size import markdown, run_study, to_results
+from cliprl_cli.clip_rl.config import LibrarySizeConfig
+from cliprl_cli.clip_rl.library_size import markdown, run_study, to_results
 from cliprl_cli.report.plots import plot_library_size
 
 

@@ -31,12 +31,12 @@ __all__ = ["__version__", "ENV_IDS", "register_envs", "load_policy"]
 # ``max_episode_steps`` on a spec can only be right for one size: each per-size id carries its own (= the env's
 # own cap, so the TimeLimit wrapper and the env agree), while the generic id, whose ``size`` is a make() argument,
 # leaves the cap to the env (a fixed 40 there would cut a 25x25 episode at 40 moves without a word).
-_GRID_ENTRY = "cliprl_cli.gridworld:GridGoalEnv"
+_GRID_ENTRY = "cliprl_cli.clip_rl.gridworld:GridGoalEnv"
 ENV_IDS: dict[str, dict[str, Any]] = {
     "cliprl/GridGoal-v0": {"entry_point": _GRID_ENTRY},
     **{f"cliprl/GridGoal-{n}x{n}-v0": {"entry_point": _GRID_ENTRY, "kwargs": {"size": n},
                                        "max_episode_steps": 4 * n} for n in (8, 10, 15, 25)},
-    "cliprl/ColourShape-v0": {"entry_point": "cliprl_cli.colour_shape_env:ColourShapeEnv"},
+    "cliprl/ColourShape-v0": {"entry_point": "cliprl_cli.clip_rl.colour_shape_env:ColourShapeEnv"},
 }
 
 
@@ -93,10 +93,10 @@ def load_policy(path: Any):
 
     ``path`` is a ``cliprl train-base`` output directory or its ``policy.safetensors``; ``obs`` is a
     ``cliprl/GridGoal-v0`` observation (``[row, col]``) or a batch of them. See
-    :class:`cliprl_cli.inference.GridPolicy`.
+    :class:`cliprl_cli.clip_rl.inference.GridPolicy`.
     """
     # Imported by name at call time: every command imports this package, none of them runs inference.py (so the
     # DVC stages need not list it; tests/test_dvc_deps.py reads static imports).
     from importlib import import_module
 
-    return import_module("cliprl_cli.inference").load_policy(path)
+    return import_module("cliprl_cli.clip_rl.inference").load_policy(path)

@@ -2,7 +2,7 @@
 
 Each subcommand lives in ``cliprl_cli/commands/<name>.py`` and imports its heavy dependencies (torch,
 sentence-transformers, open_clip, Meta-World) inside the function body, so ``cliprl --help`` stays fast; their
-option defaults come from the config dataclasses of :mod:`cliprl_cli.config` (light: standard library only).
+option defaults come from the config dataclasses of :mod:`cliprl_cli.clip_rl.config` (light: standard library only).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class ConvergenceProgress(ProgressReporter):
     The bar is the greedy success rate from every start (the rule needs 100%), beside the mean path length over the
     shortest one (the rule needs at most ``1 + tolerance``) and the env steps so far out of the budget; no ETA (the
     run stops when the rule holds, usually long before the budget). ``update(env_steps, success=, path_ratio=)`` is
-    what :func:`cliprl_cli.ppo.check_convergence` already calls after every evaluation.
+    what :func:`cliprl_cli.clip_rl.ppo.check_convergence` already calls after every evaluation.
     """
 
     def __init__(self, description: str, budget: int, *, tolerance: float, quiet: bool = False,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CliprlError
-from .formats import BaseCurve, FurlCurve, TransferCurves
+from .store.formats import BaseCurve, FurlCurve, TransferCurves
 
 __all__ = ["require", "export_base", "export_transfer", "export_furl"]
 

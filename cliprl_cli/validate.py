@@ -77,7 +77,7 @@ def check_grid_size(size: Any) -> int:
 
 
 def check_ppo(cfg: Any) -> None:
-    """A :class:`cliprl_cli.config.PPOConfig`."""
+    """A :class:`cliprl_cli.clip_rl.config.PPOConfig`."""
     check_int("num_envs", cfg.num_envs, 1, MAX_ROLLOUT_TRANSITIONS)
     check_int("num_steps", cfg.num_steps, 1, MAX_ROLLOUT_TRANSITIONS)
     if cfg.num_envs * cfg.num_steps > MAX_ROLLOUT_TRANSITIONS:
@@ -107,7 +107,7 @@ def check_train_base(*, grid_size: Any, hidden: Any, layers: Any, threads: Any, 
 
 
 def check_align(cfg: Any) -> None:
-    """An :class:`cliprl_cli.config.AlignConfig`."""
+    """An :class:`cliprl_cli.clip_rl.config.AlignConfig`."""
     check_int("dim", cfg.dim, 1, MAX_ALIGN_DIM)
     check_int("hidden", cfg.hidden, 1, MAX_ALIGN_DIM)
     check_int("epochs", cfg.epochs, 1, MAX_ALIGN_EPOCHS)
@@ -117,7 +117,7 @@ def check_align(cfg: Any) -> None:
 
 
 def check_transfer(cfg: Any) -> None:
-    """A :class:`cliprl_cli.config.TransferConfig` (its ``ppo`` is checked by :func:`check_ppo` on creation)."""
+    """A :class:`cliprl_cli.clip_rl.config.TransferConfig` (its ``ppo`` is checked by :func:`check_ppo` on creation)."""
     if not cfg.methods:
         raise CliprlError("--methods is empty: name at least one method (an empty run would overwrite a result "
                           "with nothing)")

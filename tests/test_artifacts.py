@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-from cliprl_cli import artifacts
-from cliprl_cli.artifacts import ArtifactError, load_artifact, save_artifact
+from cliprl_cli.store import artifacts
+from cliprl_cli.store.artifacts import ArtifactError, load_artifact, save_artifact
 
 
 def _save(path, value=1.0):

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from cliprl_cli.clip_math import info_nce, nearest_weights, similarity_weights, standardize
-from cliprl_cli.policy import PolicyNet, PolicySpec, flatten_params, unflatten_params, weighted_average
+from cliprl_cli.clip_rl.clip_math import info_nce, nearest_weights, similarity_weights, standardize
+from cliprl_cli.clip_rl.policy import PolicyNet, PolicySpec, flatten_params, unflatten_params, weighted_average
 from cliprl_cli.stats import iqm, paired_ratio, summarize
 
 

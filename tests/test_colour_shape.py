@@ -15,12 +15,12 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import cliprl_cli  # noqa: F401  (registers cliprl/ColourShape-v0)
-from cliprl_cli.colour_shape import BatchedColourShape, get_layout, shipped_suite_path
-from cliprl_cli.colour_shape_env import ColourShapeEnv, render_layout
+from cliprl_cli.clip_rl.colour_shape import BatchedColourShape, get_layout, shipped_suite_path
+from cliprl_cli.clip_rl.colour_shape_env import ColourShapeEnv, render_layout
 from cliprl_cli.errors import CliprlError
-from cliprl_cli.policy import PolicySpec
-from cliprl_cli.tasks import load_suite
-from cliprl_cli.transfer import method_weights
+from cliprl_cli.clip_rl.policy import PolicySpec
+from cliprl_cli.clip_rl.tasks import load_suite
+from cliprl_cli.clip_rl.transfer import method_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPRL = [sys.executable, "-m", "cliprl_cli"]
@@ -177,9 +177,9 @@ def test_env_refuses_unknown_layout():
 
 def _greedy_in_minigrid(policy_dir: Path, layout: str, task: str) -> tuple[float, float]:
     """Run the trained policy greedily in MiniGrid's own env from every valid start: (success rate, path ratio)."""
-    from cliprl_cli.colour_shape import encode_states
-    from cliprl_cli.policy import PolicyNet
-    from cliprl_cli.train_base import load_policy
+    from cliprl_cli.clip_rl.colour_shape import encode_states
+    from cliprl_cli.clip_rl.policy import PolicyNet
+    from cliprl_cli.clip_rl.train_base import load_policy
 
     params, _, spec = load_policy(policy_dir)
     net = PolicyNet(spec)

@@ -11,11 +11,11 @@ import pytest
 from cliprl_cli.commands.align import align_command
 from cliprl_cli.commands.train_base import train_base_command
 from cliprl_cli.commands.transfer import _complete_methods, transfer_command
-from cliprl_cli.config import (METHODS, AlignConfig, HeadKind, Method, PPOConfig, TrainBaseConfig, TransferConfig,
+from cliprl_cli.clip_rl.config import (METHODS, AlignConfig, HeadKind, Method, PPOConfig, TrainBaseConfig, TransferConfig,
                                Weighting, parse_methods, parse_sources)
 from cliprl_cli.errors import CliprlError
-from cliprl_cli.tasks import load_suite
-from cliprl_cli.train_base import resolve_grid_size
+from cliprl_cli.clip_rl.tasks import load_suite
+from cliprl_cli.clip_rl.train_base import resolve_grid_size
 
 
 def _defaults(command):
@@ -92,6 +92,6 @@ def test_help_lists_the_choices():
 
 
 def test_config_and_cli_do_not_import_torch():
-    code = "import sys, cliprl_cli.config, cliprl_cli.cli; print('torch' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, cliprl_cli.clip_rl.config, cliprl_cli.cli; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -66,6 +66,11 @@ def _closure(start: Path) -> set[Path]:
     return seen
 
 
+def _docstring_only(file: Path) -> bool:
+    body = ast.parse(file.read_text()).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
 def _stages() -> list[tuple[str, str, list[str]]]:
     doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     out = []
@@ -86,7 +91,9 @@ def test_stage_deps_cover_every_module_its_command_imports(name, command, deps):
     entry = PACKAGE / "commands" / f"{command.replace('-', '_')}.py"
     assert entry.is_file(), f"stage {name}: no command module {entry}"
     # cliprl_cli/commands/__init__.py and cli.py only dispatch; what a stage computes starts at its command module
-    modules = _closure(entry) - {PACKAGE / "__init__.py", PACKAGE / "commands" / "__init__.py"}
+    # a package __init__ that holds only its docstring runs nothing, so it cannot change a result
+    modules = {f for f in _closure(entry) - {PACKAGE / "__init__.py", PACKAGE / "commands" / "__init__.py"}
+               if not _docstring_only(f)}
     missing = sorted(str(f.relative_to(ROOT)) for f in modules if not _covered(f, deps))
     assert not missing, f"dvc.yaml stage {name} imports modules not listed in its deps: {missing}"
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import cliprl_cli
-from cliprl_cli.artifacts import save_artifact
+from cliprl_cli.store.artifacts import save_artifact
 from cliprl_cli.cli import main
 from cliprl_cli.errors import CliprlError
-from cliprl_cli.gridworld import CELL_PX, COLOURS, GridGoalEnv, draw_grid
-from cliprl_cli.policy import PolicyNet, PolicySpec
+from cliprl_cli.clip_rl.gridworld import CELL_PX, COLOURS, GridGoalEnv, draw_grid
+from cliprl_cli.clip_rl.policy import PolicyNet, PolicySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

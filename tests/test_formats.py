@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from cliprl_cli.artifacts import ArtifactError, to_json_bytes
-from cliprl_cli.formats import (RUN_FILE, AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+from cliprl_cli.store.artifacts import ArtifactError, to_json_bytes
+from cliprl_cli.store.formats import (RUN_FILE, AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
                                 FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, RunInfo, TransferCurves,
                                 TransferResults, TransferTrial, finite_or_none, merge_run_fields, split_run_fields)
-from cliprl_cli.runinfo import with_run_fields
+from cliprl_cli.store.runinfo import with_run_fields
 
 
 def _trial(method: str, trial: int, steps: int) -> TransferTrial:

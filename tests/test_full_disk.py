@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cliprl_cli.artifacts import load_artifact
+from cliprl_cli.store.artifacts import load_artifact
 from cliprl_cli.cli import main
 
 SUITE = "name: five\ntasks:\n  top left first: [0, 0]\n  top right first: [0, -1]\n"

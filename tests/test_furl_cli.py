@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from cliprl_cli.artifacts import load_artifact  # noqa: E402
+from cliprl_cli.store.artifacts import load_artifact  # noqa: E402
 from cliprl_cli.cli import main  # noqa: E402
 
 SMALL = ["--profile", "cpu-small", "--task", "drawer-open-v3", "--random-steps", "100", "--eval-every", "150",

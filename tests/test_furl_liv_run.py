@@ -14,7 +14,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from cliprl_cli.cli import main  # noqa: E402
-from cliprl_cli.formats import FurlCurve, FurlRunConfig, FurlSummary  # noqa: E402
+from cliprl_cli.store.formats import FurlCurve, FurlRunConfig, FurlSummary  # noqa: E402
 from cliprl_cli.furl.vlm import file_sha256, write_random_liv_checkpoint  # noqa: E402
 
 TASK = "drawer-close-v3"

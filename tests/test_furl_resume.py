@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from cliprl_cli.runinfo import with_run_fields
+from cliprl_cli.store.runinfo import with_run_fields
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

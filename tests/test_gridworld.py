@@ -4,7 +4,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from cliprl_cli.gridworld import BatchedGridWorld, GridGoalEnv, encode_positions, shortest_path_lengths
+from cliprl_cli.clip_rl.gridworld import BatchedGridWorld, GridGoalEnv, encode_positions, shortest_path_lengths
 
 
 def test_moves_clamp_at_walls_and_reward_on_goal():

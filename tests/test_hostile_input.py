@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cliprl_cli import slurm
+from cliprl_cli.cluster import slurm
 from cliprl_cli.cli import main
 
 TASKS = ["top left first", "top right first", "bottom left first"]
@@ -260,7 +260,7 @@ def test_sbatch_values_are_validated(tmp_path, capsys, monkeypatch, option, valu
 
 
 def test_sigterm_during_start_up_exits_75_and_writes_nothing(lib, tmp_path, capsys, monkeypatch):
-    import cliprl_cli.train_base as tb
+    import cliprl_cli.clip_rl.train_base as tb
 
     real = tb.load_suite
 
@@ -297,7 +297,7 @@ def test_job_wrapper_requeues_a_command_killed_during_start_up(tmp_path):
 
 # -------------------------------------------------------------------------------------- 7. determinism, 8. --quiet
 def test_align_bytes_do_not_depend_on_what_the_cache_held(lib, tmp_path, capsys, monkeypatch):
-    from cliprl_cli import textenc
+    from cliprl_cli.clip_rl import textenc
 
     args = ["align", "--base", str(lib / "base"), "--tasks", str(lib / "suite.yaml"), "--epochs", "20", "-q"]
     monkeypatch.setenv("CLIPRL_CACHE", str(tmp_path / "cache-a"))

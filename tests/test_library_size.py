@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from cliprl_cli import library_size as study
+from cliprl_cli.clip_rl import library_size as study
 from cliprl_cli.commands.library_size import library_size_command, parse_ks
-from cliprl_cli.config import LibrarySizeConfig
+from cliprl_cli.clip_rl.config import LibrarySizeConfig
 from cliprl_cli.errors import CliprlError
-from cliprl_cli.formats import LibrarySizeResults, MethodSummary, PairedRatio
+from cliprl_cli.store.formats import LibrarySizeResults, MethodSummary, PairedRatio
 from cliprl_cli.report.collect import Expected, collect
 from cliprl_cli.report.plots import plot_library_size
 from cliprl_cli.report.tables import library_size_table
-from cliprl_cli.tasks import load_suite
+from cliprl_cli.clip_rl.tasks import load_suite
 
 
 def test_cell_names_count_from_the_nearest_edges():
@@ -64,7 +64,7 @@ def test_results_round_trip_and_bad_file(tmp_path):
     back.wall_time_s = 3.0
     assert back == _results()
     path.write_text('{"grid_size": 8}')
-    from cliprl_cli.artifacts import ArtifactError
+    from cliprl_cli.store.artifacts import ArtifactError
     with pytest.raises(ArtifactError, match="missing field"):
         LibrarySizeResults.read(path)
 

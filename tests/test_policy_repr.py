@@ -5,10 +5,10 @@ import json
 
 import torch
 
-from cliprl_cli.align import Heads, Library
-from cliprl_cli.clip_math import cosine_to_sources, standardize
-from cliprl_cli.config import AlignConfig
-from cliprl_cli.policy import PolicyNet, PolicySpec, behaviour_vector, flatten_params, probe_states
+from cliprl_cli.clip_rl.align import Heads, Library
+from cliprl_cli.clip_rl.clip_math import cosine_to_sources, standardize
+from cliprl_cli.clip_rl.config import AlignConfig
+from cliprl_cli.clip_rl.policy import PolicyNet, PolicySpec, behaviour_vector, flatten_params, probe_states
 
 
 def _permuted_twin(spec: PolicySpec, seed: int) -> tuple[dict, dict]:
@@ -66,7 +66,7 @@ def test_behaviour_twins_project_to_the_same_point_after_the_heads():
 
 def test_align_records_the_representation(tmp_path):
     from cliprl_cli.cli import main
-    from cliprl_cli.tasks import slug
+    from cliprl_cli.clip_rl.tasks import slug
 
     suite = tmp_path / "s.yaml"
     suite.write_text("name: two\ntasks:\n  top left first: [0, 0]\n  bottom right first: [-1, -1]\n"
@@ -84,7 +84,7 @@ def test_align_records_the_representation(tmp_path):
 
 def test_text_embeddings_do_not_depend_on_batch_or_threads(tmp_path, monkeypatch):
     """tau(l) bit for bit: the same instruction embedded alone, beside a long one, and under 2 threads."""
-    from cliprl_cli import textenc
+    from cliprl_cli.clip_rl import textenc
 
     target = "top left third"
     threads = torch.get_num_threads()

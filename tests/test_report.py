@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from cliprl_cli.artifacts import save_artifact
+from cliprl_cli.store.artifacts import save_artifact
 from cliprl_cli.cli import main
-from cliprl_cli.formats import (AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+from cliprl_cli.store.formats import (AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
                                 FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, TransferCurves,
                                 TransferResults, TransferTrial)
 from cliprl_cli.report import build_report, furl_paper_success
@@ -134,7 +134,7 @@ def write_furl_run(d: Path, task: str, variant: str, seed: int, success: float, 
 
 def make_artifacts(root: Path) -> Path:
     """A complete artifact set for grid size 5, two base tasks, three methods, FuRL reach-v3, written through the
-    formats the commands write with (cliprl_cli.formats, and save_artifact for the tensor sidecars)."""
+    formats the commands write with (cliprl_cli.store.formats, and save_artifact for the tensor sidecars)."""
     for slug, instr, steps in (("top-left-first", "top left first", 4096),
                                ("top-right-first", "top right first", 8192)):
         write_base_policy(root / "base" / "5" / slug, instr, steps)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cliprl_cli.formats import MethodSummary, TransferResults, TransferTrial
+from cliprl_cli.store.formats import MethodSummary, TransferResults, TransferTrial
 from cliprl_cli.report import build_report
 from cliprl_cli.report.colour_shape import collect_colour_shape, colour_shape_tables
 

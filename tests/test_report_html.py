@@ -20,7 +20,7 @@ import pytest
 import yaml
 from test_report import make_artifacts
 
-from cliprl_cli.formats import TransferResults, TransferTrial
+from cliprl_cli.store.formats import TransferResults, TransferTrial
 from cliprl_cli.report import build_report
 from cliprl_cli.report.collect import coinciding_methods
 from cliprl_cli.report.provenance import collect_provenance, flatten, param_changes

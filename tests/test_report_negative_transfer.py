@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cliprl_cli.formats import MethodSummary, TransferResults, TransferTrial
+from cliprl_cli.store.formats import MethodSummary, TransferResults, TransferTrial
 from cliprl_cli.report.collect import Expected, collect
 from cliprl_cli.report.plots import plot_negative_transfer
 from cliprl_cli.report.tables import negative_transfer_rows, negative_transfer_sentence, negative_transfer_table

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cliprl_cli.formats import ExpertRewards, FurlCurve, TransferResults, TransferTrial
+from cliprl_cli.store.formats import ExpertRewards, FurlCurve, TransferResults, TransferTrial
 from cliprl_cli.report.collect import Expected, Log, collect, summarise_trials
 from cliprl_cli.report.plots import (plot_align_loss, plot_base_curves, plot_expert_reward, plot_finetune_curves,
                                      plot_furl_success, plot_transfer_steps)

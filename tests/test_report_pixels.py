@@ -3,7 +3,7 @@ and drawn as DrQ and FuRL side by side, labelled with the paper's figure and the
 
 from pathlib import Path
 
-from cliprl_cli.formats import FurlCurve, FurlPoint
+from cliprl_cli.store.formats import FurlCurve, FurlPoint
 from cliprl_cli.report.collect import Log, collect_furl_pixels
 from cliprl_cli.report.plots import plot_figure7
 

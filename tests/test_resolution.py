@@ -5,9 +5,9 @@ AUC that compares runs across methods."""
 import pytest
 import torch
 
-from cliprl_cli.config import PPOConfig, TransferConfig
-from cliprl_cli.policy import PolicySpec
-from cliprl_cli.ppo import auc_to_horizon, evaluate_greedy, is_converged, train_ppo
+from cliprl_cli.clip_rl.config import PPOConfig, TransferConfig
+from cliprl_cli.clip_rl.policy import PolicySpec
+from cliprl_cli.clip_rl.ppo import auc_to_horizon, evaluate_greedy, is_converged, train_ppo
 
 SIZE = 8
 
@@ -33,7 +33,7 @@ def nearly_converged_policy(margin: float = 0.001) -> tuple[PolicySpec, dict[str
 
 
 def _greedy(spec, params):
-    from cliprl_cli.policy import PolicyNet
+    from cliprl_cli.clip_rl.policy import PolicyNet
     net = PolicyNet(spec)
     net.load_state_dict(params)
     return evaluate_greedy(lambda o: net(o)[0], SIZE, (0, 0), 4 * SIZE)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from slurm_cluster import requires_slurm, slurm_cluster
 
-from cliprl_cli.runinfo import with_run_fields
+from cliprl_cli.store.runinfo import with_run_fields
 
 pytestmark = requires_slurm()
 

@@ -1,7 +1,7 @@
 import pytest
 
 from cliprl_cli.errors import CliprlError
-from cliprl_cli.tasks import load_suite, slug
+from cliprl_cli.clip_rl.tasks import load_suite, slug
 
 
 def test_default_suite_matches_the_paper():

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from cliprl_cli.cli import main
-from cliprl_cli.formats import CurvePoint, FurlCurve, FurlPoint, TransferCurves
+from cliprl_cli.store.formats import CurvePoint, FurlCurve, FurlPoint, TransferCurves
 from cliprl_cli.tblog import export_furl, export_transfer
 
 tensorboard = pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install 'cliprl[tensorboard]')")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cliprl_cli.cli import main
-from cliprl_cli.ppo import evaluate_greedy, is_converged
-from cliprl_cli.runinfo import with_run_fields
+from cliprl_cli.clip_rl.ppo import evaluate_greedy, is_converged
+from cliprl_cli.store.runinfo import with_run_fields
 
 CLIPRL = [sys.executable, "-m", "cliprl_cli.cli"]
 
@@ -140,7 +140,7 @@ def test_corrupt_checkpoint_is_set_aside(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the steps of train_ppo, each on its own
 def test_gae_matches_a_direct_sum_per_environment():
-    from cliprl_cli.ppo import compute_gae
+    from cliprl_cli.clip_rl.ppo import compute_gae
 
     gen = torch.Generator().manual_seed(3)
     T, B, gamma, lam = 5, 3, 0.9, 0.8
@@ -164,7 +164,7 @@ def test_gae_matches_a_direct_sum_per_environment():
 
 
 def test_sample_actions_follows_the_softmax():
-    from cliprl_cli.ppo import sample_actions
+    from cliprl_cli.clip_rl.ppo import sample_actions
 
     logits = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4]])).expand(40_000, 4)
     actions = sample_actions(logits, torch.Generator().manual_seed(0))
@@ -174,10 +174,10 @@ def test_sample_actions_follows_the_softmax():
 
 def test_checkpoint_restore_continues_the_same_rollout_and_update(tmp_path):
     from cliprl_cli.adam import Adam
-    from cliprl_cli.config import PPOConfig
-    from cliprl_cli.gridworld import BatchedGridWorld
-    from cliprl_cli.policy import PolicyNet, PolicySpec
-    from cliprl_cli.ppo import (LoopState, Rollout, collect_rollout, compute_gae, ppo_update,
+    from cliprl_cli.clip_rl.config import PPOConfig
+    from cliprl_cli.clip_rl.gridworld import BatchedGridWorld
+    from cliprl_cli.clip_rl.policy import PolicyNet, PolicySpec
+    from cliprl_cli.clip_rl.ppo import (LoopState, Rollout, collect_rollout, compute_gae, ppo_update,
                                 restore_training_checkpoint, save_training_checkpoint)
 
     spec, goal, config = PolicySpec(grid_size=5), (0, 0), PPOConfig(num_envs=8, num_steps=4)

@@ -167,7 +167,7 @@ def test_transfer_interrupted_then_resumed_matches_uninterrupted(library, uninte
 
 # ---------------------------------------------------------------- the steps of transfer, each on its own
 def test_partial_round_trip_and_a_changed_config_starts_afresh(tmp_path):
-    from cliprl_cli.transfer import load_partial, write_partial
+    from cliprl_cli.clip_rl.transfer import load_partial, write_partial
 
     path = tmp_path / "partial.json"
     config = {"target": "t", "methods": ("scratch", "clip"), "trials": 2}
@@ -183,7 +183,7 @@ def test_method_weights_and_flat_metrics():
     import torch
 
     from cliprl_cli.errors import CliprlError
-    from cliprl_cli.transfer import flat_metrics, method_weights
+    from cliprl_cli.clip_rl.transfer import flat_metrics, method_weights
 
     sims = torch.tensor([0.2, -0.1, 0.6])
     assert method_weights("scratch", sims, None) == (None, "fresh initialisation")

@@ -1,4 +1,4 @@
-"""Typer command: `cliprl align` (defaults from :class:`cliprl_cli.config.AlignConfig`)."""
+"""Typer command: `cliprl align` (defaults from :class:`cliprl_cli.clip_rl.config.AlignConfig`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..config import AlignConfig, HeadKind, PolicyRepr, parse_sources
+from ..clip_rl.config import AlignConfig, HeadKind, PolicyRepr, parse_sources
 
 _D = AlignConfig()
 
@@ -42,7 +42,7 @@ def align_command(
 
     Trains two projection heads with the symmetric InfoNCE loss on the (instruction, policy) pairs of one grid size.
     """
-    from ..align import align
+    from ..clip_rl.align import align
 
     metrics = align(base, out, AlignConfig(head=head, dim=dim, hidden=hidden, epochs=epochs, lr=lr,
                                            temperature=temperature, learn_temperature=learn_temperature,

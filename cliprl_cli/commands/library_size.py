@@ -1,4 +1,4 @@
-"""Typer command: `cliprl library-size` (defaults from :class:`cliprl_cli.config.LibrarySizeConfig`)."""
+"""Typer command: `cliprl library-size` (defaults from :class:`cliprl_cli.clip_rl.config.LibrarySizeConfig`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..config import LibrarySizeConfig, PolicyRepr
+from ..clip_rl.config import LibrarySizeConfig, PolicyRepr
 from ..errors import CliprlError
 
 _D = LibrarySizeConfig()
@@ -42,7 +42,7 @@ def library_size_command(
     Trains a pool of 32 base policies, draws K sources per trial, aligns and fine-tunes two held-out targets by
     clip, language, uniform and scratch, with honest target names and with the paper's trap (wrong side).
     """
-    from ..library_size import markdown, run_study
+    from ..clip_rl.library_size import markdown, run_study
 
     config = LibrarySizeConfig(grid_size=grid_size, ks=parse_ks(ks), trials=trials, seed=seed,
                                policy_repr=policy_repr, workers=workers)

@@ -1,4 +1,4 @@
-"""Typer command: `cliprl train-base` (defaults from :class:`cliprl_cli.config.TrainBaseConfig`)."""
+"""Typer command: `cliprl train-base` (defaults from :class:`cliprl_cli.clip_rl.config.TrainBaseConfig`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..config import TrainBaseConfig
+from ..clip_rl.config import TrainBaseConfig
 from ..errors import CliprlError
 
 _D = TrainBaseConfig()
@@ -56,7 +56,7 @@ def train_base_command(
     if (task is None) == (not all_tasks):
         raise CliprlError("give exactly one of --task INSTRUCTION and --all")
     from ..tblog import export_base, require
-    from ..train_base import slug, train_base, train_base_all
+    from ..clip_rl.train_base import slug, train_base, train_base_all
 
     require(tensorboard)
 

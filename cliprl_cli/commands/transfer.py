@@ -1,4 +1,4 @@
-"""Typer command: `cliprl transfer` (defaults from :class:`cliprl_cli.config.TransferConfig`)."""
+"""Typer command: `cliprl transfer` (defaults from :class:`cliprl_cli.clip_rl.config.TransferConfig`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..config import ALL_METHODS, METHODS, TransferConfig, Weighting, parse_methods, parse_sources
+from ..clip_rl.config import ALL_METHODS, METHODS, TransferConfig, Weighting, parse_methods, parse_sources
 
 _D = TransferConfig()
 
@@ -72,7 +72,7 @@ def transfer_command(
     Each method's initial policy is fine-tuned with the train-base trainer and convergence rule over K trials.
     """
     from ..tblog import export_transfer, require
-    from ..transfer import transfer
+    from ..clip_rl.transfer import transfer
 
     require(tensorboard)
     results = transfer(target, base, out, align_dir=align_dir, methods=parse_methods(methods), trials=trials,

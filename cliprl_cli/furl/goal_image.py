@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..artifacts import atomic_write_bytes, load_artifact, save_artifact
+from ..store.artifacts import atomic_write_bytes, load_artifact, save_artifact
 from ..errors import CliprlError
 from .env import EPISODE_STEPS, close_env, expert_policy, make_env, render_upright
 

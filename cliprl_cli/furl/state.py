@@ -1,6 +1,6 @@
 """Everything a FuRL run mutates, in one object that saves itself to a checkpoint and restores itself from one.
 
-A checkpoint (``OUT/checkpoint.safetensors`` + ``.json``, written by :func:`cliprl_cli.checkpoint.save_checkpoint`)
+A checkpoint (``OUT/checkpoint.safetensors`` + ``.json``, written by :func:`cliprl_cli.store.checkpoint.save_checkpoint`)
 holds :meth:`RunState.to_checkpoint`'s ``(tensors, state)``: the SAC agents with their optimizers, the heads and
 their optimizer, the filled part of the replay buffer and the alignment store, the transitions whose embeddings
 were in flight, the per-environment episode bookkeeping, the loss accumulators (in their key order: it is the key
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from ..formats import FurlPoint
+from ..store.formats import FurlPoint
 
 # 2: optimizers are cliprl_cli.adam.Adam (state as tensors; SAC's actor and log(alpha) share one)
 CHECKPOINT_FORMAT = 2

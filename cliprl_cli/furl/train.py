@@ -65,11 +65,11 @@ import torch
 import yaml
 
 from ..adam import Adam
-from ..artifacts import atomic_write_bytes, save_artifact
-from ..checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
+from ..store.artifacts import atomic_write_bytes, save_artifact
+from ..store.checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from ..cpu_tuning import tuned_for_training
 from ..errors import CliprlError, PreemptedError
-from ..formats import ExpertRewards, FurlCurve, FurlPoint, FurlRunConfig, FurlSummary
+from ..store.formats import ExpertRewards, FurlCurve, FurlPoint, FurlRunConfig, FurlSummary
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from .buffer import AlignmentStore, ReplayBuffer

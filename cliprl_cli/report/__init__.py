@@ -23,7 +23,7 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
                                                                       (cliprl furl)
 
-Each file is read by its one reader in :mod:`cliprl_cli.formats`, the module that defines its format.
+Each file is read by its one reader in :mod:`cliprl_cli.store.formats`, the module that defines its format.
 
 With ``params`` (the pipeline's ``params.yaml``) the report knows what the pipeline was meant to produce and names
 every missing piece (with the DVC stage that makes it); without it, it reports what it finds. A missing, partial
@@ -43,7 +43,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_text
+from ..store.artifacts import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
 from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables

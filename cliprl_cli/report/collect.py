@@ -1,6 +1,6 @@
 """Read the pipeline's artifacts into the typed inputs the report's tables and plots need.
 
-Every file is read by its one reader in :mod:`cliprl_cli.formats` (``BasePolicyRecord.read``, ``BaseCurve.read``,
+Every file is read by its one reader in :mod:`cliprl_cli.store.formats` (``BasePolicyRecord.read``, ``BaseCurve.read``,
 ``AlignMetrics.read_sidecar`` / ``AlignMetrics.read``, ``TransferResults.read``, ``TransferCurves.read``,
 ``FurlCurve.read``, ``FurlSummary.read``, ``ExpertRewards.read``, ``FurlRunConfig.read``), which checks every field
 once; nothing here re-checks one. The collectors (``collect_base``, ``collect_align``, ``collect_transfer``,
@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 import yaml
 
-from ..artifacts import ArtifactError
+from ..store.artifacts import ArtifactError
 from ..errors import CliprlError
-from ..formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
+from ..store.formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
                        FurlRunConfig, FurlSummary, LibrarySizeResults, MethodSummary, TransferCurves,
                        TransferResults, TransferTrial, finite_or_none)
 from ..stats import summarize
@@ -123,7 +123,7 @@ class Log:
 
     def read(self, reader: Callable[[Path], T], path: Path, what: str, stage: str | None = None, *,
              required: bool = True) -> T | None:
-        """``reader(path)`` (a :mod:`cliprl_cli.formats` reader), or None when the file is absent (recorded when
+        """``reader(path)`` (a :mod:`cliprl_cli.store.formats` reader), or None when the file is absent (recorded when
         ``required``) or malformed (always recorded, with the reader's one-line message)."""
         where = f" (stage {stage})" if stage else ""
         if not path.is_file():

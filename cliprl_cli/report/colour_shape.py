@@ -1,7 +1,7 @@
 """The report's colour x shape section (issue 12): layout pictures, weight on the useful group, steps to convergence.
 
 Inputs: ``ARTIFACTS/colour_shape/{layout}/transfer/{target}/seed{S}/results.json`` (``cliprl transfer`` on a
-colour-shape suite; the ``colour_shape_transfer`` DVC stages), read by :class:`cliprl_cli.formats.TransferResults`.
+colour-shape suite; the ``colour_shape_transfer`` DVC stages), read by :class:`cliprl_cli.store.formats.TransferResults`.
 ``{layout}`` is the suite file's suffix (``by_colour``), ``{target}`` the object slug (``red-key``), ``S`` the
 alignment seed whose heads the run used. The layout's own name, its grouping attribute and the target's useful
 group (the sources sharing its room) come from the file's ``config`` (``layout``, ``group_by``, ``useful_group``),
@@ -9,7 +9,7 @@ the weights from its trials (every trial of a method starts from the same averag
 
 What it shows:
 
-* a picture of each layout found, MiniGrid's own render (:func:`cliprl_cli.colour_shape_env.render_layout`), saved
+* a picture of each layout found, MiniGrid's own render (:func:`cliprl_cli.clip_rl.colour_shape_env.render_layout`), saved
   as ``plots/colour_shape_{layout}.png``;
 * the primary measure: each method's total weight on the useful group, per target and layout; the mean over
   alignment seeds with each seed's value (methods that do not read the heads give one value);
@@ -35,9 +35,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from ..colour_shape_env import render_layout  # noqa: E402
+from ..clip_rl.colour_shape_env import render_layout  # noqa: E402
 from ..errors import CliprlError  # noqa: E402
-from ..formats import TransferResults  # noqa: E402
+from ..store.formats import TransferResults  # noqa: E402
 from .plots import PLOTS_DIR, Plot  # noqa: E402
 from .tables import Table  # noqa: E402
 

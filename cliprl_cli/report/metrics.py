@@ -32,8 +32,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_files
-from ..formats import CurvePoint
+from ..store.artifacts import atomic_write_files
+from ..store.formats import CurvePoint
 from .collect import Collected
 
 METRICS_DIR = "metrics"

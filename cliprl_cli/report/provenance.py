@@ -186,8 +186,8 @@ def view_time_files(p: Provenance, out_dir: str | Path) -> None:
     """Write ``provenance.js`` and the ``provenance`` section of ``run.json`` beside the report (not hashed)."""
     import json
 
-    from ..artifacts import atomic_write_text
-    from ..runinfo import record
+    from ..store.artifacts import atomic_write_text
+    from ..store.runinfo import record
 
     data = provenance_json(p)
     atomic_write_text(Path(out_dir) / PROVENANCE_JS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..formats import LIBRARY_SIZE_METHODS, finite_or_none
+from ..store.formats import LIBRARY_SIZE_METHODS, finite_or_none
 from .collect import Collected, Pair
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_NOTE, FURL_PAPER_TABLE3_NOTE, PAPER_GRID_SIZES,
                     furl_paper_average)

@@ -13,7 +13,7 @@ outside the grid or an unknown instruction fail with one line that lists what is
 
 A suite whose YAML names an ``environment`` fixes its own world instead (``data/colour_shape_*.yaml``: the MiniGrid
 colour x shape world, ``environment: cliprl/ColourShape-v0``, a ``layout``, instructions -> objects); it is read
-by :func:`cliprl_cli.colour_shape.parse_suite` into a :class:`~cliprl_cli.colour_shape.ColourShapeSuite`, which
+by :func:`cliprl_cli.clip_rl.colour_shape.parse_suite` into a :class:`~cliprl_cli.clip_rl.colour_shape.ColourShapeSuite`, which
 answers the same questions (``goal``, ``check_size``, ``base_tasks``, ``target``) and has ``fixes_world = True``.
 """
 
@@ -25,9 +25,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import safe_yaml
-from .errors import CliprlError
-from .validate import check_grid_size
+from ..store import safe_yaml
+from ..errors import CliprlError
+from ..validate import check_grid_size
 
 if TYPE_CHECKING:
     from .colour_shape import ColourShapeSuite
@@ -89,7 +89,7 @@ def slug(instruction: str) -> str:
 def load_suite(path: str | Path | None = None) -> "TaskSuite | ColourShapeSuite":
     """Load a suite from ``path``, or the paper's default suite shipped with the package.
 
-    A YAML mapping with an ``environment`` field is a world-fixing suite (:mod:`cliprl_cli.colour_shape`)."""
+    A YAML mapping with an ``environment`` field is a world-fixing suite (:mod:`cliprl_cli.clip_rl.colour_shape`)."""
     if path is None:
         source = f"<default {DEFAULT_SUITE}>"
         data = safe_yaml.loads(resources.files("cliprl_cli.data").joinpath(DEFAULT_SUITE).read_text(), source)

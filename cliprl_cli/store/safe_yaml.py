@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .errors import CliprlError
+from ..errors import CliprlError
 
 MAX_BYTES = 256 << 10  # 256 KiB (parsed in about a second): the paper's suite is under 1 KiB
 MAX_DEPTH = 32        # nesting of mappings and sequences

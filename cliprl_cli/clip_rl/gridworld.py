@@ -242,7 +242,7 @@ def draw_grid(size: int, goal: tuple[int, int], agent: tuple[int, int], cell_px:
 
 def register_envs() -> None:
     """Register the grid-world ids with gymnasium; ``import cliprl_cli`` already does (:data:`cliprl_cli.ENV_IDS`)."""
-    from . import register_envs as register_all
+    from .. import register_envs as register_all
 
     register_all()
 

@@ -13,7 +13,7 @@ convergence rule as ``train-base``):
   method that knew the layout would do. The suite's world, its ``group_by`` and the ``useful_group`` are recorded
   in ``config``.
 
-Similarities become weights by :func:`cliprl_cli.clip_math.similarity_weights`: ``normalized`` (the paper's
+Similarities become weights by :func:`cliprl_cli.clip_rl.clip_math.similarity_weights`: ``normalized`` (the paper's
 ``d_i / sum d``, with negative similarities clamped to 0 and a uniform fallback when none is positive) or
 ``softmax`` with a temperature.
 
@@ -24,7 +24,7 @@ are not confounded with seeds). Per trial we record env steps to convergence (a 
 from every start, wall time and the weights used.
 
 Resolution: fine-tuning runs PPO with 512 env steps per iteration (32 environments x 16 steps;
-:data:`cliprl_cli.config.TRANSFER_PPO`) and checks convergence after every iteration. The greedy policy changes
+:data:`cliprl_cli.clip_rl.config.TRANSFER_PPO`) and checks convergence after every iteration. The greedy policy changes
 only at an update, so a check inside an iteration could not see anything new: the iteration is the clock's tick,
 and steps to convergence are resolved to 512 env steps (``step_resolution``). Base policies keep their 4,096-step
 iterations (``train-base`` is unchanged). Progress is saved after every trial (``partial.json``) and inside a trial by the trainer's
@@ -48,17 +48,17 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .align import Library, default_sources, load_heads, load_library
-from .artifacts import atomic_write_files, atomic_write_json, read_json
-from .checkpoint import PreemptionGuard
+from ..store.artifacts import atomic_write_files, atomic_write_json, read_json
+from ..store.checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import COLOUR_SHAPE_ENT_COEF, COLOUR_SHAPE_NUM_ENVS, Method, PPOConfig, TransferConfig, Weighting, check_methods
-from .errors import CliprlError, PreemptedError
-from .formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
+from ..errors import CliprlError, PreemptedError
+from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .policy import unflatten_params, weighted_average
 from .ppo import auc_to_horizon, train_ppo
-from .progress import TransferProgress, trial_reporter
-from .seeding import seed_everything
-from .stats import paired_ratio, summarize
+from ..progress import TransferProgress, trial_reporter
+from ..seeding import seed_everything
+from ..stats import paired_ratio, summarize
 from .tasks import load_suite
 from .textenc import embed_instructions
 
@@ -191,14 +191,14 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
              num_envs: int | None = None, quiet: bool = False) -> dict[str, Any]:
     """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``.
 
-    The settings are those of :class:`cliprl_cli.config.TransferConfig` (the defaults come from it).
+    The settings are those of :class:`cliprl_cli.clip_rl.config.TransferConfig` (the defaults come from it).
     ``sources`` (instructions) selects the library; by default the suite's ``base_tasks`` (every policy under
     ``base_dir`` when the suite lists none). Each source's recorded goal must be the suite's goal for it.
     Steps to convergence are resolved to one PPO iteration, ``ppo.num_envs * ppo.num_steps * ppo.eval_every``
     env steps (``step_resolution`` in results.json; 512 by default), and each trial's ``auc`` is its mean
     success rate over ``[0, auc_horizon]`` env steps, the same horizon for every method.
     A colour-shape suite (one that fixes its world) fine-tunes with that world's PPO settings
-    (:data:`cliprl_cli.config.COLOUR_SHAPE_ENT_COEF`; ``num_envs`` default :data:`~cliprl_cli.config.COLOUR_SHAPE_NUM_ENVS`,
+    (:data:`cliprl_cli.clip_rl.config.COLOUR_SHAPE_ENT_COEF`; ``num_envs`` default :data:`~cliprl_cli.clip_rl.config.COLOUR_SHAPE_NUM_ENVS`,
     so steps are resolved to 4,096 there) and offers ``oracle-group``.
     """
     # ---- check the inputs
@@ -241,7 +241,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     if suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
         config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
     env_factory = suite.env_factory(target) if suite.fixes_world else None
-    if suite.fixes_world:  # this world's entropy bonus and environments (cliprl_cli.config), every method alike
+    if suite.fixes_world:  # this world's entropy bonus and environments (cliprl_cli.clip_rl.config), every method alike
         ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
         config["ppo"] = ppo.to_dict()
 
@@ -286,7 +286,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=auc_horizon,
         sources=list(library.instructions))
     results = record.to_json()
-    # one set: all three are written in full before any replaces its old version (cliprl_cli.artifacts)
+    # one set: all three are written in full before any replaces its old version (cliprl_cli.store.artifacts)
     atomic_write_files(out, {
         "curves.json": TransferCurves({m: [None if c is None else [CurvePoint(**p) for p in c] for c in per_trial]
                                        for m, per_trial in curves.items()}).to_json(),

@@ -40,8 +40,8 @@ import networkx as nx
 from dvc.exceptions import DvcException
 from dvc.repo import Repo
 
-from .artifacts import atomic_write_json
-from .errors import CliprlError
+from ..store.artifacts import atomic_write_json
+from ..errors import CliprlError
 
 RECORD_DIR = Path(".cliprl") / "slurm"
 RECORD_FILE = "submission.json"

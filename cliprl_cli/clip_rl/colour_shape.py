@@ -1,6 +1,6 @@
 """The colour x shape world of the CLIP-RL paper's Figure 1: layouts and suites as data, and its batched torch twin.
 
-A MiniGrid world (the gymnasium face is :class:`cliprl_cli.colour_shape_env.ColourShapeEnv`, registered as
+A MiniGrid world (the gymnasium face is :class:`cliprl_cli.clip_rl.colour_shape_env.ColourShapeEnv`, registered as
 ``cliprl/ColourShape-v0``): a walled map with rooms, MiniGrid objects (key, ball, box) in MiniGrid colours, an
 agent with a position and a direction and MiniGrid's three navigation actions (0 left, 1 right, 2 forward; forward
 into a wall or an object leaves the agent in place). The instruction "go to the red key" succeeds, by MiniGrid's
@@ -15,7 +15,7 @@ This module is torch and YAML only (no MiniGrid import), so the training hot pat
 - :class:`Layout` and :func:`load_layouts`: the shipped layouts (``data/colour_shape_layouts.yaml``: ``by-colour``
   and ``by-shape``, one map, objects transposed between them).
 - :class:`ColourShapeSuite`: a task suite that fixes its world (``environment``, ``layout``, instructions ->
-  objects, ``base_tasks``, ``target``), read by :func:`cliprl_cli.tasks.load_suite` when the YAML names an
+  objects, ``base_tasks``, ``target``), read by :func:`cliprl_cli.clip_rl.tasks.load_suite` when the YAML names an
   ``environment``; bad suites fail with one line.
 - :class:`BatchedColourShape`: thousands of environments stepped together through a precomputed successor table
   over states ``(free cell, direction)``, with the exhaustive greedy evaluation the convergence rule needs
@@ -44,8 +44,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from . import safe_yaml
-from .errors import CliprlError
+from ..store import safe_yaml
+from ..errors import CliprlError
 
 ENV_ID = "cliprl/ColourShape-v0"
 LAYOUTS_FILE = "colour_shape_layouts.yaml"
@@ -192,7 +192,7 @@ def object_of_instruction(instruction: str) -> Obj:
 class ColourShapeSuite:
     """A task suite that fixes its world: one layout, instructions naming its objects, sources and target.
 
-    It answers the same questions as :class:`cliprl_cli.tasks.TaskSuite` (``goal``, ``check_size``, ``base_tasks``,
+    It answers the same questions as :class:`cliprl_cli.clip_rl.tasks.TaskSuite` (``goal``, ``check_size``, ``base_tasks``,
     ``target``), with goals as the named object's ``(x, y)``, and says how to build its policy and environments.
     """
 
@@ -241,7 +241,7 @@ class ColourShapeSuite:
         return [s for s in sources if self.group(s) == self.group(target)]
 
     def policy_spec_fields(self) -> dict[str, Any]:
-        """The world-dependent fields of the policy architecture (:class:`cliprl_cli.policy.PolicySpec`)."""
+        """The world-dependent fields of the policy architecture (:class:`cliprl_cli.clip_rl.policy.PolicySpec`)."""
         return {"grid_size": self.layout.width, "height": self.layout.height, "encoding": ENCODING}
 
     def record(self) -> dict[str, Any]:
@@ -342,7 +342,7 @@ class BatchedColourShape:
     The state of one environment is an index ``s = cell * 4 + direction`` over the layout's free cells
     (:meth:`Layout.free_cells` order) and a step count ``t``. A step is one lookup in the (S, 3) successor table,
     one in the ``facing`` table (the state faces the target: success) and the reward arithmetic. Attribute names
-    (``cell``, ``t``, ``observe``, ``step``, ``state_dict``) follow :class:`cliprl_cli.gridworld.BatchedGridWorld`,
+    (``cell``, ``t``, ``observe``, ``step``, ``state_dict``) follow :class:`cliprl_cli.clip_rl.gridworld.BatchedGridWorld`,
     so the PPO trainer and its checkpoints drive either world.
     """
 

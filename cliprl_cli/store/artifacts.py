@@ -13,9 +13,9 @@ run gives the same bytes) and ``NAME.json`` (the sidecar). The sidecar carries:
 - ``config``, ``metrics`` and ``seed``.
 
 Run metadata (issue 16) is not in the sidecar: the ``timings``, the ``provenance`` (command line, package versions,
-git commit, host, time) and every run key (:data:`cliprl_cli.formats.RUN_KEYS`: wall times, throughput, the step a
+git commit, host, time) and every run key (:data:`cliprl_cli.store.formats.RUN_KEYS`: wall times, throughput, the step a
 resumed run restarted from) anywhere in ``metrics`` or the extra fields go to ``run.json`` in the same directory
-(:mod:`cliprl_cli.runinfo`), which DVC never hashes: identical results give identical bytes, so a fresh clone's
+(:mod:`cliprl_cli.store.runinfo`), which DVC never hashes: identical results give identical bytes, so a fresh clone's
 ``dvc repro`` leaves ``dvc.lock`` unchanged. Checkpoints (``kind="checkpoint"``) keep everything: they are never
 hashed and a resume needs their elapsed time.
 
@@ -48,7 +48,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import CliprlError
+from ..errors import CliprlError
 
 SCHEMA = "cliprl.artifact/1"
 TENSOR_SUFFIX = ".safetensors"
@@ -114,7 +114,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -> Path:
     """Write several files of one directory as one set; ``files`` maps a plain file name to its content (bytes,
-    an object written as JSON by :func:`to_json_bytes`, or a format object of :mod:`cliprl_cli.formats` with run
+    an object written as JSON by :func:`to_json_bytes`, or a format object of :mod:`cliprl_cli.store.formats` with run
     metadata, whose ``to_json()`` is written and whose ``run_fields()`` go to ``run.json``). Returns the directory.
 
     Every file is first written in full (fsynced) to a temporary file; only once all are written are they renamed

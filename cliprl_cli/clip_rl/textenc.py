@@ -26,9 +26,9 @@ from typing import Sequence
 
 import torch
 
-from .artifacts import atomic_write_json
+from ..store.artifacts import atomic_write_json
 from .config import DEFAULT_TEXT_ENCODER
-from .errors import CliprlError
+from ..errors import CliprlError
 
 
 def cache_dir() -> Path:

@@ -3,11 +3,11 @@
 Two worlds share this network: the paper's grid world (``encoding`` ``onehot-row-col``, 4 actions) and the
 MiniGrid colour x shape world (``onehot-x-y-dir-state``: one one-hot over its (x, y, direction) states, ``W * H * 4``
 inputs, 3 actions;
-:mod:`cliprl_cli.colour_shape`; ``grid_size`` is then the width and ``height`` is set). A grid-world spec
+:mod:`cliprl_cli.clip_rl.colour_shape`; ``grid_size`` is then the width and ``height`` is set). A grid-world spec
 serialises exactly as before (no ``height`` key).
 
 Every policy of one grid size has the same architecture (``PolicySpec``), so weights can be averaged:
-input 2N (one-hot row + one-hot column, :func:`cliprl_cli.gridworld.encode_positions`), ``layers`` hidden
+input 2N (one-hot row + one-hot column, :func:`cliprl_cli.clip_rl.gridworld.encode_positions`), ``layers`` hidden
 tanh layers of ``hidden`` units, and two heads on the shared trunk: 4 action logits and 1 state value.
 "Policy weights" ``nn(pi)`` in the paper are all of these parameters (trunk and both heads).
 
@@ -125,7 +125,7 @@ def unflatten_params(vector: torch.Tensor, spec: PolicySpec) -> dict[str, torch.
 
 
 def weighted_average(vectors: Sequence[torch.Tensor] | torch.Tensor, weights: Sequence[float] | torch.Tensor):
-    """``sum_i w_i v_i`` for weights that already sum to one (see :func:`cliprl_cli.clip_math.similarity_weights`)."""
+    """``sum_i w_i v_i`` for weights that already sum to one (see :func:`cliprl_cli.clip_rl.clip_math.similarity_weights`)."""
     stacked = vectors if isinstance(vectors, torch.Tensor) else torch.stack(list(vectors))
     w = torch.as_tensor(weights, dtype=stacked.dtype)
     if w.shape[0] != stacked.shape[0]:

@@ -4,7 +4,7 @@
 against the architecture in its sidecar) and returns a :class:`GridPolicy`, whose :meth:`GridPolicy.act` takes the
 observation of ``cliprl/GridGoal-v0`` as the env returns it (``[row, col]``, or a batch of them) and returns the
 action the greedy policy picks (argmax of the logits: the policy the convergence rule certified). The one-hot
-encoding the network needs (:func:`cliprl_cli.gridworld.encode_positions`) happens inside::
+encoding the network needs (:func:`cliprl_cli.clip_rl.gridworld.encode_positions`) happens inside::
 
     import gymnasium, cliprl_cli
     policy = cliprl_cli.load_policy("artifacts/base/10/top-left-first")
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import CliprlError
+from ..errors import CliprlError
 from .gridworld import ACTION_NAMES, encode_positions
 from .policy import PolicyNet, PolicySpec
 from .train_base import load_policy as load_policy_artifact
@@ -79,7 +79,7 @@ class GridPolicy:
 
         ``deterministic`` (default) takes the argmax of the logits, as the convergence check did; otherwise the
         action is drawn from :meth:`action_probabilities` with ``rng`` (default: a fresh unseeded generator).
-        Actions index :data:`cliprl_cli.gridworld.ACTION_NAMES` (up, down, left, right).
+        Actions index :data:`cliprl_cli.clip_rl.gridworld.ACTION_NAMES` (up, down, left, right).
         """
         x, single = self._encode(obs)
         logits = self.net(x)[0]

@@ -16,17 +16,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .artifacts import load_artifact, save_artifact
-from .checkpoint import PreemptionGuard, remove_checkpoint
+from ..store.artifacts import load_artifact, save_artifact
+from ..store.checkpoint import PreemptionGuard, remove_checkpoint
 from .config import COLOUR_SHAPE_ENT_COEF, PPOConfig, TrainBaseConfig
-from .errors import CliprlError, NotConvergedError
-from .formats import BaseCurve, CurvePoint
+from ..errors import CliprlError, NotConvergedError
+from ..store.formats import BaseCurve, CurvePoint
 from .policy import PolicySpec
 from .ppo import TrainResult, train_ppo
-from .progress import ConvergenceProgress
-from .seeding import seed_everything
+from ..progress import ConvergenceProgress
+from ..seeding import seed_everything
 from .tasks import load_suite, slug
-from .validate import check_train_base
+from ..validate import check_train_base
 
 POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
@@ -52,7 +52,7 @@ def train_base(task: str, grid_size: int | None, seed: int, out: str | Path, *, 
                quiet: bool = False) -> dict[str, Any]:
     """Train the base policy for ``task`` on a ``grid_size`` grid and write it to ``out``; returns the metrics.
 
-    The settings are those of :class:`cliprl_cli.config.TrainBaseConfig` (the defaults come from it).
+    The settings are those of :class:`cliprl_cli.clip_rl.config.TrainBaseConfig` (the defaults come from it).
     ``grid_size`` is None for a suite that fixes its world (the colour-shape suites), whose layout then gives the
     architecture and whose twin the trainer steps; its policy records ``environment`` and ``layout``.
 
@@ -124,7 +124,7 @@ def write_policy_artifact(out: Path, result: TrainResult, *, config: dict[str, A
                "wall_time_s": round(result.wall_time_s, 4), "auc": result.auc,
                "final_success_rate": result.curve[-1]["success_rate"],
                "final_path_ratio": result.curve[-1]["path_ratio"], "resumed_from_step": result.resumed_from_step}
-    # curve.json is written with the policy as one set, its hash in the sidecar's manifest (cliprl_cli.artifacts)
+    # curve.json is written with the policy as one set, its hash in the sidecar's manifest (cliprl_cli.store.artifacts)
     save_artifact(out / POLICY_FILE, result.params, kind=kind, config=config, metrics=metrics,
                   timings={"wall_time_s": metrics["wall_time_s"]}, seed=config.get("seed"),
                   extra={"instruction": config["task"], "goal": config["goal"], "spec": config["spec"],

@@ -2,7 +2,7 @@
 
 One flat file in the CleanRL manner: :func:`train_ppo`'s loop reads as labelled blocks (preemption, rollout and
 GAE, update, convergence check, checkpoint), each a plain function of this module that can be called on its own.
-The hyperparameters are :class:`cliprl_cli.config.PPOConfig` (re-exported here).
+The hyperparameters are :class:`cliprl_cli.clip_rl.config.PPOConfig` (re-exported here).
 
 Why PPO (not DQN): on-policy updates over thousands of batched environments need no replay buffer, so a whole
 training is a few hundred small matrix products; the actor-critic also gives one network whose weights
@@ -12,7 +12,7 @@ Convergence (checked every ``eval_every`` iterations, exhaustively): the greedy 
 started from every cell other than the goal, reaches the goal within the episode cap from all of them, and the
 mean path length is within ``path_tolerance`` (5%) of the mean shortest (Manhattan) path length. In the colour x
 shape world the starts are every (cell, direction) not already facing the target and the shortest paths come from
-a breadth-first search over (cell, direction) (:meth:`cliprl_cli.colour_shape.BatchedColourShape.evaluate_greedy`).
+a breadth-first search over (cell, direction) (:meth:`cliprl_cli.clip_rl.colour_shape.BatchedColourShape.evaluate_greedy`).
 
 Choices the paper leaves open, written down: reward 1 on reaching the goal and 0 otherwise; ``gamma`` 0.95 so
 shorter paths earn more; truncation at ``4 N`` moves is treated as terminal (no bootstrap: the time step is
@@ -29,11 +29,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .adam import Adam
-from .checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
+from ..adam import Adam
+from ..store.checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import PPOConfig
-from .errors import PreemptedError
-from .formats import finite_or_none
+from ..errors import PreemptedError
+from ..store.formats import finite_or_none
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
 
@@ -303,7 +303,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     ``stop_event`` (a ``multiprocessing.Event``) asks for the same stop: a pool worker learns of its parent's
     signal from it (see ``transfer._run_jobs``).
     ``env_factory(num_envs, generator)`` builds the batched environments of a world that a suite fixes (the
-    colour-shape twin, :meth:`cliprl_cli.colour_shape.ColourShapeSuite.env_factory`); None: the grid world of
+    colour-shape twin, :meth:`cliprl_cli.clip_rl.colour_shape.ColourShapeSuite.env_factory`); None: the grid world of
     ``spec.grid_size`` with ``goal``.
     ``run_config`` is what a checkpoint must match to be resumed (defaults to spec + config + seed + goal).
     With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a

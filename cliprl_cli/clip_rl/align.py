@@ -1,7 +1,7 @@
 """`cliprl align`: CLIP-style alignment of instruction embeddings with policy weights (Algorithm 2, step 2).
 
 Inputs: a directory of base-policy artifacts of one grid size (``BASE/<task>/policy.safetensors``). Each
-policy's parameters are flattened in the documented order of :mod:`cliprl_cli.policy` and every coordinate is
+policy's parameters are flattened in the documented order of :mod:`cliprl_cli.clip_rl.policy` and every coordinate is
 standardised across the library (z-score; the mean and std are stored with the heads so a new policy maps the
 same way). Two projection heads map the instruction embedding (384-d for MiniLM) and the standardised weights
 into a shared ``dim``-d space; the heads' outputs are L2-normalised (as in CLIP: a plain dot product could lower
@@ -22,15 +22,15 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .adam import Adam
-from .artifacts import load_artifact, save_artifact
+from ..adam import Adam
+from ..store.artifacts import load_artifact, save_artifact
 from .clip_math import info_nce, standardize
 from .config import AlignConfig, HeadKind, PolicyRepr
-from .errors import CliprlError
-from .formats import AlignMetrics
+from ..errors import CliprlError
+from ..store.formats import AlignMetrics
 from .policy import PolicySpec, behaviour_vector, flatten_params
-from .progress import ProgressReporter
-from .seeding import seed_everything
+from ..progress import ProgressReporter
+from ..seeding import seed_everything
 from .tasks import TaskSuite, load_suite
 from .textenc import embed_instructions
 from .train_base import POLICY_FILE, load_policy
@@ -55,7 +55,7 @@ class Library:
         return torch.stack([flatten_params(p, self.spec) for p in self.params])
 
     def representation(self, kind: PolicyRepr | str) -> torch.Tensor:
-        """One row per policy: its flattened weights, or its behaviour (:func:`cliprl_cli.policy.behaviour_vector`)."""
+        """One row per policy: its flattened weights, or its behaviour (:func:`cliprl_cli.clip_rl.policy.behaviour_vector`)."""
         if PolicyRepr(kind) == PolicyRepr.BEHAVIOUR:
             return torch.stack([behaviour_vector(p, self.spec) for p in self.params])
         return self.flat()
@@ -130,7 +130,7 @@ def load_library(base_dir: str | Path, sources: Sequence[str] | None = None) -> 
 
 
 def make_head(kind: HeadKind | str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
-    """One projection head (:class:`cliprl_cli.config.HeadKind`): a Linear layer, or Linear -> ReLU -> Linear."""
+    """One projection head (:class:`cliprl_cli.clip_rl.config.HeadKind`): a Linear layer, or Linear -> ReLU -> Linear."""
     if kind == HeadKind.LINEAR:
         return nn.Linear(in_dim, out_dim)
     if kind == HeadKind.MLP:
@@ -171,7 +171,7 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
           quiet: bool = False) -> dict[str, Any]:
     """Train the projection heads on the library under ``base_dir`` and write them to ``out``; returns the metrics.
 
-    The settings are :class:`cliprl_cli.config.AlignConfig` (re-exported here). ``sources`` (instructions)
+    The settings are :class:`cliprl_cli.clip_rl.config.AlignConfig` (re-exported here). ``sources`` (instructions)
     selects the policies; by default the ``base_tasks`` of the suite ``tasks_file`` (the paper's suite when
     None), or every policy under ``base_dir`` when the suite lists none. Each policy's recorded goal must be the
     suite's goal for its instruction. ``config.policy_repr`` chooses what the policy head reads: the flattened

@@ -22,7 +22,7 @@ n = 2 x trials runs, mean steps to convergence with a 95% bootstrap interval (`c
 Deterministic: the same arguments give the same numbers (every draw and run is seeded; results do not depend on
 ``workers``).
 
-:func:`run_study` runs it and returns :class:`cliprl_cli.formats.LibrarySizeResults`; ``cliprl library-size`` and
+:func:`run_study` runs it and returns :class:`cliprl_cli.store.formats.LibrarySizeResults`; ``cliprl library-size`` and
 ``benchmarks/library_size_study.py`` call it.
 """
 
@@ -43,9 +43,9 @@ import yaml
 
 from .align import align
 from .config import AlignConfig, LibrarySizeConfig
-from .errors import CliprlError
-from .formats import LibrarySizeResults, MethodSummary, PairedRatio
-from .stats import paired_ratio, summarize
+from ..errors import CliprlError
+from ..store.formats import LibrarySizeResults, MethodSummary, PairedRatio
+from ..stats import paired_ratio, summarize
 from .tasks import slug
 from .train_base import train_base
 from .transfer import transfer

@@ -1,7 +1,7 @@
 """``cliprl/ColourShape-v0``: the colour x shape world as a MiniGrid environment (a ``MiniGridEnv`` subclass).
 
 ``gymnasium.make("cliprl/ColourShape-v0", layout="by-colour", task="go to the red ball")`` (``import cliprl_cli``
-registers the id). The world and its rules are documented in :mod:`cliprl_cli.colour_shape`; this class draws the
+registers the id). The world and its rules are documented in :mod:`cliprl_cli.clip_rl.colour_shape`; this class draws the
 layout with MiniGrid's own ``Grid``, ``Wall``, ``Key``, ``Ball`` and ``Box``, so MiniGrid's renderer draws it and
 MiniGrid's ``step`` moves the agent. What it adds to ``MiniGridEnv``:
 
@@ -11,11 +11,11 @@ MiniGrid's ``step`` moves the agent. What it adds to ``MiniGridEnv``:
 - the start is a uniformly random (free cell, direction) not already facing the target, from the env's
   ``np_random``; ``reset(options={"start": (x, y, direction)})`` chooses it;
 - the observation is MiniGrid's dict (``image``: the 7x7 egocentric view, ``direction``, ``mission``) plus
-  ``agent_pos`` ``[x, y]``; ``mission`` is the instruction. The policies of :mod:`cliprl_cli.policy` read
-  ``(agent_pos, direction)`` through :func:`cliprl_cli.colour_shape.encode_states`.
+  ``agent_pos`` ``[x, y]``; ``mission`` is the instruction. The policies of :mod:`cliprl_cli.clip_rl.policy` read
+  ``(agent_pos, direction)`` through :func:`cliprl_cli.clip_rl.colour_shape.encode_states`.
 
 ``tests/test_colour_shape.py`` runs gymnasium's ``check_env`` in both layouts and steps this env beside the
-batched twin (:class:`cliprl_cli.colour_shape.BatchedColourShape`), checking they agree on every step.
+batched twin (:class:`cliprl_cli.clip_rl.colour_shape.BatchedColourShape`), checking they agree on every step.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from minigrid.minigrid_env import MiniGridEnv  # noqa: E402
 
 from .colour_shape import (DIR_VEC, NUM_ACTIONS, Layout, get_layout, object_of_instruction,  # noqa: E402
                            parse_layout)
-from .errors import CliprlError  # noqa: E402
+from ..errors import CliprlError  # noqa: E402
 from .tasks import load_suite  # noqa: E402
 
 _OBJECT_CLASSES = {"key": Key, "ball": Ball, "box": Box}

@@ -15,7 +15,7 @@ directory:
 ``run.json`` is not declared in ``dvc.yaml``, is listed in ``.dvcignore`` (so a directory output or a directory
 dependency never hashes it) and in ``.gitignore``. It is informational: nothing reads it to compute a result, and a
 missing one (outputs restored from a DVC cache, ``dvc checkout``) loses nothing but the run's history. Which keys
-are run metadata is :data:`cliprl_cli.formats.RUN_KEYS`; the file's format is :class:`cliprl_cli.formats.RunInfo`.
+are run metadata is :data:`cliprl_cli.store.formats.RUN_KEYS`; the file's format is :class:`cliprl_cli.store.formats.RunInfo`.
 
 All writes of one process into one directory merge into one ``run.json`` (a FuRL run rewrites ``curve.json`` after
 every evaluation and writes its agent at the end); a new process (a rerun, a resumed run) starts it afresh.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .artifacts import atomic_write_json, git_commit, package_versions
-from .errors import CliprlError
+from ..errors import CliprlError
 from .formats import RUN_FILE, RunInfo, merge_run_fields, read_json_any, split_run_fields
 
 __all__ = ["RUN_FILE", "record", "read", "with_run_fields", "run_identity", "split_run_fields"]

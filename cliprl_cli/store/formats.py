@@ -1,8 +1,8 @@
 """The JSON formats of cliprl's artifacts: one typed dataclass per file kind, one writer, one reader.
 
 Every JSON file a command writes beside its tensors, and every JSON file the report reads, is defined here. A
-writer builds the dataclass and calls ``write(path)`` (atomic, through :mod:`cliprl_cli.artifacts`); a reader
-calls ``read(path)``, which checks the fields once and raises :class:`~cliprl_cli.artifacts.ArtifactError` with a
+writer builds the dataclass and calls ``write(path)`` (atomic, through :mod:`cliprl_cli.store.artifacts`); a reader
+calls ``read(path)``, which checks the fields once and raises :class:`~cliprl_cli.store.artifacts.ArtifactError` with a
 one-line message naming the file and the field, so no consumer re-validates a field by hand. Tests build their
 fixtures through the same classes.
 
@@ -12,9 +12,9 @@ statistics of a FuRL curve point, the resolved configuration of a run) stay plai
 envelope.
 
 The tensor side of an artifact (``NAME.safetensors`` + its sidecar ``NAME.json``) is
-:func:`cliprl_cli.artifacts.save_artifact` / :func:`~cliprl_cli.artifacts.load_artifact`; the classes
+:func:`cliprl_cli.store.artifacts.save_artifact` / :func:`~cliprl_cli.store.artifacts.load_artifact`; the classes
 here that describe a sidecar's run-specific part (:class:`BasePolicyRecord`, :class:`AlignRecord`) read it
-through :func:`~cliprl_cli.artifacts.read_json`.
+through :func:`~cliprl_cli.store.artifacts.read_json`.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class _RunSplit:
 
 @dataclass
 class RunInfo:
-    """``run.json`` (:mod:`cliprl_cli.runinfo`): ``run`` (command, versions, git commit, host, platform, times),
+    """``run.json`` (:mod:`cliprl_cli.store.runinfo`): ``run`` (command, versions, git commit, host, platform, times),
     ``files`` (output file name -> the run fields taken out of it) and optional named ``sections`` (the report's
     view-time provenance), at the top level beside them."""
 
@@ -341,7 +341,7 @@ class TransferTrial:
     """One fine-tuning run of one method: steps to convergence (the budget when ``censored``).
 
     ``auc`` is the mean success rate over the fixed horizon ``TransferResults.auc_horizon`` (the same for every
-    method; :func:`cliprl_cli.ppo.auc_to_horizon`); files written before that field existed hold a per-run AUC.
+    method; :func:`cliprl_cli.clip_rl.ppo.auc_to_horizon`); files written before that field existed hold a per-run AUC.
     ``initial_success_rate`` is the initial policy's greedy success from every start (step 0 of its curve).
     ``wall_time_s`` is run metadata (``run.json``; None when read from a file written since issue 16).
     """
