@@ -5,8 +5,9 @@ import os
 import pytest
 import torch
 
-from cliprl_cli.store import artifacts
-from cliprl_cli.store.artifacts import ArtifactError, load_artifact, save_artifact
+from cliprl_cli.store import artifacts, atomic
+from cliprl_cli.store.artifacts import load_artifact, save_artifact
+from cliprl_cli.store.atomic import ArtifactError
 
 
 def _save(path, value=1.0):
@@ -54,7 +55,7 @@ def test_interrupted_write_keeps_the_old_artifact(tmp_path, monkeypatch):
     def crash(src, dst):
         raise KeyboardInterrupt("killed between write and rename")
 
-    monkeypatch.setattr(artifacts, "_replace", crash)
+    monkeypatch.setattr(atomic, "_replace", crash)
     with pytest.raises(KeyboardInterrupt):
         _save(path, 5.0)
     assert path.read_bytes() == before
@@ -135,14 +136,14 @@ def test_companions_are_covered_by_the_sidecar_manifest(tmp_path):
 def test_a_failed_set_write_leaves_the_old_set_and_no_temporaries(tmp_path, monkeypatch):
     path = save_artifact(tmp_path / "p.safetensors", {"w": torch.ones(2)}, kind="test", companions={"c.json": [1]})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_stage = artifacts._stage
+    real_stage = atomic._stage
 
     def stage(directory, name, data, mode):  # the disk fills while the sidecar (the last file) is written
         if name == "p.json":
             raise OSError(28, "No space left on device")
         return real_stage(directory, name, data, mode)
 
-    monkeypatch.setattr(artifacts, "_stage", stage)
+    monkeypatch.setattr(atomic, "_stage", stage)
     with pytest.raises(OSError, match="No space"):
         save_artifact(path, {"w": torch.zeros(2)}, kind="test", companions={"c.json": [2]})
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -151,7 +152,7 @@ def test_a_failed_set_write_leaves_the_old_set_and_no_temporaries(tmp_path, monk
 
 def test_a_crash_between_renames_is_detected(tmp_path, monkeypatch):
     path = save_artifact(tmp_path / "p.safetensors", {"w": torch.ones(2)}, kind="test", companions={"c.json": [1]})
-    real = artifacts._replace
+    real = atomic._replace
     calls = []
 
     def crash_second(src, dst):
@@ -160,7 +161,7 @@ def test_a_crash_between_renames_is_detected(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed between two renames")
         real(src, dst)
 
-    monkeypatch.setattr(artifacts, "_replace", crash_second)
+    monkeypatch.setattr(atomic, "_replace", crash_second)
     with pytest.raises(KeyboardInterrupt):
         save_artifact(path, {"w": torch.zeros(2)}, kind="test", companions={"c.json": [2]})
     assert not list(tmp_path.glob(".*.tmp"))
@@ -173,7 +174,7 @@ def test_files_honour_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
         path = save_artifact(tmp_path / "p.safetensors", {"w": torch.ones(2)}, kind="test", companions={"c.json": 1})
-        artifacts.atomic_write_text(tmp_path / "t.txt", "x")
+        atomic.atomic_write_text(tmp_path / "t.txt", "x")
     finally:
         os.umask(old)
     for name in ("p.safetensors", "p.json", "c.json", "t.txt"):
@@ -183,9 +184,9 @@ def test_files_honour_the_umask(tmp_path, umask, mode):
 
 def test_json_refuses_non_finite_numbers(tmp_path):
     with pytest.raises(ArtifactError, match=r"non-finite number .* at metrics\.loss\[1\]"):
-        artifacts.atomic_write_json(tmp_path / "m.json", {"metrics": {"loss": [1.0, float("nan")]}})
+        atomic.atomic_write_json(tmp_path / "m.json", {"metrics": {"loss": [1.0, float("nan")]}})
     with pytest.raises(ArtifactError, match="at x"):
-        artifacts.to_json_bytes({"x": float("inf")})
+        atomic.to_json_bytes({"x": float("inf")})
     assert not list(tmp_path.iterdir())
 
 

@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from cliprl_cli.store.artifacts import ArtifactError, to_json_bytes
-from cliprl_cli.store.formats import (RUN_FILE, AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
-                                FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, RunInfo, TransferCurves,
-                                TransferResults, TransferTrial, finite_or_none, merge_run_fields, split_run_fields)
+from cliprl_cli.store.atomic import ArtifactError, to_json_bytes
+from cliprl_cli.store.formats import AlignMetrics, BaseCurve, CurvePoint, ExpertRewards, FurlCurve, FurlPoint, FurlRunConfig, FurlSummary, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial, finite_or_none
+from cliprl_cli.store.runinfo import RUN_FILE, RunInfo, merge_run_fields, split_run_fields
 from cliprl_cli.store.runinfo import with_run_fields
 
 

@@ -64,7 +64,7 @@ def test_results_round_trip_and_bad_file(tmp_path):
     back.wall_time_s = 3.0
     assert back == _results()
     path.write_text('{"grid_size": 8}')
-    from cliprl_cli.store.artifacts import ArtifactError
+    from cliprl_cli.store.atomic import ArtifactError
     with pytest.raises(ArtifactError, match="missing field"):
         LibrarySizeResults.read(path)
 

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from ..store.artifacts import atomic_write_json
+from ..store.atomic import atomic_write_json
 from .config import DEFAULT_TEXT_ENCODER
 from ..errors import CliprlError
 

@@ -48,7 +48,8 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .align import Library, default_sources, load_heads, load_library
-from ..store.artifacts import atomic_write_files, atomic_write_json, read_json
+from ..store.artifacts import atomic_write_files
+from ..store.atomic import atomic_write_json, read_json
 from ..store.checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import COLOUR_SHAPE_ENT_COEF, COLOUR_SHAPE_NUM_ENVS, Method, PPOConfig, TransferConfig, Weighting, check_methods

@@ -40,7 +40,7 @@ import networkx as nx
 from dvc.exceptions import DvcException
 from dvc.repo import Repo
 
-from ..store.artifacts import atomic_write_json
+from ..store.atomic import atomic_write_json
 from ..errors import CliprlError
 
 RECORD_DIR = Path(".cliprl") / "slurm"

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..store.artifacts import atomic_write_bytes, load_artifact, save_artifact
+from ..store.artifacts import load_artifact, save_artifact
+from ..store.atomic import atomic_write_bytes
 from ..errors import CliprlError
 from .env import EPISODE_STEPS, close_env, expert_policy, make_env, render_upright
 

@@ -65,7 +65,8 @@ import torch
 import yaml
 
 from ..adam import Adam
-from ..store.artifacts import atomic_write_bytes, save_artifact
+from ..store.artifacts import save_artifact
+from ..store.atomic import atomic_write_bytes
 from ..store.checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoint, save_checkpoint
 from ..cpu_tuning import tuned_for_training
 from ..errors import CliprlError, PreemptedError

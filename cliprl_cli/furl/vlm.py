@@ -181,7 +181,7 @@ def convert_liv_checkpoint(src: str | Path, dst: str | Path) -> str:
     the SHA-256 of the written file. The result loads with ``--vlm-model liv --vlm-checkpoint DST``."""
     from safetensors.torch import save
 
-    from ..store.artifacts import atomic_write_bytes
+    from ..store.atomic import atomic_write_bytes
 
     dst = Path(dst)
     if dst.suffix != ".safetensors":

@@ -43,7 +43,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..store.artifacts import atomic_write_text
+from ..store.atomic import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
 from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 import yaml
 
-from ..store.artifacts import ArtifactError
+from ..store.atomic import ArtifactError
 from ..errors import CliprlError
 from ..store.formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoint, ExpertRewards, FurlCurve, FurlPoint,
                        FurlRunConfig, FurlSummary, LibrarySizeResults, MethodSummary, TransferCurves,

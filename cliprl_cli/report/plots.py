@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from ..store.artifacts import atomic_write_bytes  # noqa: E402
+from ..store.atomic import atomic_write_bytes  # noqa: E402
 from ..store.formats import LIBRARY_SIZE_METHODS, CurvePoint, FurlPoint, LibrarySizeResults  # noqa: E402
 from .collect import AlignSection, BaseSection, Collected, FurlRun, TransferSection  # noqa: E402
 from .paper import FURL_PAPER_COLUMNS  # noqa: E402

@@ -186,7 +186,7 @@ def view_time_files(p: Provenance, out_dir: str | Path) -> None:
     """Write ``provenance.js`` and the ``provenance`` section of ``run.json`` beside the report (not hashed)."""
     import json
 
-    from ..store.artifacts import atomic_write_text
+    from ..store.atomic import atomic_write_text
     from ..store.runinfo import record
 
     data = provenance_json(p)

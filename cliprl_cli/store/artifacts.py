@@ -12,8 +12,8 @@ run gives the same bytes) and ``NAME.json`` (the sidecar). The sidecar carries:
   sidecar is the artifact's manifest;
 - ``config``, ``metrics`` and ``seed``.
 
-Run metadata (issue 16) is not in the sidecar: the ``timings``, the ``provenance`` (command line, package versions,
-git commit, host, time) and every run key (:data:`cliprl_cli.store.formats.RUN_KEYS`: wall times, throughput, the step a
+Run metadata is not in the sidecar: the ``timings``, the ``provenance`` (command line, package versions,
+git commit, host, time) and every run key (:data:`cliprl_cli.store.runinfo.RUN_KEYS`: wall times, throughput, the step a
 resumed run restarted from) anywhere in ``metrics`` or the extra fields go to ``run.json`` in the same directory
 (:mod:`cliprl_cli.store.runinfo`), which DVC never hashes: identical results give identical bytes, so a fresh clone's
 ``dvc repro`` leaves ``dvc.lock`` unchanged. Checkpoints (``kind="checkpoint"``) keep everything: they are never
@@ -34,82 +34,20 @@ kinds in :data:`FLOAT32_KINDS` must hold finite float32 tensors, as their format
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
-import math
 import os
-import platform
-import subprocess
-import sys
-import tempfile
-import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import CliprlError
+from .atomic import ArtifactError, provenance, read_json, to_json_bytes, write_files
+from .runinfo import record, split_run_fields
 
 SCHEMA = "cliprl.artifact/1"
 TENSOR_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
-
 # Kinds whose format is float32 parameters: loading refuses other dtypes and non-finite values (a policy of NaNs
 # would otherwise be averaged, aligned and fine-tuned into NaN results). Checkpoints hold RNG states and counters.
 FLOAT32_KINDS = frozenset({"base-policy", "align-heads", "furl-agent", "furl-goal-embedding"})
-
-_VERSIONED_PACKAGES = ("cliprl", "torch", "numpy", "gymnasium", "safetensors", "sentence-transformers",
-                       "open_clip_torch", "metaworld", "mujoco")
-
-
-class ArtifactError(CliprlError):
-    """A missing, corrupt or mismatched artifact file."""
-
-
-# --------------------------------------------------------------------------------------------------------- writing
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (``os.umask`` sets it to read it)."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def _stage(directory: Path, name: str, data: bytes, mode: int) -> str:
-    """Write ``data`` to a fsynced temporary file beside ``directory/name``; returns its path."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600: give what open() would have given
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            # write()/fsync() errors name no file: name the target, so the one-line error says where
-            raise OSError(exc.errno, exc.strerror, str(directory / name)) from None
-        raise
-    return tmp
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -> Path:
@@ -121,142 +59,13 @@ def atomic_write_files(directory: str | os.PathLike, files: Mapping[str, Any]) -
     over their targets, in the order given (put a manifest last). A failure while writing (``ENOSPC``, a kill)
     leaves every existing file as it was and no temporary behind.
     """
-    directory = Path(directory)
     run_fields = {name: data.run_fields() for name, data in files.items() if hasattr(data, "run_fields")}
     blobs = {name: data if isinstance(data, bytes) else to_json_bytes(data.to_json() if name in run_fields else data)
              for name, data in files.items()}
-    for name in blobs:
-        if not name or Path(name).name != name or name in (".", ".."):
-            raise ValueError(f"not a plain file name: {name!r}")
-    directory.mkdir(parents=True, exist_ok=True)
-    mode = 0o666 & ~_umask()
-    staged: list[tuple[str, Path]] = []
-    try:
-        for name, data in blobs.items():
-            staged.append((_stage(directory, name, data, mode), directory / name))
-        for i, (tmp, dst) in enumerate(staged):
-            _replace(tmp, dst)
-            staged[i] = ("", dst)
-    except BaseException:
-        for tmp, _ in staged:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
+    write_files(directory, blobs)
     if any(run_fields.values()):
-        from .runinfo import record  # after the set: run.json is not part of it (nothing hashes it)
-
-        record(directory, run_fields)
-    return directory
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename; returns the path."""
-    path = Path(path)
-    atomic_write_files(path.parent, {path.name: data})
-    return path
-
-
-def _replace(src: str, dst: Path) -> None:
-    # One function so tests can simulate a crash between writing the temporary file and renaming it.
-    os.replace(src, dst)
-
-
-def to_json_bytes(obj: Any) -> bytes:
-    """Strict JSON (indent 2, a final newline). A NaN or an infinity anywhere is refused with an
-    :class:`ArtifactError` naming where it is: the tokens ``NaN``/``Infinity`` are not JSON, and a non-finite
-    number in a result means something diverged upstream."""
-    try:
-        return (json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n").encode()
-    except ValueError as exc:
-        if "Out of range float" not in str(exc):
-            raise
-        where = _first_non_finite(obj, "")
-        raise ArtifactError(f"refusing to write a non-finite number (NaN or infinity) into JSON at "
-                            f"{where or 'the top level'}: something diverged (check the inputs and options)") from None
-
-
-def _first_non_finite(obj: Any, where: str) -> str | None:
-    if isinstance(obj, float):
-        return None if math.isfinite(obj) else where
-    if isinstance(obj, Mapping):
-        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
-    elif isinstance(obj, (list, tuple)):
-        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
-    else:
-        try:
-            converted = _json_default(obj)
-        except (TypeError, ValueError):
-            return None
-        return _first_non_finite(converted, where) if converted is not obj else None
-    for key, value in items:
-        found = _first_non_finite(value, key)
-        if found is not None:
-            return found
-    return None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_bytes(path, to_json_bytes(obj))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
-
-
-@functools.lru_cache(maxsize=8)
-def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
-    """The current git commit (with ``-dirty`` when the tree has changes), or None outside a repository.
-
-    Cached per process: a long run that checkpoints every few minutes records the commit it started from."""
-    try:
-        here = str(cwd or Path(__file__).resolve().parent)
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if sha.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-@functools.lru_cache(maxsize=1)
-def _package_versions() -> tuple[tuple[str, str], ...]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return tuple(versions.items())
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape results (read once per process: checkpoints write often)."""
-    return dict(_package_versions())
-
-
-def provenance() -> dict[str, Any]:
-    """Where an artifact came from: the command line, package versions, git commit, host and time."""
-    return {
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+        record(directory, run_fields)  # after the set: run.json is not part of it (nothing hashes it)
+    return Path(directory)
 
 
 def sidecar_path(tensor_path: str | os.PathLike) -> Path:
@@ -319,15 +128,11 @@ def save_artifact(tensor_path: str | os.PathLike, tensors: Mapping[str, Any], *,
         del sidecar["files"]
     if extra:
         sidecar.update(extra)
-    if kind != "checkpoint":  # run metadata out of the hashed sidecar, into run.json (issue 16)
-        from .formats import split_run_fields  # formats imports this module
-
+    if kind != "checkpoint":  # run metadata out of the hashed sidecar, into run.json
         sidecar, run_fields[side.name] = split_run_fields(sidecar)
         run_fields[side.name].pop("provenance", None)  # run.json's "run" section says the same
     atomic_write_files(tensor_path.parent, {**extra_blobs, tensor_path.name: blob, side.name: to_json_bytes(sidecar)})
     if kind != "checkpoint":
-        from .runinfo import record
-
         record(tensor_path.parent, run_fields)
     del torch
     return tensor_path
@@ -343,21 +148,6 @@ def _check_float32(tensors: Mapping[str, Any], where: str) -> None:
                                 "the format is float32")
         if not bool(torch.isfinite(tensor).all()):
             raise ArtifactError(f"{where}: tensor {name!r} holds NaN or infinite values")
-
-
-# --------------------------------------------------------------------------------------------------------- reading
-def read_json(path: str | os.PathLike, *, what: str = "JSON file") -> dict[str, Any]:
-    """Read a JSON object, failing with one line that names the file and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{what} not found: {path}")
-    try:
-        value = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(value, dict):
-        raise ArtifactError(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
 
 
 def load_artifact(tensor_path: str | os.PathLike, *, kind: str | None = None,

@@ -24,7 +24,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .artifacts import ArtifactError, load_artifact, save_artifact, sidecar_path
+from .artifacts import load_artifact, save_artifact, sidecar_path
+from .atomic import ArtifactError
 
 PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 

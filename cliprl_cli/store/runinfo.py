@@ -28,13 +28,122 @@ import platform
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .artifacts import atomic_write_json, git_commit, package_versions
 from ..errors import CliprlError
-from .formats import RUN_FILE, RunInfo, merge_run_fields, read_json_any, split_run_fields
+from .atomic import ArtifactError, atomic_write_json, git_commit, package_versions, read_json, read_json_any
 
-__all__ = ["RUN_FILE", "record", "read", "with_run_fields", "run_identity", "split_run_fields"]
+__all__ = ["RUN_FILE", "RUN_KEYS", "RunInfo", "RunSplit", "record", "read", "with_run_fields", "run_identity",
+           "split_run_fields", "merge_run_fields"]
+
+Json = Any
+
+# ------------------------------------------------------------------------------------------------ run metadata
+# The files DVC hashes hold only what the computation determined; how, where and when a run happened
+# goes to ``run.json`` beside them (not declared in dvc.yaml, in .dvcignore and .gitignore), so a fresh clone's
+# `dvc repro` leaves dvc.lock unchanged. These keys, at any depth of a written file, are run metadata.
+RUN_FILE = "run.json"
+
+
+RUN_SCHEMA = "cliprl.run/1"
+
+
+RUN_KEYS = frozenset({"wall_s", "wall_time_s", "env_steps_per_s", "timings", "timings_s", "resumed_from_step",
+                      "provenance"})
+
+
+_RUN_ABOUT = ("Run metadata (command, versions, commit, host, times, wall times, throughput), kept out of the files "
+              "DVC hashes so that identical results give an identical dvc.lock. 'files' holds, per output file of "
+              "this directory, the fields taken out of it, in the file's own shape.")
+
+
+def split_run_fields(doc: Any) -> tuple[Any, Any]:
+    """``(stable, removed)``: ``doc`` without the :data:`RUN_KEYS` (at any depth), and what was removed in the same
+    shape (a dict of removed keys; for a list, one entry per element, or None when nothing was removed)."""
+    if isinstance(doc, dict):
+        stable: Json = {}
+        removed: Json = {}
+        for key, value in doc.items():
+            if key in RUN_KEYS:
+                removed[key] = value
+                continue
+            stable[key], inner = split_run_fields(value)
+            if inner:
+                removed[key] = inner
+        return stable, removed
+    if isinstance(doc, list):
+        pairs = [split_run_fields(v) for v in doc]
+        removed_items = [r if r else None for _, r in pairs]
+        return [s for s, _ in pairs], (removed_items if any(r is not None for r in removed_items) else None)
+    return doc, None
+
+
+def merge_run_fields(doc: Any, removed: Any) -> Any:
+    """Put what :func:`split_run_fields` removed back into ``doc`` (removed keys come last in their object)."""
+    if isinstance(doc, dict) and isinstance(removed, dict):
+        out = dict(doc)
+        for key, value in removed.items():
+            out[key] = merge_run_fields(out[key], value) if key in out else value
+        return out
+    if isinstance(doc, list) and isinstance(removed, list):
+        return [d if r is None else merge_run_fields(d, r) for d, r in zip(doc, removed)] + list(doc[len(removed):])
+    return doc
+
+
+class RunSplit:
+    """A format whose ``_full_json()`` holds run metadata: ``to_json()`` is the hashed file's content without it,
+    ``run_fields()`` what goes to ``run.json``; ``write(path)`` writes the first and records the second."""
+
+    def _full_json(self) -> Any:
+        raise NotImplementedError
+
+    def to_json(self) -> Any:
+        return split_run_fields(self._full_json())[0]
+
+    def run_fields(self) -> Any:
+        return split_run_fields(self._full_json())[1]
+
+    def with_run_fields(self) -> Any:
+        """The document with its run metadata in place (what a command returns to its caller)."""
+        return self._full_json()
+
+    def write(self, path: str | Path) -> Path:
+        stable, removed = split_run_fields(self._full_json())
+        written = atomic_write_json(path, stable)
+        record(Path(path).parent, {Path(path).name: removed})
+        return written
+
+
+@dataclass
+class RunInfo:
+    """``run.json`` (:mod:`cliprl_cli.store.runinfo`): ``run`` (command, versions, git commit, host, platform, times),
+    ``files`` (output file name -> the run fields taken out of it) and optional named ``sections`` (the report's
+    view-time provenance), at the top level beside them."""
+
+    run: Json
+    files: Json
+    sections: Json = field(default_factory=dict)
+
+    def to_json(self) -> Json:
+        return {"schema": RUN_SCHEMA, "about": _RUN_ABOUT, "run": self.run, "files": self.files, **self.sections}
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> "RunInfo":
+        if not isinstance(doc, dict):
+            raise ArtifactError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+        if doc.get("schema") != RUN_SCHEMA:
+            raise ArtifactError(f"{where}: schema {doc.get('schema')!r} is not {RUN_SCHEMA!r}")
+        for key in ("run", "files"):
+            if not isinstance(doc.get(key), dict):
+                raise ArtifactError(f"{where}: field {key!r} must be an object")
+        return cls(run=doc["run"], files=doc["files"],
+                   sections={k: v for k, v in doc.items() if k not in ("schema", "about", "run", "files")})
+
+    @classmethod
+    def read(cls, path: str | Path) -> "RunInfo":
+        return cls.from_json(read_json(path, what="run metadata"), str(path))
+
 
 _STARTED = time.time()
 _RUN_ID = f"{platform.node()}:{os.getpid()}:{_STARTED:.6f}"
