@@ -6,7 +6,7 @@ observation every step, as it does when a policy is trained on it.
 
     .venv/bin/python benchmarks/bench_colour_shape.py [--seconds 3] [--layout by-colour] [--json out.json]
 
-Target (issue 12): the twin >= 100x MiniGrid's env in env steps/s. The measured numbers are in
+Target: the twin >= 100x MiniGrid's env in env steps/s. The measured numbers are in
 benchmarks/results/bench_colour_shape.json.
 """
 

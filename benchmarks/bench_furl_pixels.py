@@ -65,7 +65,7 @@ def run(config: str, variant: str, vlm: str, args) -> dict:
         timing_file = Path(tmp) / ("run.json" if (Path(tmp) / "run.json").exists() else "summary.json")
         timing = json.loads(timing_file.read_text())
         updates = curve[-1]["updates"]
-        if "env_steps_per_s" not in curve[-1]:  # run metadata moved to run.json (issue 16)
+        if "env_steps_per_s" not in curve[-1]:  # run metadata lives in run.json
             curve = timing["files"]["curve.json"]["curve"]
         row = {"config": config, "variant": variant, "vlm": vlm if variant != "sac" else None,
                "learning_env_steps_per_s": curve[-1]["env_steps_per_s"],

@@ -4,7 +4,7 @@ loop for every contender (drawing them is part of stepping an environment with a
 
     .venv/bin/python benchmarks/bench_gridworld.py [--seconds 3] [--json out.json]
 
-Targets (issue 7): >= 10 million batched steps/s on a 2-core CPU and >= 100x minigrid; the measured numbers are
+Targets: >= 10 million batched steps/s on a 2-core CPU and >= 100x minigrid; the measured numbers are
 in benchmarks/results/bench_gridworld.json.
 """
 

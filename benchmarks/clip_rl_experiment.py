@@ -9,7 +9,7 @@ rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the 
         [--methods scratch,language,clip,...] [--policy-repr weights|behaviour]
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
-default parameters (:mod:`cliprl_cli.clip_rl.config`; nothing here is tuned toward a result). Target (issue 7): the
+default parameters (:mod:`cliprl_cli.clip_rl.config`; nothing here is tuned toward a result). Target: the
 whole experiment in under 10 minutes on a 2-core CPU; measured times are in benchmarks/results/.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from cliprl_cli.clip_rl.align import align
-from cliprl_cli.clip_rl.config import METHODS, AlignConfig
+from cliprl_cli.clip_rl.config import METHODS, AlignConfig, TrainBaseConfig, TransferConfig
 from cliprl_cli.clip_rl.tasks import load_suite, slug
 from cliprl_cli.clip_rl.train_base import train_base
 from cliprl_cli.clip_rl.transfer import transfer
@@ -42,7 +42,8 @@ def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = 
     for size in sizes:
         t0 = time.perf_counter()
         for task in suite.base_tasks:
-            metrics = train_base(task, size, 0, work / "base" / str(size) / slug(task), quiet=True)
+            metrics = train_base(task, work / "base" / str(size) / slug(task), TrainBaseConfig(grid_size=size),
+                                 quiet=True)
             base_steps += metrics["env_steps"]
             base_wall += metrics["wall_time_s"]
         t1 = time.perf_counter()
@@ -50,8 +51,8 @@ def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = 
                               AlignConfig(policy_repr=policy_repr), quiet=True)
         t2 = time.perf_counter()
         results = transfer(suite.target, work / "base" / str(size), work / "transfer" / str(size),
-                           align_dir=work / "align" / str(size), methods=methods, trials=trials, workers=workers,
-                           quiet=True)
+                           TransferConfig(methods=tuple(methods), trials=trials, workers=workers),
+                           align_dir=work / "align" / str(size), quiet=True)
         t3 = time.perf_counter()
         timings["train_base_s"] += t1 - t0
         timings["align_s"] += t2 - t1

@@ -1,4 +1,4 @@
-"""Issue 12's experiment: does each method's weight follow the layout's useful group while the words stay the same?
+"""The colour x shape experiment: does each method's weight follow the layout's useful group while the words stay the same?
 
 Leave-one-out over a chosen set of targets, in both layouts (``by-colour``, ``by-shape``; identical
 instructions). For each layout the nine base policies are trained once (the suite's ``base_tasks`` and its
@@ -90,7 +90,7 @@ def main() -> None:
         everything = list(suite.tasks)
         for task in everything:  # all nine: any object can be a leave-one-out target
             if not (base / slug(task) / "policy.safetensors").exists():
-                train_base(task, None, 0, base / slug(task), tasks_file=suite_path, quiet=True)
+                train_base(task, base / slug(task), tasks_file=suite_path, quiet=True)
         per_target = {}
         for target_slug in targets:
             target = instruction(target_slug)
@@ -106,10 +106,11 @@ def main() -> None:
                       flush=True)
             entry = {"per_seed": per_seed, "transfer": {}}
             for seed in result["transfer_seeds"]:
-                results = transfer(target, base, root / "transfer" / target_slug / f"seed{seed}",
-                                   align_dir=root / "align" / target_slug / f"seed{seed}", methods=list(ALL_METHODS),
-                                   trials=args.trials, tasks_file=suite_path, sources=sources, workers=args.workers,
-                                   ppo=replace(TransferConfig().ppo, max_env_steps=args.max_env_steps), quiet=True)
+                cfg = TransferConfig(methods=ALL_METHODS, trials=args.trials, workers=args.workers,
+                                     ppo=replace(TransferConfig().ppo, max_env_steps=args.max_env_steps))
+                results = transfer(target, base, root / "transfer" / target_slug / f"seed{seed}", cfg,
+                                   align_dir=root / "align" / target_slug / f"seed{seed}", tasks_file=suite_path,
+                                   sources=sources, quiet=True)
                 entry["transfer"][seed] = {
                     m: {"mean": s["mean"], "ci95": s["ci95"], "censored": s["censored"],
                         "initial_success": sum(t["initial_success_rate"] for t in results["trials"]

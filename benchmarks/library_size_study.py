@@ -1,4 +1,4 @@
-"""Library-size study (CLIP-RL open question 3; issue 13): transfer vs the number K of sources, on a generated
+"""Library-size study (CLIP-RL open question 3): transfer vs the number K of sources, on a generated
 suite with honest and trap target names. The study itself is :mod:`cliprl_cli.clip_rl.library_size` (its docstring says
 what it does; ``cliprl library-size`` runs the same); this script adds the raw JSON and the figure.
 
@@ -26,11 +26,12 @@ from cliprl_cli.report.plots import plot_library_size
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=10)
-    parser.add_argument("--ks", type=int, nargs="+", default=[2, 4, 8, 16, 32])
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour"],
+    d = LibrarySizeConfig()  # the study's defaults live in its config, not here
+    parser.add_argument("--size", type=int, default=d.grid_size)
+    parser.add_argument("--ks", type=int, nargs="+", default=list(d.ks))
+    parser.add_argument("--trials", type=int, default=d.trials)
+    parser.add_argument("--workers", type=int, default=d.workers)
+    parser.add_argument("--policy-repr", default=str(d.policy_repr), choices=["weights", "behaviour"],
                         help="what align's policy head reads (cliprl align --policy-repr)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)

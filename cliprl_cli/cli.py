@@ -13,9 +13,18 @@ import sys
 import threading
 from typing import Any
 
-import typer
+# Help shown anywhere but a terminal (a batch log, `| less`, CI) is printed as plain text, which wraps long
+# choices and defaults instead of cutting them with an ellipsis; a terminal keeps rich's panels. typer reads the
+# variable once, on import; a value the user set wins, and ours is not passed on to child processes.
+_PLAIN_HELP = not sys.stdout.isatty() and "TYPER_USE_RICH" not in os.environ
+if _PLAIN_HELP:
+    os.environ["TYPER_USE_RICH"] = "0"
+import typer  # noqa: E402
 
-from . import __version__
+if _PLAIN_HELP:
+    del os.environ["TYPER_USE_RICH"]
+
+from . import __version__  # noqa: E402
 from .commands import align, furl, library_size, report, slurm, train_base, transfer
 from .errors import EXIT_BAD_INPUT, CliprlError, PreemptedError
 

@@ -97,13 +97,16 @@ def check_ppo(cfg: Any) -> None:
     check_float("path_tolerance", cfg.path_tolerance, ge=0.0)
 
 
-def check_train_base(*, grid_size: Any, hidden: Any, layers: Any, threads: Any, checkpoint_every_s: Any) -> None:
-    """The options of ``cliprl train-base`` that are not part of :class:`PPOConfig`."""
-    check_grid_size(grid_size)
-    check_int("hidden", hidden, 1, MAX_HIDDEN)
-    check_int("layers", layers, 1, MAX_LAYERS)
-    check_int("threads", threads, 1, MAX_THREADS)
-    check_float("checkpoint_every", checkpoint_every_s, ge=0.0)
+def check_train_base(cfg: Any) -> None:
+    """A :class:`cliprl_cli.clip_rl.config.TrainBaseConfig` (its ``ppo`` is checked by :func:`check_ppo` on creation;
+    a ``grid_size`` of None is resolved from the suite)."""
+    if cfg.grid_size is not None:
+        check_grid_size(cfg.grid_size)
+    check_int("seed", cfg.seed, 0)
+    check_int("hidden", cfg.hidden, 1, MAX_HIDDEN)
+    check_int("layers", cfg.layers, 1, MAX_LAYERS)
+    check_int("threads", cfg.threads, 1, MAX_THREADS)
+    check_float("checkpoint_every", cfg.checkpoint_every_s, ge=0.0)
 
 
 def check_align(cfg: Any) -> None:
@@ -118,14 +121,13 @@ def check_align(cfg: Any) -> None:
 
 def check_transfer(cfg: Any) -> None:
     """A :class:`cliprl_cli.clip_rl.config.TransferConfig` (its ``ppo`` is checked by :func:`check_ppo` on creation)."""
-    if not cfg.methods:
-        raise CliprlError("--methods is empty: name at least one method (an empty run would overwrite a result "
-                          "with nothing)")
     check_int("trials", cfg.trials, 1, MAX_TRIALS)
     check_int("seed", cfg.seed, 0)
     check_int("threads", cfg.threads, 1, MAX_THREADS)
     check_int("workers", cfg.workers, 1, MAX_WORKERS)
     check_int("auc_horizon", cfg.auc_horizon, 1, MAX_ENV_STEPS)
+    if cfg.num_envs is not None:
+        check_int("num_envs", cfg.num_envs, 1, MAX_ROLLOUT_TRANSITIONS)
     check_float("softmax_temperature", cfg.softmax_temperature, gt=0.0)
     check_float("checkpoint_every", cfg.checkpoint_every_s, ge=0.0)
 

@@ -148,7 +148,7 @@ def test_size_bounds_are_clear_errors_and_leave_nothing(tmp_path, capsys, args, 
     ("--temperature", "-1", "--temperature must be > 0"),
     ("--temperature", "nan", "--temperature must be a finite number"),
     ("--lr", "inf", "--lr must be a finite number"),
-    ("--lr", "nan", "'--lr'"),  # click's own range check (min=0) refuses NaN first
+    ("--lr", "nan", "--lr must be a finite number"),
     ("--lr", "0", "--lr must be > 0"),
 ])
 def test_align_float_options(lib, tmp_path, capsys, option, value, match):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cliprl_cli.clip_rl import library_size as study
-from cliprl_cli.commands.library_size import library_size_command, parse_ks
+from cliprl_cli.commands.library_size import library_size_command
+from cliprl_cli.commands.options import _from_options
 from cliprl_cli.clip_rl.config import LibrarySizeConfig
 from cliprl_cli.errors import CliprlError
 from cliprl_cli.store.formats import LibrarySizeResults, MethodSummary, PairedRatio
@@ -102,8 +103,8 @@ def test_a_tiny_study_end_to_end_is_deterministic(tmp_path):
 
 
 def test_bad_study_settings_fail_with_one_line():
-    with pytest.raises(CliprlError, match="--ks must be comma-separated integers"):
-        parse_ks("2,four")
+    with pytest.raises(CliprlError, match="--ks: expected comma-separated int values, got '2,four'"):
+        _from_options(LibrarySizeConfig, {"ks": "2,four"}, ())
     with pytest.raises(CliprlError, match="between 2 and 32"):
         study.run_study(None, LibrarySizeConfig(ks=(1, 4)))
     with pytest.raises(CliprlError, match="--grid-size must be between 8 and 26"):

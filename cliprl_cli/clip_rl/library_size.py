@@ -1,4 +1,4 @@
-"""Library-size study (CLIP-RL open question 3; issue 13): how transfer changes with the number K of sources.
+"""Library-size study (CLIP-RL open question 3): how transfer changes with the number K of sources.
 
 For one grid size, a task suite is *generated* (never hand-typed): every cell gets an instruction in words the
 text encoder reads, counted from the nearest edges, e.g. (0, 7) on a 10x10 grid is "first row from the top, third
@@ -36,13 +36,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import yaml
 
 from .align import align
-from .config import AlignConfig, LibrarySizeConfig
+from .config import AlignConfig, LibrarySizeConfig, TrainBaseConfig, TransferConfig
 from ..errors import CliprlError
 from ..store.formats import LibrarySizeResults, MethodSummary, PairedRatio
 from ..stats import paired_ratio, summarize
@@ -112,8 +111,9 @@ def run_unit(unit: dict) -> list[dict]:
                 continue
             target = unit["target_names"][regime][ti]
             out = work / "transfer" / f"K{k}" / f"t{trial}" / f"{ti}-{regime}"
-            results = transfer(target, work / "base", out, align_dir=align_dir if k > 0 else None,
-                               methods=methods, trials=1, seed=trial, tasks_file=unit["suites"][regime],
+            results = transfer(target, work / "base", out,
+                               TransferConfig(methods=tuple(methods), trials=1, seed=trial),
+                               align_dir=align_dir if k > 0 else None, tasks_file=unit["suites"][regime],
                                sources=sources, quiet=True)
             for row in results["trials"]:
                 rows.append({"k": k, "trial": trial, "target": ti, "regime": regime, "method": row["method"],
@@ -209,7 +209,8 @@ def run_study(out: str | Path | None = None, config: LibrarySizeConfig | None = 
         for cell in gen["pool"]:  # base policies for the pool (reused when already there: same seed, same bytes)
             name = gen["names"][cell]
             if not (work / "base" / slug(name) / "policy.safetensors").exists():
-                train_base(name, config.grid_size, config.seed, work / "base" / slug(name),
+                train_base(name, work / "base" / slug(name),
+                           TrainBaseConfig(grid_size=config.grid_size, seed=config.seed),
                            tasks_file=suites["honest"], quiet=True)
         t_base = time.perf_counter() - start
         units = [{"work": str(work), "k": k, "trial": trial, "sources": draw_sources(gen, k, trial),

@@ -12,13 +12,12 @@ Output directory layout::
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..store.artifacts import load_artifact, save_artifact
 from ..store.checkpoint import PreemptionGuard, remove_checkpoint
-from .config import COLOUR_SHAPE_ENT_COEF, PPOConfig, TrainBaseConfig
+from .config import DEFAULT_GRID_SIZE, TrainBaseConfig, resolve_ppo
 from ..errors import CliprlError, NotConvergedError
 from ..store.formats import BaseCurve, CurvePoint
 from .policy import PolicySpec
@@ -26,13 +25,11 @@ from .ppo import TrainResult, train_ppo
 from ..progress import ConvergenceProgress
 from ..seeding import seed_everything
 from .tasks import load_suite, slug
-from ..validate import check_train_base
 
 POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 KIND = "base-policy"
-_DEFAULTS = TrainBaseConfig()
 
 
 def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
@@ -43,35 +40,30 @@ def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
             raise CliprlError(f"suite {suite.name!r} ({suite.source}) fixes its world ({suite.world}); "
                               "drop --grid-size")
         return suite.layout.width
-    return _DEFAULTS.grid_size if grid_size is None else grid_size
+    return DEFAULT_GRID_SIZE if grid_size is None else grid_size
 
 
-def train_base(task: str, grid_size: int | None, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
-               hidden: int = _DEFAULTS.hidden, layers: int = _DEFAULTS.layers, ppo: PPOConfig | None = None,
-               threads: int = _DEFAULTS.threads, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
-               quiet: bool = False) -> dict[str, Any]:
-    """Train the base policy for ``task`` on a ``grid_size`` grid and write it to ``out``; returns the metrics.
+def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfig(), *,
+               tasks_file: str | Path | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Train the base policy for ``task`` with the settings ``cfg`` and write it to ``out``; returns the metrics.
 
-    The settings are those of :class:`cliprl_cli.clip_rl.config.TrainBaseConfig` (the defaults come from it).
-    ``grid_size`` is None for a suite that fixes its world (the colour-shape suites), whose layout then gives the
-    architecture and whose twin the trainer steps; its policy records ``environment`` and ``layout``.
+    ``cfg.grid_size`` is None for a suite that fixes its world (the colour-shape suites), whose layout then gives
+    the architecture and whose twin the trainer steps; its policy records ``environment`` and ``layout``.
 
     Raises :class:`NotConvergedError` (exit 3) when the budget runs out first; nothing is then written to
     ``out`` (an artifact already there is left untouched).
     """
-    ppo = ppo or PPOConfig()
     suite = load_suite(tasks_file)
-    grid_size = resolve_grid_size(suite, grid_size)
-    check_train_base(grid_size=grid_size, hidden=hidden, layers=layers, threads=threads,
-                     checkpoint_every_s=checkpoint_every_s)  # ranges and size bounds, before anything is written
+    grid_size = resolve_grid_size(suite, cfg.grid_size)
     suite.check_size(grid_size)
     goal = suite.goal(task, grid_size)
+    ppo = resolve_ppo(cfg.ppo, suite, num_envs=cfg.ppo.num_envs)  # the world's own settings (config.py)
+    seed, threads = cfg.seed, cfg.threads
     if suite.fixes_world:  # the colour-shape world: architecture from the layout, environments from the suite
-        ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF)  # this world's entropy bonus (see config.py)
-        spec = PolicySpec(hidden=hidden, layers=layers, **suite.policy_spec_fields())
+        spec = PolicySpec(hidden=cfg.hidden, layers=cfg.layers, **suite.policy_spec_fields())
         env_factory, world = suite.env_factory(task), suite.world
     else:
-        spec = PolicySpec(grid_size=grid_size, hidden=hidden, layers=layers)
+        spec = PolicySpec(grid_size=grid_size, hidden=cfg.hidden, layers=cfg.layers)
         env_factory, world = None, f"{grid_size}x{grid_size} grid"
     seed_everything(seed, threads=threads)
     out = Path(out)
@@ -87,7 +79,7 @@ def train_base(task: str, grid_size: int | None, seed: int, out: str | Path, *, 
     with PreemptionGuard(), ConvergenceProgress(f"train-base {label} '{task}' seed {seed}", ppo.max_env_steps,
                                                 tolerance=ppo.path_tolerance, quiet=quiet) as progress:
         result = train_ppo(spec, goal, ppo, seed=seed, checkpoint_path=out / CHECKPOINT_FILE,
-                           checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=config,
+                           checkpoint_every_s=cfg.checkpoint_every_s, progress=progress, run_config=config,
                            keep_checkpoint=True, env_factory=env_factory)
         if not result.converged:
             remove_checkpoint(out / CHECKPOINT_FILE)
@@ -102,18 +94,18 @@ def train_base(task: str, grid_size: int | None, seed: int, out: str | Path, *, 
     return metrics
 
 
-def train_base_all(grid_size: int | None, seed: int, out: str | Path, *, tasks_file: str | Path | None = None,
-                   **options: Any) -> dict[str, dict[str, Any]]:
+def train_base_all(out: str | Path, cfg: TrainBaseConfig = TrainBaseConfig(), *,
+                   tasks_file: str | Path | None = None, quiet: bool = False) -> dict[str, dict[str, Any]]:
     """Train every ``base_tasks`` entry of the suite into ``out/<slug>`` (the layout `align` and `transfer` read);
-    returns instruction -> metrics. ``options`` are :func:`train_base`'s keywords. Tasks run one after another
-    with the same seed, exactly as separate ``cliprl train-base --task`` runs would (same bytes)."""
+    returns instruction -> metrics. Tasks run one after another with the same settings, exactly as separate
+    ``cliprl train-base --task`` runs would (same bytes)."""
     suite = load_suite(tasks_file)
     if not suite.base_tasks:
         raise CliprlError(f"suite {suite.name!r} ({suite.source}) lists no base_tasks; --all trains those "
                           "(add a base_tasks list, or train one task with --task)")
-    suite.check_size(resolve_grid_size(suite, grid_size))
+    suite.check_size(resolve_grid_size(suite, cfg.grid_size))
     out = Path(out)
-    return {task: train_base(task, grid_size, seed, out / slug(task), tasks_file=tasks_file, **options)
+    return {task: train_base(task, out / slug(task), cfg, tasks_file=tasks_file, quiet=quiet)
             for task in suite.base_tasks}
 
 

@@ -41,7 +41,6 @@ import json
 import multiprocessing
 import signal
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -52,7 +51,7 @@ from ..store.artifacts import atomic_write_files
 from ..store.atomic import atomic_write_json, read_json
 from ..store.checkpoint import PreemptionGuard
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
-from .config import COLOUR_SHAPE_ENT_COEF, COLOUR_SHAPE_NUM_ENVS, Method, PPOConfig, TransferConfig, Weighting, check_methods
+from .config import Method, TransferConfig, resolve_ppo
 from ..errors import CliprlError, PreemptedError
 from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .policy import unflatten_params, weighted_average
@@ -64,7 +63,7 @@ from .tasks import load_suite
 from .textenc import embed_instructions
 
 PARTIAL_FILE = "partial.json"
-_DEFAULTS = TransferConfig()
+_DEFAULTS = TransferConfig()  # method_weights' defaults
 
 # An initial policy: (parameters or None for a fresh one, the weights over the sources or None, a note on them).
 Init = tuple[dict | None, list[float] | None, str]
@@ -182,69 +181,47 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: str | Path | None = None,
-             methods: Sequence[str] = _DEFAULTS.methods, trials: int = _DEFAULTS.trials, seed: int = _DEFAULTS.seed,
-             tasks_file: str | Path | None = None, sources: Sequence[str] | None = None,
-             ppo: PPOConfig | None = None, auc_horizon: int = _DEFAULTS.auc_horizon,
-             weighting: str = _DEFAULTS.weighting.value, softmax_temperature: float = _DEFAULTS.softmax_temperature,
-             allow_target_in_sources: bool = _DEFAULTS.allow_target_in_sources, threads: int = _DEFAULTS.threads,
-             workers: int = _DEFAULTS.workers, checkpoint_every_s: float = _DEFAULTS.checkpoint_every_s,
-             num_envs: int | None = None, quiet: bool = False) -> dict[str, Any]:
-    """Run every method x ``trials`` fine-tunings on ``target`` and write the results to ``out``.
+def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferConfig = TransferConfig(), *,
+             align_dir: str | Path | None = None, tasks_file: str | Path | None = None,
+             sources: Sequence[str] | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Run every method x ``cfg.trials`` fine-tunings on ``target`` and write the results to ``out``.
 
-    The settings are those of :class:`cliprl_cli.clip_rl.config.TransferConfig` (the defaults come from it).
     ``sources`` (instructions) selects the library; by default the suite's ``base_tasks`` (every policy under
     ``base_dir`` when the suite lists none). Each source's recorded goal must be the suite's goal for it.
     Steps to convergence are resolved to one PPO iteration, ``ppo.num_envs * ppo.num_steps * ppo.eval_every``
     env steps (``step_resolution`` in results.json; 512 by default), and each trial's ``auc`` is its mean
-    success rate over ``[0, auc_horizon]`` env steps, the same horizon for every method.
+    success rate over ``[0, cfg.auc_horizon]`` env steps, the same horizon for every method.
     A colour-shape suite (one that fixes its world) fine-tunes with that world's PPO settings
-    (:data:`cliprl_cli.clip_rl.config.COLOUR_SHAPE_ENT_COEF`; ``num_envs`` default :data:`~cliprl_cli.clip_rl.config.COLOUR_SHAPE_NUM_ENVS`,
-    so steps are resolved to 4,096 there) and offers ``oracle-group``.
+    (:func:`cliprl_cli.clip_rl.config.resolve_ppo`: 4,096 env steps per iteration there) and offers
+    ``oracle-group``.
     """
-    # ---- check the inputs
-    check_methods(methods)
-    methods = [str(Method(m)) for m in methods]
-    if trials < 1:
-        raise CliprlError(f"--trials must be at least 1, got {trials}")
-    try:
-        weighting = Weighting(weighting).value
-    except ValueError:
-        raise CliprlError(f"unknown --weighting {weighting!r} (normalized, softmax)") from None
-    if auc_horizon < 1:
-        raise CliprlError(f"--auc-horizon must be at least 1 env step, got {auc_horizon}")
-    ppo = ppo or _DEFAULTS.ppo
-    if num_envs is not None:  # given: it wins; None: ppo's own (grid world) or the world's default (colour-shape)
-        ppo = replace(ppo, num_envs=num_envs)
-    TransferConfig(methods=tuple(methods), trials=trials, seed=seed, softmax_temperature=softmax_temperature,
-                   threads=threads, workers=workers, checkpoint_every_s=checkpoint_every_s, auc_horizon=auc_horizon,
-                   ppo=ppo)  # checks every value's range (cliprl_cli.validate) before anything is read or written
+    methods, trials, seed, threads = list(cfg.methods), cfg.trials, cfg.seed, cfg.threads
     suite = load_suite(tasks_file)
     library = load_library(base_dir, default_sources(suite, sources))
     size = library.spec.grid_size
     suite.check_size(size)
     goal = suite.goal(target, size)
     library.check_goals(suite)
-    if target in library.instructions and not allow_target_in_sources:
+    if target in library.instructions and not cfg.allow_target_in_sources:
         raise CliprlError(f"target {target!r} is among the source policies in {base_dir}; "
                           "pass --allow-target-in-sources to permit it")
+    ppo = resolve_ppo(cfg.ppo, suite, num_envs=cfg.num_envs)  # the world's own settings (config.py)
     seed_everything(seed, threads=threads)
 
     # ---- similarities -> initial policies
     language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
     useful = suite.useful_group(target, library.instructions) if suite.fixes_world else None
     group = None if useful is None else [s in useful for s in library.instructions]
-    inits = initial_policies(methods, library, language_sims, clip_sims, weighting, softmax_temperature, group)
-    config = {"target": target, "goal": list(goal), "grid_size": size, "methods": list(methods), "trials": trials,
-              "seed": seed, "ppo": ppo.to_dict(), "weighting": weighting, "softmax_temperature": softmax_temperature,
-              "sources": library.instructions, "spec": library.spec.to_dict(), "threads": threads,
-              "auc_horizon": auc_horizon, **align_info}
+    inits = initial_policies(methods, library, language_sims, clip_sims, cfg.weighting.value,
+                             cfg.softmax_temperature, group)
+    # what results.json records: the settings, and what the run derived from its inputs (keys in the files' order)
+    config = {"target": target, "goal": list(goal), "grid_size": size, "methods": methods, "trials": trials,
+              "seed": seed, "ppo": ppo.to_dict(), "weighting": cfg.weighting.value,
+              "softmax_temperature": cfg.softmax_temperature, "sources": library.instructions,
+              "spec": library.spec.to_dict(), "threads": threads, "auc_horizon": cfg.auc_horizon, **align_info}
     if suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
         config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
     env_factory = suite.env_factory(target) if suite.fixes_world else None
-    if suite.fixes_world:  # this world's entropy bonus and environments (cliprl_cli.clip_rl.config), every method alike
-        ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
-        config["ppo"] = ppo.to_dict()
 
     # ---- trials (resumable from partial.json and each trial's checkpoint)
     out = Path(out)
@@ -253,8 +230,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     done, curves = load_partial(partial_path, config, methods, trials)
     jobs = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method, trial=trial,
                  init=inits[method], sources=library.instructions,
-                 checkpoint=out / f"checkpoint-{method}-{trial}.safetensors", checkpoint_every_s=checkpoint_every_s,
-                 run_config={**config, "method": method, "trial": trial}, threads=threads, auc_horizon=auc_horizon,
+                 checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
+                 checkpoint_every_s=cfg.checkpoint_every_s, run_config={**config, "method": method, "trial": trial},
+                 threads=threads, auc_horizon=cfg.auc_horizon,
                  env_factory=env_factory)
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
@@ -263,9 +241,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
     # kill during them only means the rerun rewrites the results from partial.json.
     label = suite.layout.name if suite.fixes_world else f"{size}x{size}"
     with PreemptionGuard() as guard, TransferProgress(f"transfer {label} -> '{target}'", len(methods) * trials,
-                                                      jobs=jobs, workers=workers, quiet=quiet) as progress:
+                                                      jobs=jobs, workers=cfg.workers, quiet=quiet) as progress:
         progress.update(len(done))
-        for method, trial, row, curve in _run_jobs(jobs, workers, guard):
+        for method, trial, row, curve in _run_jobs(jobs, cfg.workers, guard):
             done[(method, trial)] = row
             curves[method][trial] = curve
             write_partial(partial_path, config, done, curves)
@@ -284,7 +262,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, *, align_dir: s
         trials=[TransferTrial(**row) for row in rows],
         summary={m: MethodSummary(**s) for m, s in summarize_trials(rows, methods, seed).items()},
         wall_time_s=round(time.perf_counter() - start, 3), ratio_clip_language=ratio,
-        step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=auc_horizon,
+        step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=cfg.auc_horizon,
         sources=list(library.instructions))
     results = record.to_json()
     # one set: all three are written in full before any replaces its old version (cliprl_cli.store.artifacts)

@@ -194,7 +194,7 @@ def read(directory: str | os.PathLike) -> RunInfo | None:
 
 def with_run_fields(path: str | os.PathLike) -> Any:
     """The JSON document at ``path`` with its run-specific fields from the ``run.json`` beside it put back in
-    place: what the file held before issue 16 (for tools that want wall times next to results)."""
+    place: what the file held before run metadata moved out (for tools that want wall times next to results)."""
     path = Path(path)
     doc = read_json_any(path)
     info = read(path.parent)

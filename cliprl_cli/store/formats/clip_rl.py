@@ -18,9 +18,9 @@ class CurvePoint:
     """One evaluation of a grid-world policy: greedy success from every start cell, after ``env_steps`` steps.
 
     ``path_ratio`` is the mean greedy path length over the shortest one, None (JSON ``null``) before any start
-    succeeds (files written before issue 15 hold the non-JSON ``Infinity`` there, which still reads, as ``inf``);
+    succeeds (older files hold the non-JSON ``Infinity`` there, which still reads, as ``inf``);
     ``wall_s`` (seconds since the run started) is run metadata: never written into a curve file (it goes to
-    ``run.json``, :data:`RUN_KEYS`), still read from files written before issue 16.
+    ``run.json``, :data:`RUN_KEYS`), still read from older files that hold them.
     """
 
     env_steps: int
@@ -144,7 +144,7 @@ class TransferTrial:
     ``auc`` is the mean success rate over the fixed horizon ``TransferResults.auc_horizon`` (the same for every
     method; :func:`cliprl_cli.clip_rl.ppo.auc_to_horizon`); files written before that field existed hold a per-run AUC.
     ``initial_success_rate`` is the initial policy's greedy success from every start (step 0 of its curve).
-    ``wall_time_s`` is run metadata (``run.json``; None when read from a file written since issue 16).
+    ``wall_time_s`` is run metadata (``run.json``; None when read from a file that does not hold it).
     """
 
     method: str
@@ -211,7 +211,7 @@ class PairedRatio:
     """Mean steps of one method over another's, on trials paired by seed, with a bootstrap 95% interval.
 
     An infinite value (the denominator's mean was 0 steps, in the data or in a bootstrap resample) is written as
-    JSON ``null`` and read back as ``inf`` (files written before issue 15 hold the non-JSON ``Infinity``)."""
+    JSON ``null`` and read back as ``inf`` (older files hold the non-JSON ``Infinity``)."""
 
     ratio: float
     ci95: tuple[float, float]
@@ -342,7 +342,7 @@ class LibrarySizeResults(RunSplit):
     summary: dict[str, dict[int, dict[str, MethodSummary]]]
     ratios: dict[str, dict[int, PairedRatio]]
     rows: list[Json]
-    wall_time_s: float | None  # run metadata: run.json beside the file (issue 16), not in it
+    wall_time_s: float | None  # run metadata: run.json beside the file, not in it
 
     def _full_json(self) -> Json:
         return {"grid_size": self.grid_size, "ks": list(self.ks), "trials": self.trials,

@@ -36,7 +36,7 @@ class FurlPoint:
     positive_frames: int
     relay_on: bool
     updates: int
-    wall_s: float | None = None            # run metadata: in run.json, not in the hashed files (issue 16)
+    wall_s: float | None = None            # run metadata: in run.json, not in the hashed files
     env_steps_per_s: float | None = None   # run metadata, likewise
 
     def to_json(self) -> Json:
@@ -72,7 +72,7 @@ class FurlCurve(RunSplit):
     variant: str
     seed: int
     curve: list[FurlPoint]
-    obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
+    obs: str | None = None  # "pixels" for a DrQ run; absent (None) for the state agent's files
 
     def _full_json(self) -> Json:
         return {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
@@ -96,7 +96,7 @@ class FurlCurve(RunSplit):
 @dataclass
 class FurlSummary(RunSplit):
     """``furl/.../summary.json``: the finished run's last evaluation, memory and set-up. Its speed and history
-    (``wall_s``, ``env_steps_per_s``, ``timings_s``, ``resumed_from_step``) go to ``run.json`` (issue 16); they are
+    (``wall_s``, ``env_steps_per_s``, ``timings_s``, ``resumed_from_step``) go to ``run.json``; they are
     None/empty when read from a file written since."""
 
     vlm_random_weights: bool
@@ -124,7 +124,7 @@ class FurlSummary(RunSplit):
     # goal-distance mask kept, and of Eq. 4's pairs (pos-neg and pos-pos) with a non-zero hinge.
     eq5_pairs_kept_mean: float | None = None
     eq4_hinge_nonzero_mean: float | None = None
-    obs: str | None = None  # "pixels" for a DrQ run (issue 17); absent (None) for the state agent's files
+    obs: str | None = None  # "pixels" for a DrQ run; absent (None) for the state agent's files
 
     def _full_json(self) -> Json:
         doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
