@@ -17,7 +17,7 @@ import functools
 import inspect
 import types
 import typing
-from dataclasses import MISSING, Field, fields, replace
+from dataclasses import Field, fields, replace
 from typing import Any, Callable, Optional
 
 import typer
