@@ -128,6 +128,8 @@ def check_transfer(cfg: Any) -> None:
     check_int("auc_horizon", cfg.auc_horizon, 1, MAX_ENV_STEPS)
     if cfg.num_envs is not None:
         check_int("num_envs", cfg.num_envs, 1, MAX_ROLLOUT_TRANSITIONS)
+    if cfg.start_entropy is not None:
+        check_float("start_entropy", cfg.start_entropy, gt=0.0)
     check_float("softmax_temperature", cfg.softmax_temperature, gt=0.0)
     check_float("checkpoint_every", cfg.checkpoint_every_s, ge=0.0)
 

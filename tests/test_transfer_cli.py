@@ -270,3 +270,42 @@ def test_unknown_task_names_the_suite_and_the_option(library, tmp_path, capsys):
     err = _err(capsys)
     assert "unknown task 'go home' in suite 'clip-rl-paper' (read from <default gridworld_tasks.yaml>)" in err
     assert "--tasks FILE selects another suite" in err
+
+
+# ------------------------------------------------------------------------------- confidence of the start, criteria
+def test_steps_to_success_is_the_first_check_at_success_one_by_hand():
+    from cliprl_cli.clip_rl.transfer import steps_to_success
+
+    curve = [{"env_steps": 0, "success_rate": 0.5}, {"env_steps": 512, "success_rate": 1.0},
+             {"env_steps": 1024, "success_rate": 0.9}, {"env_steps": 1536, "success_rate": 1.0}]
+    assert steps_to_success(curve, 10_000) == {"steps_to_success": 512, "success_censored": False}
+    assert steps_to_success(curve[:1], 10_000) == {"steps_to_success": 10_000, "success_censored": True}
+
+
+def test_entropy_matched_starts_are_recorded_per_trial_and_keep_greedy_success(library, tmp_path):
+    base = ["transfer", "--target", "top left third", "--base", str(library / "base"),
+            "--methods", "scratch,nearest-language,uniform", "--trials", "1", "--max-env-steps", "20000", "-q"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*base, "--start-entropy", "1.2", "--out", str(tmp_path / "matched")]) == 0
+    plain = json.loads((tmp_path / "plain" / "results.json").read_text())
+    matched = json.loads((tmp_path / "matched" / "results.json").read_text())
+    assert "start_entropy" not in plain["config"] and matched["config"]["start_entropy"] == 1.2
+    rows = {r["method"]: r for r in matched["trials"]}
+    assert "start_temperature" not in rows["scratch"]  # a fresh initialisation is left as it is
+    nearest = rows["nearest-language"]
+    # a copied base policy is peaked: matching divides its logits by T > 1 and lands on the floor
+    assert nearest["start_temperature"] > 1.0 and nearest["start_entropy"] == pytest.approx(1.2, abs=1e-4)
+    assert rows["uniform"]["start_entropy"] >= 1.2 - 1e-4
+    # the greedy action is unchanged, so the initial success rate is too
+    for row in plain["trials"]:
+        assert rows[row["method"]]["initial_success_rate"] == row["initial_success_rate"]
+    # both criteria are summarised for every method
+    assert set(matched["success_summary"]) == set(matched["summary"])
+    for row in matched["trials"]:
+        assert row["steps_to_success"] <= row["env_steps"] or row["success_censored"]
+
+
+def test_an_entropy_floor_at_or_above_uniform_is_one_line(library, tmp_path, capsys):
+    assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--methods", "uniform",
+                 "--trials", "1", "--start-entropy", "1.5", "--out", str(tmp_path / "t"), "-q"]) == 2
+    assert "must be below ln 4 = 1.3863 nats" in _err(capsys)

@@ -260,6 +260,11 @@ class TransferConfig:
     num_envs: int | None = setting(None, "Environments stepped together (num_envs x num_steps env steps per PPO "
                                          "iteration = the resolution of steps to convergence); default: 32 on the "
                                          f"grid world, {COLOUR_SHAPE_NUM_ENVS} on colour-shape suites.", min=1)
+    start_entropy: float | None = setting(None, "Entropy-matched starts: divide each initial policy's logits by "
+                                                "the smallest temperature >= 1 that lifts its mean entropy on the "
+                                                "target's start states to this many nats (uniform: ln 4 = 1.386 on "
+                                                "the grid, ln 3 = 1.099 on colour-shape); flatter starts are left "
+                                                "as they are, every method alike. Default: off.")
     ppo: PPOConfig = setting(TRANSFER_PPO, cli=False)
 
     def __post_init__(self) -> None:

@@ -38,27 +38,29 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import multiprocessing
 import signal
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from .align import Library, default_sources, load_heads, load_library
-from ..store.artifacts import atomic_write_files
-from ..store.atomic import atomic_write_json, read_json
-from ..store.checkpoint import PreemptionGuard
-from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
-from .config import Method, TransferConfig, resolve_ppo
 from ..errors import CliprlError, PreemptedError
-from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
-from .policy import unflatten_params, weighted_average
-from .ppo import auc_to_horizon, train_ppo
 from ..progress import TransferProgress, trial_reporter
 from ..seeding import seed_everything
 from ..stats import paired_ratio, summarize
+from ..store.artifacts import atomic_write_files
+from ..store.atomic import atomic_write_json, read_json
+from ..store.checkpoint import PreemptionGuard
+from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
+from .align import Library, default_sources, load_heads, load_library
+from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
+from .config import Method, TransferConfig, resolve_ppo
+from .policy import PolicySpec, unflatten_params, weighted_average
+from .ppo import auc_to_horizon, train_ppo
+from .start_entropy import match_start, start_observations
 from .tasks import load_suite
 from .textenc import embed_instructions
 
@@ -138,6 +140,35 @@ def initial_policies(methods: Sequence[str], library: Library, language_sims: to
     return inits
 
 
+def steps_to_success(curve: Sequence[Mapping[str, Any]], budget: int) -> dict[str, Any]:
+    """The second criterion, beside the paper's convergence rule: env steps to the first check at which the greedy
+    policy succeeds from every start (success 1.0, whatever its path length); the budget, censored, if it never
+    does. A run that converged reached it at or before its convergence."""
+    first = next((p["env_steps"] for p in curve if p["success_rate"] >= 1.0), None)
+    return {"steps_to_success": budget if first is None else first, "success_censored": first is None}
+
+
+def entropy_matched(inits: dict[str, Init], spec: PolicySpec, goal: tuple[int, int], env_factory: Any,
+                    floor: float) -> tuple[dict[str, Init], dict[str, dict[str, float]]]:
+    """Each initial policy with its logits divided by the temperature that lifts its mean entropy on the
+    target's start states to ``floor`` (:mod:`cliprl_cli.clip_rl.start_entropy`), and per method what to record.
+    ``scratch`` keeps its fresh initialisation (its logits start near uniform)."""
+    if not floor < math.log(spec.num_actions):
+        raise CliprlError(f"--start-entropy {floor} must be below ln {spec.num_actions} = "
+                          f"{math.log(spec.num_actions):.4f} nats (the uniform policy's entropy)")
+    observations = start_observations(spec, goal, env_factory)
+    matched: dict[str, Init] = {}
+    starts: dict[str, dict[str, float]] = {}
+    for method, (params, weights, note) in inits.items():
+        if params is None:
+            matched[method] = (params, weights, note)
+            continue
+        params, temperature, _, after = match_start(params, spec, observations, floor)
+        matched[method] = (params, weights, note)
+        starts[method] = {"start_temperature": temperature, "start_entropy": after}
+    return matched, starts
+
+
 def load_partial(path: Path, config: dict[str, Any], methods: Sequence[str],
                  trials: int) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[str, list]]:
     """The trials a previous run of the same configuration finished (``partial.json``); empty if none or damaged."""
@@ -148,6 +179,8 @@ def load_partial(path: Path, config: dict[str, Any], methods: Sequence[str],
             partial = read_json(path)
             if partial.get("config") == _jsonable(config):
                 for row in partial["trials"]:
+                    if "steps_to_success" not in row:  # written by an older version: rerun that trial
+                        continue
                     done[(row["method"], row["trial"])] = row
                     curves[row["method"]][row["trial"]] = partial["curves"][f"{row['method']}/{row['trial']}"]
         except (CliprlError, KeyError, IndexError, TypeError):
@@ -161,12 +194,16 @@ def write_partial(path: Path, config: dict[str, Any], done: dict[tuple[str, int]
                              "curves": {f"{m}/{t}": curves[m][t] for (m, t) in done}})
 
 
-def summarize_trials(rows: list[dict[str, Any]], methods: Sequence[str], seed: int) -> dict[str, dict[str, Any]]:
-    """Per method: the summary statistics of steps to convergence (censored runs at the budget) and the mean AUC."""
+def summarize_trials(rows: list[dict[str, Any]], methods: Sequence[str], seed: int,
+                     criterion: str = "converged") -> dict[str, dict[str, Any]]:
+    """Per method: the summary statistics of steps to convergence (``criterion="converged"``, the paper's rule) or
+    to greedy success from every start (``"success"``), censored runs at the budget, and the mean AUC."""
+    steps, censored = (("env_steps", "censored") if criterion == "converged"
+                       else ("steps_to_success", "success_censored"))
     summary = {}
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
-        summary[method] = summarize([r["env_steps"] for r in mine], [r["censored"] for r in mine], seed=seed)
+        summary[method] = summarize([r[steps] for r in mine], [r[censored] for r in mine], seed=seed)
         summary[method]["auc_mean"] = sum(r["auc"] for r in mine) / len(mine)
     return summary
 
@@ -214,6 +251,10 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     group = None if useful is None else [s in useful for s in library.instructions]
     inits = initial_policies(methods, library, language_sims, clip_sims, cfg.weighting.value,
                              cfg.softmax_temperature, group)
+    env_factory = suite.env_factory(target) if suite.fixes_world else None
+    starts: dict[str, dict[str, float]] = {}
+    if cfg.start_entropy is not None:
+        inits, starts = entropy_matched(inits, library.spec, goal, env_factory, cfg.start_entropy)
     # what results.json records: the settings, and what the run derived from its inputs (keys in the files' order)
     config = {"target": target, "goal": list(goal), "grid_size": size, "methods": methods, "trials": trials,
               "seed": seed, "ppo": ppo.to_dict(), "weighting": cfg.weighting.value,
@@ -221,7 +262,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
               "spec": library.spec.to_dict(), "threads": threads, "auc_horizon": cfg.auc_horizon, **align_info}
     if suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
         config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
-    env_factory = suite.env_factory(target) if suite.fixes_world else None
+    if cfg.start_entropy is not None:
+        config["start_entropy"] = cfg.start_entropy
 
     # ---- trials (resumable from partial.json and each trial's checkpoint)
     out = Path(out)
@@ -232,8 +274,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
                  init=inits[method], sources=library.instructions,
                  checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
                  checkpoint_every_s=cfg.checkpoint_every_s, run_config={**config, "method": method, "trial": trial},
-                 threads=threads, auc_horizon=cfg.auc_horizon,
-                 env_factory=env_factory)
+                 threads=threads, auc_horizon=cfg.auc_horizon, env_factory=env_factory, start=starts.get(method))
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
@@ -261,6 +302,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
                       "clip": None if clip_sims is None else dict(zip(library.instructions, clip_sims.tolist()))},
         trials=[TransferTrial(**row) for row in rows],
         summary={m: MethodSummary(**s) for m, s in summarize_trials(rows, methods, seed).items()},
+        success_summary={m: MethodSummary(**s)
+                         for m, s in summarize_trials(rows, methods, seed, criterion="success").items()},
         wall_time_s=round(time.perf_counter() - start, 3), ratio_clip_language=ratio,
         step_resolution=ppo.num_envs * ppo.num_steps * ppo.eval_every, auc_horizon=cfg.auc_horizon,
         sources=list(library.instructions))
@@ -294,8 +337,10 @@ def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
         "wall_time_s": round(result.wall_time_s, 4),
         "initial_success_rate": result.curve[0]["success_rate"],
         "weights": None if weights is None else dict(zip(job["sources"], weights)), "weighting_note": note,
+        **steps_to_success(result.curve, ppo.max_env_steps), **(job["start"] or {}),
     }
-    curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"]} for p in result.curve]
+    curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"], "path_ratio": p["path_ratio"]}
+             for p in result.curve]
     return job["method"], job["trial"], row, curve
 
 

@@ -44,7 +44,9 @@ def transfer_command(
         for method, s in results["summary"].items():
             # an interval from fewer than 3 trials says nothing: none is printed
             spread = f"95% CI {s['ci95'][0]:.0f}-{s['ci95'][1]:.0f}" if s["n"] >= 3 else "too few trials for a CI"
-            typer.echo(f"{method:>17}: mean {s['mean']:.0f} steps ({spread}), censored {s['censored']}/{s['n']}",
+            reach = results["success_summary"][method]
+            typer.echo(f"{method:>17}: mean {s['mean']:.0f} steps ({spread}), censored {s['censored']}/{s['n']}; "
+                       f"success from every start: mean {reach['mean']:.0f}, censored {reach['censored']}",
                        err=True)
         if "ratio_clip_language" in results and cfg.trials >= 3:
             r = results["ratio_clip_language"]

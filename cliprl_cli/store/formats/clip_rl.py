@@ -157,12 +157,20 @@ class TransferTrial:
     initial_success_rate: float
     weights: dict[str, float] | None  # source instruction -> its weight in the initial average; None: no average
     weighting_note: str
+    steps_to_success: int | None = None    # first check at greedy success 1.0 from every start (no path rule)
+    success_censored: bool | None = None   # never at success 1.0 within the budget (then steps_to_success = budget)
+    start_temperature: float | None = None  # entropy-matched starts: the temperature the logits were divided by
+    start_entropy: float | None = None      # and the start's mean entropy on the start states after it
 
     def to_json(self) -> Json:
-        return {"method": self.method, "trial": self.trial, "seed": self.seed, "env_steps": self.env_steps,
-                "censored": self.censored, "auc": self.auc, "wall_time_s": self.wall_time_s,
-                "initial_success_rate": self.initial_success_rate, "weights": self.weights,
-                "weighting_note": self.weighting_note}
+        doc = {"method": self.method, "trial": self.trial, "seed": self.seed, "env_steps": self.env_steps,
+               "censored": self.censored, "auc": self.auc, "wall_time_s": self.wall_time_s,
+               "initial_success_rate": self.initial_success_rate, "weights": self.weights,
+               "weighting_note": self.weighting_note}
+        for key in ("steps_to_success", "success_censored", "start_temperature", "start_entropy"):
+            if getattr(self, key) is not None:  # absent from older files and from runs without matching
+                doc[key] = getattr(self, key)
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "TransferTrial":
@@ -177,7 +185,11 @@ class TransferTrial:
                    wall_time_s=_number(doc, "wall_time_s", where, optional=True),
                    initial_success_rate=_number(doc, "initial_success_rate", where),
                    weights=None if weights is None else {k: float(w) for k, w in weights.items()},
-                   weighting_note=_field(doc, "weighting_note", str, where))
+                   weighting_note=_field(doc, "weighting_note", str, where),
+                   steps_to_success=_field(doc, "steps_to_success", int, where, optional=True),
+                   success_censored=_field(doc, "success_censored", bool, where, optional=True),
+                   start_temperature=_number(doc, "start_temperature", where, optional=True),
+                   start_entropy=_number(doc, "start_entropy", where, optional=True))
 
 
 @dataclass
@@ -253,6 +265,8 @@ class TransferResults(RunSplit):
     step_resolution: int | None = None  # env steps between two convergence checks (one PPO iteration)
     auc_horizon: int | None = None      # env steps over which every trial's ``auc`` is taken
     sources: list[str] | None = None    # the source instructions of the library used
+    # steps to greedy success 1.0 from every start (no path rule), per method: the second criterion
+    success_summary: dict[str, MethodSummary] | None = None
 
     def _full_json(self) -> Json:
         doc: Json = {"grid_size": self.grid_size, "target": self.target, "goal": list(self.goal),
@@ -264,6 +278,8 @@ class TransferResults(RunSplit):
                 doc[key] = getattr(self, key)
         if self.ratio_clip_language is not None:
             doc["ratio_clip_language"] = self.ratio_clip_language.to_json()
+        if self.success_summary is not None:
+            doc["success_summary"] = {m: s.to_json() for m, s in self.success_summary.items()}
         return doc
 
     @classmethod
@@ -271,6 +287,7 @@ class TransferResults(RunSplit):
         doc = _object(doc, where)
         sims = _field(doc, "similarities", dict, where)
         summary = _field(doc, "summary", dict, where)
+        success = _field(doc, "success_summary", dict, where, optional=True)
         ratio = _field(doc, "ratio_clip_language", dict, where, optional=True)
         return cls(grid_size=int(_field(doc, "grid_size", int, where)), target=_field(doc, "target", str, where),
                    goal=_cell(doc, "goal", where), budget=int(_field(doc, "budget", int, where)),
@@ -284,7 +301,9 @@ class TransferResults(RunSplit):
                                                                                           f"{where}: ratio"),
                    step_resolution=_field(doc, "step_resolution", int, where, optional=True),
                    auc_horizon=_field(doc, "auc_horizon", int, where, optional=True),
-                   sources=_items(doc, "sources", str, where, optional=True))
+                   sources=_items(doc, "sources", str, where, optional=True),
+                   success_summary=None if success is None else {
+                       m: MethodSummary.from_json(s, f"{where}: success_summary.{m}") for m, s in success.items()})
 
     @classmethod
     def read(cls, path: str | Path) -> "TransferResults":
