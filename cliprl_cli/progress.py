@@ -179,23 +179,23 @@ class TrialReporter:
         return
 
 
-def trial_reporter(job: dict[str, Any]) -> TrialReporter | None:
-    """The reporter of one transfer job (None when progress is off): ``job`` carries the board put there by
-    :class:`TransferProgress` and its ``method`` and ``trial``."""
-    board = job.get("progress_board")
-    return None if board is None else TrialReporter(board, f"{job['method']} #{job['trial']}")
+def trial_reporter(job: Any) -> TrialReporter | None:
+    """The reporter of one transfer job (None when progress is off): ``job`` carries the ``progress_board`` put
+    there by :class:`TransferProgress` and its ``method`` and ``trial``."""
+    board = job.progress_board
+    return None if board is None else TrialReporter(board, f"{job.method} #{job.trial}")
 
 
 class TransferProgress(ProgressReporter):
     """``transfer``'s progress: finished runs on the bar, and the env steps (and success rate) *within* each running
     trial beside it, refreshed twice a second, so a long trial visibly moves.
 
-    Trials run in worker processes: on entering, every job dict gets a ``progress_board`` (a shared dict served by a
+    Trials run in worker processes: on entering, every job gets a ``progress_board`` (a shared dict served by a
     small manager process, or a plain dict when trials run in this process) that :func:`trial_reporter` writes to;
     a background thread reads it. In a batch log the periodic plain line lists the running trials the same way.
     """
 
-    def __init__(self, description: str, total: float, *, jobs: list[dict[str, Any]], workers: int,
+    def __init__(self, description: str, total: float, *, jobs: list[Any], workers: int,
                  quiet: bool = False, interval: float = 10.0):
         super().__init__(description, total, quiet=quiet, interval=interval, unit="runs")
         self.jobs, self.workers = jobs, workers
@@ -218,7 +218,7 @@ class TransferProgress(ProgressReporter):
         else:
             self.board = {}
         for job in self.jobs:
-            job["progress_board"] = self.board
+            job.progress_board = self.board
         import threading
 
         self._stop = threading.Event()
@@ -265,7 +265,7 @@ class TransferProgress(ProgressReporter):
             self._stop.set()
             self._thread.join(timeout=2)
         for job in self.jobs:
-            job.pop("progress_board", None)
+            job.progress_board = None
         self.board = None  # the last line lists no stale running trial
         super().__exit__(*exc)
         if self._manager is not None:

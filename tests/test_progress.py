@@ -17,10 +17,12 @@ def test_quiet_prints_nothing(capsys):
     assert capsys.readouterr().err == ""
 
 
-# ------------------------------------------------------------------------------------------------ issue 16
+# ------------------------------------------------------------------------------------------------ progress lines
 import concurrent.futures as cf  # noqa: E402
+import copy  # noqa: E402
 import multiprocessing  # noqa: E402
 import time  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 from cliprl_cli.progress import ConvergenceProgress, TransferProgress, trial_reporter  # noqa: E402
 
@@ -36,8 +38,13 @@ def test_train_base_progress_shows_the_convergence_rule_not_the_budget(capsys):
     assert not any("(0%)" in line for line in err)  # no share of the budget, which a converging run never nears
 
 
+def _job(method: str, trial: int, board=None) -> SimpleNamespace:
+    """What a progress reporter reads of a transfer job (cliprl_cli.clip_rl.transfer.FineTuneJob)."""
+    return SimpleNamespace(method=method, trial=trial, progress_board=board)
+
+
 def test_transfer_progress_shows_steps_within_running_trials(capsys):
-    jobs = [{"method": "clip", "trial": 0}, {"method": "language", "trial": 1}]
+    jobs = [_job("clip", 0), _job("language", 1)]
     with TransferProgress("transfer 8x8", 2, jobs=jobs, workers=1, interval=0.0) as progress:
         for job in jobs:
             trial_reporter(job).update(4096, success=0.25)
@@ -49,28 +56,28 @@ def test_transfer_progress_shows_steps_within_running_trials(capsys):
         time.sleep(0.7)  # the refresh thread prints a plain line with the running trial
     err = capsys.readouterr().err
     assert "[transfer 8x8] 1/2 runs" in err and "running: language #1 4,096 env steps (25%)" in err
-    assert all("progress_board" not in job for job in jobs)
+    assert all(job.progress_board is None for job in jobs)
 
 
 def test_trial_reporter_is_quiet_without_a_board_and_never_raises():
-    assert trial_reporter({"method": "clip", "trial": 0}) is None
+    assert trial_reporter(_job("clip", 0)) is None
 
     class Broken(dict):
         def __setitem__(self, key, value):
             raise BrokenPipeError("the board's server is gone")
 
-    reporter = trial_reporter({"method": "clip", "trial": 0, "progress_board": Broken()})
+    reporter = trial_reporter(_job("clip", 0, Broken()))
     reporter.update(10, success=0.0)  # no exception: progress never fails a trial
 
 
-def _post_from_a_worker(job: dict) -> int:
+def _post_from_a_worker(job) -> int:
     trial_reporter(job).update(12_288, success=0.75)
     return 1
 
 
 def test_transfer_progress_board_reaches_spawned_workers():
-    jobs = [{"method": "clip", "trial": 3}, {"method": "scratch", "trial": 0}]
+    jobs = [_job("clip", 3), _job("scratch", 0)]
     with TransferProgress("transfer", 2, jobs=jobs, workers=2, quiet=False, interval=1e9) as progress:
         with cf.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            assert pool.submit(_post_from_a_worker, dict(jobs[0])).result(timeout=120) == 1
+            assert pool.submit(_post_from_a_worker, copy.copy(jobs[0])).result(timeout=120) == 1
         assert progress.running() == {"clip #3": (12_288, 0.75)}

@@ -42,6 +42,7 @@ import math
 import multiprocessing
 import signal
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -57,7 +58,7 @@ from ..store.checkpoint import PreemptionGuard
 from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
 from .align import Library, default_sources, load_heads, load_library
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
-from .config import Method, TransferConfig, resolve_ppo
+from .config import Method, PPOConfig, TransferConfig, resolve_ppo
 from .policy import PolicySpec, unflatten_params, weighted_average
 from .ppo import auc_to_horizon, train_ppo
 from .start_entropy import match_start, start_observations
@@ -69,6 +70,28 @@ _DEFAULTS = TransferConfig()  # method_weights' defaults
 
 # An initial policy: (parameters or None for a fresh one, the weights over the sources or None, a note on them).
 Init = tuple[dict | None, list[float] | None, str]
+
+
+@dataclass
+class FineTuneJob:
+    """One (method, trial) fine-tuning: what a worker process needs to run it and to report its row."""
+
+    method: str
+    trial: int
+    seed: int                     # seed * 1000 + trial: the same for every method of a trial (paired)
+    init: Init
+    spec: PolicySpec
+    goal: tuple[int, int]
+    ppo: PPOConfig
+    sources: list[str]
+    checkpoint: Path
+    checkpoint_every_s: float
+    run_config: dict[str, Any]    # what the trial's checkpoint must match to be resumed
+    threads: int
+    auc_horizon: int
+    env_factory: Any = None       # the colour-shape world's batched twin; None: the grid world
+    start: dict[str, float] | None = None  # entropy matching: start_temperature and start_entropy to record
+    progress_board: Any = None    # set by TransferProgress while the trials run
 
 
 def method_weights(method: str, language_sims: torch.Tensor, clip_sims: torch.Tensor | None, *,
@@ -270,11 +293,12 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     out.mkdir(parents=True, exist_ok=True)
     partial_path = out / PARTIAL_FILE
     done, curves = load_partial(partial_path, config, methods, trials)
-    jobs = [dict(spec=library.spec, goal=goal, ppo=ppo, seed=seed * 1000 + trial, method=method, trial=trial,
-                 init=inits[method], sources=library.instructions,
-                 checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
-                 checkpoint_every_s=cfg.checkpoint_every_s, run_config={**config, "method": method, "trial": trial},
-                 threads=threads, auc_horizon=cfg.auc_horizon, env_factory=env_factory, start=starts.get(method))
+    jobs = [FineTuneJob(method=method, trial=trial, seed=seed * 1000 + trial, init=inits[method],
+                        spec=library.spec, goal=goal, ppo=ppo, sources=library.instructions,
+                        checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
+                        checkpoint_every_s=cfg.checkpoint_every_s,
+                        run_config={**config, "method": method, "trial": trial}, threads=threads,
+                        auc_horizon=cfg.auc_horizon, env_factory=env_factory, start=starts.get(method))
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
@@ -317,34 +341,34 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     return record.with_run_fields()  # results.json plus its wall times (which went to run.json), for callers
 
 
-def _fine_tune(job: dict[str, Any]) -> tuple[str, int, dict[str, Any], list]:
+def _fine_tune(job: FineTuneJob) -> tuple[str, int, dict[str, Any], list]:
     """One (method, trial) fine-tuning; a plain function so a worker process can run it."""
     if _STOP_EVENT is not None and _STOP_EVENT.is_set():
         raise PreemptedError("stopped before it started")
-    torch.set_num_threads(job["threads"])
-    params, weights, note = job["init"]
+    torch.set_num_threads(job.threads)
+    params, weights, note = job.init
     if params is not None:  # numpy arrays when the job came through the process pool
         params = {name: torch.as_tensor(value) for name, value in params.items()}
-    ppo = job["ppo"]
-    result = train_ppo(job["spec"], job["goal"], ppo, seed=job["seed"], init_params=params,
-                       checkpoint_path=job["checkpoint"], checkpoint_every_s=job["checkpoint_every_s"],
-                       run_config=job["run_config"], stop_event=_STOP_EVENT, env_factory=job.get("env_factory"),
+    ppo = job.ppo
+    result = train_ppo(job.spec, job.goal, ppo, seed=job.seed, init_params=params, checkpoint_path=job.checkpoint,
+                       checkpoint_every_s=job.checkpoint_every_s, run_config=job.run_config, stop_event=_STOP_EVENT,
+                       env_factory=job.env_factory,
                        progress=trial_reporter(job))  # env steps within the trial, for the parent's bar
     row = {
-        "method": job["method"], "trial": job["trial"], "seed": job["seed"],
+        "method": job.method, "trial": job.trial, "seed": job.seed,
         "env_steps": result.env_steps if result.converged else ppo.max_env_steps,
-        "censored": not result.converged, "auc": auc_to_horizon(result.curve, job["auc_horizon"]),
+        "censored": not result.converged, "auc": auc_to_horizon(result.curve, job.auc_horizon),
         "wall_time_s": round(result.wall_time_s, 4),
         "initial_success_rate": result.curve[0]["success_rate"],
-        "weights": None if weights is None else dict(zip(job["sources"], weights)), "weighting_note": note,
-        **steps_to_success(result.curve, ppo.max_env_steps), **(job["start"] or {}),
+        "weights": None if weights is None else dict(zip(job.sources, weights)), "weighting_note": note,
+        **steps_to_success(result.curve, ppo.max_env_steps), **(job.start or {}),
     }
     curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"], "path_ratio": p["path_ratio"]}
              for p in result.curve]
-    return job["method"], job["trial"], row, curve
+    return job.method, job.trial, row, curve
 
 
-def _run_jobs(jobs: list[dict[str, Any]], workers: int,
+def _run_jobs(jobs: list[FineTuneJob], workers: int,
               guard: PreemptionGuard) -> Iterator[tuple[str, int, dict, list]]:
     """Yield finished jobs; with ``workers > 1`` in a process pool (spawned: torch and fork do not mix).
 
@@ -396,17 +420,17 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int,
             raise failure
 
 
-def _tensors_by_value(job: dict[str, Any]) -> dict[str, Any]:
+def _tensors_by_value(job: FineTuneJob) -> FineTuneJob:
     """The job with its initial parameters as numpy arrays, which pickle by value.
 
     torch pickles a tensor for another process as a shared-memory handle that the child fetches from the parent
     over a socket; a child killed during that exchange makes the parent's sharing thread print a traceback. The
     parameters are a few KB, so copying them costs nothing.
     """
-    params, weights, note = job["init"]
+    params, weights, note = job.init
     if params is not None:
         params = {name: value.detach().cpu().numpy() for name, value in params.items()}
-    return {**job, "init": (params, weights, note)}
+    return replace(job, init=(params, weights, note))
 
 
 _STOP_EVENT: Any = None
