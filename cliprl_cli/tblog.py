@@ -77,8 +77,12 @@ def export_transfer(logdir: str | Path, out: str | Path, *, grid: Any = None) ->
     for method, trials in curves.curves.items():
         for k, curve in enumerate(trials):
             if curve:
+                scalars = [("success_rate", p.success_rate, p.env_steps) for p in curve]
+                scalars += [(name, value, p.env_steps) for p in curve
+                            for name, value in (("path_ratio", p.path_ratio), ("entropy", p.entropy))
+                            if value is not None]
                 written.append(_write(Path(logdir) / "transfer" / _grid(out / "x", grid) / method / f"trial{k}",
-                                      [("success_rate", p.success_rate, p.env_steps) for p in curve]))
+                                      scalars))
     return written
 
 

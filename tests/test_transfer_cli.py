@@ -309,3 +309,16 @@ def test_an_entropy_floor_at_or_above_uniform_is_one_line(library, tmp_path, cap
     assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--methods", "uniform",
                  "--trials", "1", "--start-entropy", "1.5", "--out", str(tmp_path / "t"), "-q"]) == 2
     assert "must be below ln 4 = 1.3863 nats" in _err(capsys)
+
+
+def test_curves_hold_path_ratio_and_entropy_per_check(library, tmp_path):
+    out = tmp_path / "t"
+    assert main(["transfer", "--target", "top left third", "--base", str(library / "base"), "--methods",
+                 "scratch,nearest-language", "--trials", "1", "--max-env-steps", "4096", "--out", str(out), "-q"]) == 0
+    curves = json.loads((out / "curves.json").read_text())
+    scratch, nearest = curves["scratch"][0], curves["nearest-language"][0]
+    # a fresh policy starts near uniform over the 4 actions (ln 4 = 1.386); a trained base policy, copied, is not
+    assert scratch[0]["entropy"] == pytest.approx(1.386, abs=0.01)
+    assert nearest[0]["entropy"] < scratch[0]["entropy"] - 0.1
+    assert all("entropy" in p for p in scratch + nearest)
+    assert any("path_ratio" in p for p in nearest)  # present once a start reaches the goal

@@ -36,6 +36,7 @@ from ..errors import PreemptedError
 from ..store.formats import finite_or_none
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
+from .start_entropy import mean_entropy
 
 
 @dataclass
@@ -239,8 +240,10 @@ def ppo_update(net: PolicyNet, optimizer: Adam, buf: Rollout, advantages: torch.
 
 
 def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, elapsed: float,
-                      tolerance: float, progress: Any = None) -> bool:
+                      tolerance: float, progress: Any = None, entropy_observations: torch.Tensor | None = None) -> bool:
     """Evaluate the greedy policy exhaustively, append the point to ``state.curve``, report it; True if converged.
+    With ``entropy_observations`` (the start states, encoded) the point also holds the policy's mean entropy there:
+    how confident the sampling policy is, which the greedy evaluation cannot show.
 
     A world with its own exhaustive evaluation (the colour-shape twin: every (cell, direction) start, shortest
     paths by BFS) provides ``env.evaluate_greedy(policy)``; the grid world uses :func:`evaluate_greedy`."""
@@ -251,6 +254,9 @@ def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, e
         evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
     state.curve.append({"env_steps": state.env_steps, "success_rate": evaluation["success_rate"],
                         "path_ratio": finite_or_none(evaluation["path_ratio"]), "wall_s": round(elapsed, 4)})
+    if entropy_observations is not None:
+        with torch.no_grad():
+            state.curve[-1]["entropy"] = mean_entropy(net(entropy_observations)[0])
     if progress is not None:
         progress.update(state.env_steps, success=evaluation["success_rate"], path_ratio=evaluation["path_ratio"])
     return is_converged(evaluation, tolerance)
@@ -294,7 +300,8 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
               init_params: dict[str, torch.Tensor] | None = None, checkpoint_path: str | Path | None = None,
               checkpoint_every_s: float = 60.0, progress: Any = None, run_config: dict | None = None,
               keep_checkpoint: bool = False, stop_event: Any = None,
-              env_factory: Callable[[int, torch.Generator], Any] | None = None) -> TrainResult:
+              env_factory: Callable[[int, torch.Generator], Any] | None = None,
+              entropy_observations: torch.Tensor | None = None) -> TrainResult:
     """Train a policy for ``goal`` until it converges or the budget runs out.
 
     ``init_params`` initialises the network (transfer); otherwise it is seeded from ``seed``. With a
@@ -305,6 +312,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     ``env_factory(num_envs, generator)`` builds the batched environments of a world that a suite fixes (the
     colour-shape twin, :meth:`cliprl_cli.clip_rl.colour_shape.ColourShapeSuite.env_factory`); None: the grid world of
     ``spec.grid_size`` with ``goal``.
+    ``entropy_observations``: record the policy's mean entropy on these encoded states at every check.
     ``run_config`` is what a checkpoint must match to be resumed (defaults to spec + config + seed + goal).
     With ``keep_checkpoint`` the caller removes the checkpoint itself, once it has written its artifact, so a
     kill between the end of training and the write loses nothing.
@@ -343,7 +351,8 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     with PreemptionGuard() as guard:
         # The initial policy is checked too: a transferred initialisation may already solve the task (0 steps).
         if not state.curve:
-            converged = check_convergence(net, env, state, 0.0, config.path_tolerance, progress)
+            converged = check_convergence(net, env, state, 0.0, config.path_tolerance, progress,
+                                          entropy_observations)
         while not converged and state.iteration < max_iterations:
             # ---- preemption: checkpoint and stop
             stop = _stop_requested(guard, stop_event)
@@ -362,7 +371,8 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
             ppo_update(net, optimizer, buf, advantages, returns, config, generator)
             # ---- convergence check
             if state.iteration % config.eval_every == 0 or state.iteration == max_iterations:
-                if check_convergence(net, env, state, elapsed(), config.path_tolerance, progress):
+                if check_convergence(net, env, state, elapsed(), config.path_tolerance, progress,
+                                     entropy_observations):
                     converged = True
                     break
             # ---- periodic checkpoint

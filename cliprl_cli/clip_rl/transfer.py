@@ -91,6 +91,7 @@ class FineTuneJob:
     auc_horizon: int
     env_factory: Any = None       # the colour-shape world's batched twin; None: the grid world
     start: dict[str, float] | None = None  # entropy matching: start_temperature and start_entropy to record
+    start_observations: Any = None  # the target's start states, encoded: the policy's entropy is measured there
     progress_board: Any = None    # set by TransferProgress while the trials run
 
 
@@ -171,15 +172,15 @@ def steps_to_success(curve: Sequence[Mapping[str, Any]], budget: int) -> dict[st
     return {"steps_to_success": budget if first is None else first, "success_censored": first is None}
 
 
-def entropy_matched(inits: dict[str, Init], spec: PolicySpec, goal: tuple[int, int], env_factory: Any,
+def entropy_matched(inits: dict[str, Init], spec: PolicySpec, observations: torch.Tensor,
                     floor: float) -> tuple[dict[str, Init], dict[str, dict[str, float]]]:
     """Each initial policy with its logits divided by the temperature that lifts its mean entropy on the
-    target's start states to ``floor`` (:mod:`cliprl_cli.clip_rl.start_entropy`), and per method what to record.
+    target's start states (``observations``) to ``floor`` (:mod:`cliprl_cli.clip_rl.start_entropy`), and per
+    method what to record.
     ``scratch`` keeps its fresh initialisation (its logits start near uniform)."""
     if not floor < math.log(spec.num_actions):
         raise CliprlError(f"--start-entropy {floor} must be below ln {spec.num_actions} = "
                           f"{math.log(spec.num_actions):.4f} nats (the uniform policy's entropy)")
-    observations = start_observations(spec, goal, env_factory)
     matched: dict[str, Init] = {}
     starts: dict[str, dict[str, float]] = {}
     for method, (params, weights, note) in inits.items():
@@ -275,9 +276,10 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     inits = initial_policies(methods, library, language_sims, clip_sims, cfg.weighting.value,
                              cfg.softmax_temperature, group)
     env_factory = suite.env_factory(target) if suite.fixes_world else None
+    start_obs = start_observations(library.spec, goal, env_factory)  # where each check measures the entropy
     starts: dict[str, dict[str, float]] = {}
     if cfg.start_entropy is not None:
-        inits, starts = entropy_matched(inits, library.spec, goal, env_factory, cfg.start_entropy)
+        inits, starts = entropy_matched(inits, library.spec, start_obs, cfg.start_entropy)
     # what results.json records: the settings, and what the run derived from its inputs (keys in the files' order)
     config = {"target": target, "goal": list(goal), "grid_size": size, "methods": methods, "trials": trials,
               "seed": seed, "ppo": ppo.to_dict(), "weighting": cfg.weighting.value,
@@ -298,7 +300,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
                         checkpoint=out / f"checkpoint-{method}-{trial}.safetensors",
                         checkpoint_every_s=cfg.checkpoint_every_s,
                         run_config={**config, "method": method, "trial": trial}, threads=threads,
-                        auc_horizon=cfg.auc_horizon, env_factory=env_factory, start=starts.get(method))
+                        auc_horizon=cfg.auc_horizon, env_factory=env_factory, start=starts.get(method),
+                        start_observations=start_obs)
             for trial in range(trials) for method in methods if (method, trial) not in done]
     start = time.perf_counter()
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
@@ -353,6 +356,8 @@ def _fine_tune(job: FineTuneJob) -> tuple[str, int, dict[str, Any], list]:
     result = train_ppo(job.spec, job.goal, ppo, seed=job.seed, init_params=params, checkpoint_path=job.checkpoint,
                        checkpoint_every_s=job.checkpoint_every_s, run_config=job.run_config, stop_event=_STOP_EVENT,
                        env_factory=job.env_factory,
+                       entropy_observations=None if job.start_observations is None
+                       else torch.as_tensor(job.start_observations),
                        progress=trial_reporter(job))  # env steps within the trial, for the parent's bar
     row = {
         "method": job.method, "trial": job.trial, "seed": job.seed,
@@ -363,8 +368,8 @@ def _fine_tune(job: FineTuneJob) -> tuple[str, int, dict[str, Any], list]:
         "weights": None if weights is None else dict(zip(job.sources, weights)), "weighting_note": note,
         **steps_to_success(result.curve, ppo.max_env_steps), **(job.start or {}),
     }
-    curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"], "path_ratio": p["path_ratio"]}
-             for p in result.curve]
+    curve = [{"env_steps": p["env_steps"], "success_rate": p["success_rate"], "path_ratio": p["path_ratio"],
+              "entropy": p.get("entropy")} for p in result.curve]
     return job.method, job.trial, row, curve
 
 
@@ -421,7 +426,7 @@ def _run_jobs(jobs: list[FineTuneJob], workers: int,
 
 
 def _tensors_by_value(job: FineTuneJob) -> FineTuneJob:
-    """The job with its initial parameters as numpy arrays, which pickle by value.
+    """The job with its initial parameters and start observations as numpy arrays, which pickle by value.
 
     torch pickles a tensor for another process as a shared-memory handle that the child fetches from the parent
     over a socket; a child killed during that exchange makes the parent's sharing thread print a traceback. The
@@ -430,7 +435,10 @@ def _tensors_by_value(job: FineTuneJob) -> FineTuneJob:
     params, weights, note = job.init
     if params is not None:
         params = {name: value.detach().cpu().numpy() for name, value in params.items()}
-    return replace(job, init=(params, weights, note))
+    observations = job.start_observations
+    if isinstance(observations, torch.Tensor):
+        observations = observations.numpy()
+    return replace(job, init=(params, weights, note), start_observations=observations)
 
 
 _STOP_EVENT: Any = None

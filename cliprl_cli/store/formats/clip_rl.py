@@ -27,11 +27,14 @@ class CurvePoint:
     success_rate: float
     path_ratio: float | None = None
     wall_s: float | None = None
+    entropy: float | None = None  # fine-tuning: the policy's mean entropy (nats) on the target's start states
 
     def to_json(self) -> Json:
         doc: Json = {"env_steps": self.env_steps, "success_rate": self.success_rate}
         if self.path_ratio is not None:
             doc["path_ratio"] = self.path_ratio
+        if self.entropy is not None:
+            doc["entropy"] = self.entropy
         return doc
 
     @classmethod
@@ -40,7 +43,8 @@ class CurvePoint:
         return cls(env_steps=int(_field(doc, "env_steps", int, where)),
                    success_rate=_number(doc, "success_rate", where),
                    path_ratio=_number(doc, "path_ratio", where, optional=True),
-                   wall_s=_number(doc, "wall_s", where, optional=True))
+                   wall_s=_number(doc, "wall_s", where, optional=True),
+                   entropy=_number(doc, "entropy", where, optional=True))
 
 
 def _curve_from_json(doc: Any, where: str) -> list[CurvePoint]:
