@@ -201,7 +201,8 @@ class FurlConfig:
         if self.obs != "pixels":
             return
         if not 16 <= self.pixel_size <= 512:
-            raise CliprlError(f"--pixel-size must be in [16, 512] (DrQ's encoder needs >= 15 px), got {self.pixel_size}")
+            raise CliprlError(f"--pixel-size must be in [16, 512] (DrQ's encoder needs >= 15 px), "
+                              f"got {self.pixel_size}")
         if self.pixel_size > self.image_size:
             raise CliprlError(f"--pixel-size {self.pixel_size} is larger than the rendered frame (--image-size "
                               f"{self.image_size}): the agent's frame is cut from the one rendered frame; render at "

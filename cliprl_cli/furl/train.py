@@ -18,19 +18,19 @@ furl            r_task + rho r_vlm (Eq. 3)                   yes   trained   Eq.
 
 Loop (:func:`run_furl`), per environment step (``num_envs`` environments stepped together):
 
-1. act (:func:`~cliprl_cli.furl.acting.act`): uniform random for the first ``random_steps`` steps; then, while relay is on, each
-   environment follows the VLM-reward agent or the task-reward agent (Gaussian noise 0.2 added, as in the authors'
-   code) in turns of ``relay_len`` steps, ``relay_len`` drawn per episode from {50, 100, 150, 200}, the starting
-   agent alternating between episodes; relay stops for good after 2,500 positive frames;
+1. act (:func:`~cliprl_cli.furl.acting.act`): uniform random for the first ``random_steps`` steps; then, while relay
+   is on, each environment follows the VLM-reward agent or the task-reward agent (Gaussian noise 0.2 added, as in
+   the authors' code) in turns of ``relay_len`` steps, ``relay_len`` drawn per episode from {50, 100, 150, 200}, the
+   starting agent alternating between episodes; relay stops for good after 2,500 positive frames;
 2. step the environments and render the new frames upright (``ctx.observation.step``: the state or the pixel
    observation, :mod:`cliprl_cli.furl.observation`);
 3. hand the frames to a background thread that embeds them as one batch, so embedding step t overlaps stepping
    and rendering step t+1 and the gradient steps; the transitions of step t are committed to the replay buffer
    once their embeddings are back (:mod:`cliprl_cli.furl.collect`);
-4. ``num_envs`` gradient steps (:func:`~cliprl_cli.furl.learn.update`, one per environment step) once ``random_steps`` steps are
-   collected: the VLM reward is recomputed from the sampled embeddings with the current heads; the heads take one
-   alignment step on the same cadence; while relay is on, the task-reward agent takes a step on the same batch
-   with ``r_task`` alone;
+4. ``num_envs`` gradient steps (:func:`~cliprl_cli.furl.learn.update`, one per environment step) once
+   ``random_steps`` steps are collected: the VLM reward is recomputed from the sampled embeddings with the current
+   heads; the heads take one alignment step on the same cadence; while relay is on, the task-reward agent takes a
+   step on the same batch with ``r_task`` alone;
 5. every ``eval_every`` steps, evaluate the agent's mean action and write a curve point
    (:func:`~cliprl_cli.furl.outputs.log_point`).
 
