@@ -137,12 +137,17 @@ def _choice(enum: type[Enum], what: str):
     return parse
 
 
+def _on_off(opt: FurlOption) -> bool:
+    """A bool option with an on and an off spelling (``--amp/--no-amp``), rather than a flag that only turns on."""
+    return any("/" in f for f in opt.flags)
+
+
 def _typer_option(opt: FurlOption) -> Any:
     """The ``typer.Option`` of one table row."""
     kw: dict[str, Any] = dict(help=opt.help, rich_help_panel=opt.panel)
     kw.update(opt.typer_kw)
     default = kw.pop("default", None)
-    flag_only = opt.kind is bool and not any("/" in f for f in opt.flags)
+    flag_only = opt.kind is bool and not _on_off(opt)
     if flag_only:
         default = False
     if isinstance(opt.kind, type) and issubclass(opt.kind, Enum):
@@ -160,7 +165,7 @@ def _typer_option(opt: FurlOption) -> Any:
 
 
 def _annotation(opt: FurlOption) -> Any:
-    if opt.kind is bool and not any("/" in f for f in opt.flags):
+    if opt.kind is bool and not _on_off(opt):
         return bool
     if "default" in opt.typer_kw:
         return opt.kind
@@ -168,14 +173,10 @@ def _annotation(opt: FurlOption) -> Any:
 
 
 def given_fields(options: dict[str, Any]) -> dict[str, Any]:
-    """The FurlConfig fields the command line set: enums as their values; an off flag and None are "not given"."""
-    given = {}
-    for opt in FURL_OPTIONS:
-        value = options[opt.name]
-        if not opt.to_config or value is None or (value is False and not any("/" in f for f in opt.flags)):
-            continue
-        given[opt.name] = value.value if isinstance(value, Enum) else value
-    return given
+    """The FurlConfig fields the command line set (choices as their enum members); an off flag and None are "not
+    given"."""
+    return {opt.name: value for opt in FURL_OPTIONS if opt.to_config
+            if (value := options[opt.name]) is not None and (value is not False or _on_off(opt))}
 
 
 def run_command(options: dict[str, Any]) -> None:

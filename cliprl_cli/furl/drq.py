@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adam import Adam
-from .config import FurlConfig
+from .config import FurlConfig, SacStyle
 from .sac import SAC_STYLES, Actor, SoftActorCritic, flax_default_init_
 
 _DEFAULTS = FurlConfig()  # the library defaults are the run's (one source)
@@ -180,7 +180,7 @@ class DrQ(SoftActorCritic):
                  hidden: int = _DEFAULTS.hidden, feature_dim: int = _DEFAULTS.drq_feature_dim, lr: float = _DEFAULTS.lr,
                  gamma: float = _DEFAULTS.gamma, tau: float = _DEFAULTS.tau, target_entropy: float | None = None,
                  init_temperature: float = _DEFAULTS.drq_init_temperature, pad: int = _DEFAULTS.drq_pad,
-                 style: str = _DEFAULTS.sac_style, amp: bool = _DEFAULTS.amp):
+                 style: SacStyle | str = _DEFAULTS.sac_style, amp: bool = _DEFAULTS.amp):
         """``obs_shape``: (3K, S, S) of the stacked uint8 observation; ``pad``: the random shift's padding;
         ``amp``: bfloat16 autocast of the conv trunk on CUDA (module docstring); the rest as :class:`SAC`."""
         if style not in SAC_STYLES:

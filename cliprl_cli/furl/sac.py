@@ -211,7 +211,7 @@ class SAC(SoftActorCritic):
 
     def __init__(self, obs_dim: int, act_dim: int, *, device: torch.device, hidden: int = _DEFAULTS.hidden,
                  lr: float = _DEFAULTS.lr, gamma: float = _DEFAULTS.gamma, tau: float = _DEFAULTS.tau,
-                 target_entropy: float | None = None, style: str = _DEFAULTS.sac_style):
+                 target_entropy: float | None = None, style: SacStyle | str = _DEFAULTS.sac_style):
         """``hidden``: width of both hidden layers of every network; ``lr``: Adam's step size for the critics, the
         actor and the temperature; ``gamma``: discount; ``tau``: Polyak rate of the target critics;
         ``target_entropy``: H in the temperature loss (default -|A|/2, the paper's); ``style``: ``authors`` or
