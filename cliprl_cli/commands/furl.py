@@ -107,7 +107,7 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
     _o("frame_stack", int, _PIX, "Frames per observation."),
     _o("action_repeat", int, _PIX, "Environment steps per agent step."),
     _o("pixel_buffer_size", int, _PIX, "Frame-buffer capacity in frames (paper 2e5)."),
-    _o("amp", bool, _PIX, "bfloat16 autocast of DrQ's conv trunk on CUDA (unmeasured).", "--amp/--no-amp"),
+    _o("amp", bool, _PIX, "bfloat16 autocast of DrQ's conv trunk on CUDA (ignored on the CPU).", "--amp/--no-amp"),
 )
 
 # what the parser's one-line error calls each choice option

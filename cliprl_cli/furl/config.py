@@ -104,7 +104,7 @@ PIXEL_FIELDS = ("obs", "pixel_size", "frame_stack", "action_repeat", "pixel_buff
 
 def config_json(cfg: "FurlConfig") -> dict:
     """``dataclasses.asdict(cfg)`` as the run's JSON files record it: the pixel fields only for a pixel run (a
-    state run's config.json and agent.json are byte-identical to those written before the pixel agent existed)."""
+    state run's config.json and agent.json hold no setting it does not use)."""
     doc = dataclasses.asdict(cfg)
     if cfg.obs == "state":
         for name in PIXEL_FIELDS:
@@ -191,7 +191,7 @@ class FurlConfig:
     drq_feature_dim: int = 50               # the encoder's embedding (linear + LayerNorm + tanh)
     drq_pad: int = 4                        # random-shift padding in pixels
     drq_init_temperature: float = 0.1       # DrQ's initial alpha (DrQ's and jaxrl's value)
-    amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (unmeasured; CPU: ignored)
+    amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (CPU: ignored)
 
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""

@@ -39,7 +39,7 @@ tanh-squashed log-std in [-5, 2] and PyTorch's default init), sharing the formul
 
 GPU: the same autograd update runs there; ``amp=True`` runs the conv trunk under bfloat16 autocast on CUDA (the
 convs are most of the FLOPs; the projections, the LayerNorm, the losses and Adam stay float32, and bfloat16 needs no
-loss scaling). Not measured: no GPU was lent to the task that wrote this; the CPU ignores ``amp``.
+loss scaling); the CPU ignores ``amp``.
 """
 
 from __future__ import annotations
