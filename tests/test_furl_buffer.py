@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from cliprl_cli.furl.buffer import AlignmentStore, ReplayBuffer, split_trajectory
-from cliprl_cli.furl.train import RELAY_LENGTHS, relay_still_on, relay_turn
+from cliprl_cli.furl.acting import RELAY_LENGTHS, relay_still_on, relay_turn
 
 
 def test_split_successful_trajectory():
@@ -48,9 +48,9 @@ def test_replay_buffer_bytes_and_sampling():
     obs = np.ones((3, 39), np.float32)
     buf.add(obs, np.zeros((3, 4)), -np.ones(3), obs * 2, np.ones(3), torch.ones(3, 1024), torch.zeros(3))
     batch = buf.sample(5, torch.Generator().manual_seed(0))
-    assert batch["emb"].shape == (5, 1024) and batch["emb"].dtype == torch.float32
+    assert batch.emb.shape == (5, 1024) and batch.emb.dtype == torch.float32
     assert buf.emb.dtype == torch.float16
-    assert torch.all(batch["task_reward"] == -1) and torch.all(batch["discount"] == 1)
+    assert torch.all(batch.task_reward == -1) and torch.all(batch.discount == 1)
     assert buf.size == 3
 
 

@@ -106,3 +106,49 @@ def test_bad_style_values_are_one_line_errors(field, value, message):
 
     with pytest.raises(CliprlError, match=message):
         FurlConfig(**{field: value}).validate()
+
+
+def test_option_table_rows_name_config_fields():
+    from cliprl_cli.commands.furl import FURL_OPTIONS
+
+    fields = {f.name for f in dataclasses.fields(FurlConfig)}
+    forwarded = [o.name for o in FURL_OPTIONS if o.to_config]
+    assert set(forwarded) <= fields and len(forwarded) == len(set(forwarded))
+    assert {o.name for o in FURL_OPTIONS if not o.to_config} == {"profile", "checkpoint_every", "tensorboard"}
+
+
+def test_every_option_forwards_its_value(captured):
+    args = ["furl", "--quiet", "--task", "reach-v3", "--variant", "relay", "--seed", "3", "--out", "o", "--steps", "9",
+            "--device", "cpu", "--threads", "2", "--num-envs", "2", "--random-goal", "--image-size", "96",
+            "--camera", "corner", "--no-shadows", "--instruction", "Reach.", "--vlm-model", "ViT-B-32",
+            "--vlm-pretrained", "none", "--vlm-checkpoint", "w.pt", "--vlm-preprocess", "authors",
+            "--baseline-prompt", "b", "--gb-alpha", "0.3", "--goal-cache", "gc", "--batch-size", "8",
+            "--buffer-size", "50", "--random-steps", "4", "--sac-style", "cleanrl", "--rho", "0.2",
+            "--goal-margin", "0.1", "--eval-every", "5", "--eval-episodes", "1", "--obs", "pixels",
+            "--pixel-size", "32", "--frame-stack", "2", "--action-repeat", "3", "--pixel-buffer-size", "99", "--amp"]
+    assert main(args) == 0
+    expected = dataclasses.replace(
+        PROFILES["default"], quiet=True, task="reach-v3", variant="relay", seed=3, out="o", steps=9, device="cpu",
+        threads=2, num_envs=2, random_goal=True, image_size=96, camera="corner", fast_render=True,
+        instruction="Reach.", vlm_model="ViT-B-32", vlm_pretrained="none", vlm_checkpoint="w.pt",
+        vlm_preprocess="authors", baseline_prompt="b", gb_alpha=0.3, goal_cache="gc", batch_size=8, buffer_size=50,
+        random_steps=4, sac_style="cleanrl", rho=0.2, goal_margin=0.1, eval_every=5, eval_episodes=1, obs="pixels",
+        pixel_size=32, frame_stack=2, action_repeat=3, pixel_buffer_size=99, amp=True)
+    cfg = captured[0][0]
+    assert cfg == expected
+    assert isinstance(cfg.variant, Variant) and cfg.variant is Variant.RELAY
+
+
+def test_help_shows_every_choice_at_80_columns():
+    from cliprl_cli.furl.config import ObsKind, SacStyle, VlmPreprocess
+
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-m", "cliprl_cli", "furl", "--help"], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    words = out.replace("│", " ").split()
+    for enum in (Variant, Profile, VlmPreprocess, SacStyle, ObsKind):
+        for member in enum:
+            assert member.value + "," in words or member.value + "." in words, member
+    preprocess = out.split("--vlm-preprocess")[1].split("--baseline-prompt")[0]
+    assert "[default: (ours;" in " ".join(preprocess.replace("│", " ").split())  # a choice, not the profile's name
+    assert "<bool>" not in out.split("--help")[-1].split("╰")[1]  # our flags (typer's own --help keeps its metavar)

@@ -9,7 +9,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from cliprl_cli.errors import CliprlError  # noqa: E402
 from cliprl_cli.furl.env import MT10_TASKS, check_task, close_env, expert_policy, make_env, render_upright  # noqa
-from cliprl_cli.furl.train import load_instruction  # noqa: E402
+from cliprl_cli.furl.context import load_instruction  # noqa: E402
 
 
 def _object_and_goal(env):

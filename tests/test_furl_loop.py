@@ -9,8 +9,17 @@ import torch
 
 from cliprl_cli.furl.config import VARIANTS, FurlConfig
 from cliprl_cli.furl.state import Pending, Transitions
-from cliprl_cli.furl.train import (RELAY_LENGTHS, RunContext, act, commit, embed_and_commit, evaluate, log_point,
-                                   new_state, relay_still_on, relay_turn, start_episodes, step_envs, update)
+from cliprl_cli.furl.acting import RELAY_LENGTHS, act, relay_still_on, relay_turn
+from cliprl_cli.furl.collect import commit, embed_and_commit
+from cliprl_cli.furl.context import RunContext
+from cliprl_cli.furl.episodes import start_episodes
+from cliprl_cli.furl.evaluate import evaluate
+from cliprl_cli.furl.learn import update
+from cliprl_cli.furl.observation import StateObs
+from cliprl_cli.furl.outputs import log_point
+from cliprl_cli.furl.train import new_state
+
+step_envs = StateObs().step
 
 OBS, ACT, D, EPISODE = 5, 2, 8, 7
 

@@ -81,7 +81,7 @@ def test_frame_stacks_follow_each_episode_and_repeat_its_first_frame():
     valid = buf.valid(torch.arange(9))
     assert valid.tolist() == [v not in (10, 50, 20) for v in [10, 50, 11, 51, 12, 13, 20, 52, 21]]
     batch = buf.sample(64, torch.Generator().manual_seed(0))
-    for obs, nxt, act in zip(batch["obs"], batch["next_obs"], batch["act"]):
+    for obs, nxt, act in zip(batch.obs, batch.next_obs, batch.act):
         new = _ids(nxt)[-1]
         assert _ids(obs)[-1] == {11: 10, 12: 11, 13: 12, 51: 50, 52: 51, 21: 20}[new]
         assert act.item() == pytest.approx({11: 0.1, 12: 0.2, 13: 0.3, 51: 0.5, 52: 0.6, 21: 0.4}[new])
@@ -96,7 +96,7 @@ def test_frame_buffer_drops_transitions_whose_stack_was_overwritten():
     # logical 0..7, ring of 5 holds 3..7; transition L needs frames L-3..L (obs stack L-3..L-1): only 6 and 7
     assert buf.valid(torch.arange(8)).tolist() == [False] * 6 + [True, True]
     batch = buf.sample(32, torch.Generator().manual_seed(1))
-    assert {tuple(_ids(o)) for o in batch["obs"]} <= {(3, 4, 5), (4, 5, 6)}
+    assert {tuple(_ids(o)) for o in batch.obs} <= {(3, 4, 5), (4, 5, 6)}
     assert buf.bytes_per_transition() == 12 + 4 + 4 + 1 + 8 + 8
 
 
@@ -110,7 +110,7 @@ def test_frame_buffer_checkpoint_round_trip_samples_the_same():
     other = FrameBuffer(6, (3, 2, 2), 2, stack=2, embed_dim=4)
     other.load_state_tensors(tensors, meta, "buffer")
     a, b = (x.sample(16, torch.Generator().manual_seed(3)) for x in (buf, other))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 # ---------------------------------------------------------------- encoder and view

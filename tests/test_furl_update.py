@@ -7,7 +7,10 @@ from cliprl_cli.adam import Adam
 from cliprl_cli.furl import rewards as R
 from cliprl_cli.furl.buffer import AlignmentStore, ReplayBuffer
 from cliprl_cli.furl.sac import SAC
-from cliprl_cli.furl.train import VARIANTS, FurlConfig, RunContext, RunState, update
+from cliprl_cli.furl.config import VARIANTS, FurlConfig
+from cliprl_cli.furl.context import RunContext
+from cliprl_cli.furl.learn import update
+from cliprl_cli.furl.state import RunState
 
 D = 8
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cliprl_cli.cluster import slurm
+from cliprl_cli import cluster as slurm
 from cliprl_cli.cli import main
 
 TASKS = ["top left first", "top right first", "bottom left first"]

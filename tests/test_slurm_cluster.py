@@ -13,7 +13,7 @@ import pytest
 
 from slurm_cluster import init_dvc_repo, requires_slurm, slurm_cluster
 
-from cliprl_cli.cluster import slurm
+from cliprl_cli import cluster as slurm
 from cliprl_cli.cli import main
 
 pytestmark = requires_slurm()

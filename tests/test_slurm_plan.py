@@ -15,7 +15,7 @@ import pytest
 
 from slurm_cluster import TOY_PIPELINE, init_dvc_repo
 
-from cliprl_cli.cluster import slurm
+from cliprl_cli import cluster as slurm
 from cliprl_cli.cli import main
 
 

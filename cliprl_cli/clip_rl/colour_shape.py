@@ -46,6 +46,7 @@ import torch
 
 from ..store import safe_yaml
 from ..errors import CliprlError
+from .greedy import greedy_walk
 
 ENV_ID = "cliprl/ColourShape-v0"
 LAYOUTS_FILE = "colour_shape_layouts.yaml"
@@ -465,21 +466,5 @@ class BatchedColourShape:
         states = torch.arange(self.num_states)
         successor = self.move(states, policy(self.observe(states)).argmax(dim=1))
         starts = self.starts
-        shortest = self.shortest[starts].float()
-        pos = starts.clone()
-        active = torch.ones(len(starts), dtype=torch.bool)
-        lengths = torch.zeros(len(starts))
-        for _ in range(self.max_steps):
-            pos = torch.where(active, successor[pos], pos)
-            lengths += active.float()
-            active &= ~self.facing[pos]
-            if not active.any():
-                break
-        reached = ~active
-        success_rate = reached.float().mean().item()
-        if reached.any():
-            path_ratio = (lengths[reached].sum() / shortest[reached].sum()).item()
-            mean_length = lengths[reached].mean().item()
-        else:
-            path_ratio, mean_length = float("inf"), float("inf")
-        return {"success_rate": success_rate, "path_ratio": path_ratio, "mean_length": mean_length}
+        return greedy_walk(successor, starts, self.shortest[starts].float(), self.max_steps,
+                           lambda pos: self.facing[pos])

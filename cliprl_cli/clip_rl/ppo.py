@@ -34,6 +34,7 @@ from ..store.checkpoint import PreemptionGuard, load_checkpoint, remove_checkpoi
 from .config import PPOConfig
 from ..errors import PreemptedError
 from ..store.formats import finite_or_none
+from .greedy import greedy_walk
 from .gridworld import BatchedGridWorld, shortest_path_lengths
 from .policy import PolicyNet, PolicySpec
 from .start_entropy import mean_entropy
@@ -107,30 +108,12 @@ def evaluate_greedy(policy: Callable[[torch.Tensor], torch.Tensor], size: int, g
     shortest path lengths, over the cells that reached; ``inf`` when none did) and ``mean_length``.
     """
     env = BatchedGridWorld(size, goal, 1, max_steps=max_steps)
-    # The greedy policy is deterministic and the state is the cell, so one forward pass over all cells gives a
-    # successor table; following it from every start is pure integer indexing (no network call per step).
     cells = torch.arange(size * size)
     successor = env.move(cells, policy(env.observe(cells)).argmax(dim=1))
     goal_index = env.goal_cell
     starts = cells[cells != goal_index]
     shortest = shortest_path_lengths(size, goal).reshape(-1)[starts].float()
-    pos = starts.clone()
-    active = torch.ones(len(starts), dtype=torch.bool)
-    lengths = torch.zeros(len(starts))
-    for _ in range(max_steps):
-        pos = torch.where(active, successor[pos], pos)
-        lengths += active.float()
-        active &= pos != goal_index
-        if not active.any():
-            break
-    reached = ~active
-    success_rate = reached.float().mean().item()
-    if reached.any():
-        path_ratio = (lengths[reached].sum() / shortest[reached].sum()).item()
-        mean_length = lengths[reached].mean().item()
-    else:
-        path_ratio, mean_length = float("inf"), float("inf")
-    return {"success_rate": success_rate, "path_ratio": path_ratio, "mean_length": mean_length}
+    return greedy_walk(successor, starts, shortest, max_steps, lambda pos: pos == goal_index)
 
 
 def is_converged(evaluation: dict[str, float], tolerance: float = 0.05) -> bool:

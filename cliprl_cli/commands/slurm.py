@@ -1,4 +1,4 @@
-"""`cliprl slurm submit` and `cliprl slurm status`: thin Typer commands over :mod:`cliprl_cli.cluster.slurm`."""
+"""`cliprl slurm submit` and `cliprl slurm status`: thin Typer commands over :mod:`cliprl_cli.cluster`."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def submit_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the sbatch scripts and submit nothing."),
 ) -> None:
     """Submit the pipeline's out-of-date stages as SLURM jobs (job arrays for matrix stages)."""
-    from ..cluster.slurm import SlurmOptions, build_plan, submit_plan
+    from ..cluster import SlurmOptions, build_plan, submit_plan
 
     # the options are checked first (values that would break the #SBATCH block), before the DVC repo is read
     options = SlurmOptions(partition=partition, time=time, mem=mem, cpus_per_task=cpus_per_task, gpus=gpus,
@@ -64,7 +64,7 @@ def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Summarise the jobs of a submission (scontrol while SLURM still knows them, else their exit-code files)."""
-    from ..cluster.slurm import format_status, load_submission, overall_state, submission_status
+    from ..cluster import format_status, load_submission, overall_state, submission_status
 
     record = load_submission(submission_id=submission)
     rows = submission_status(record)

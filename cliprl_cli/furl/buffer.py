@@ -16,8 +16,23 @@ their lag-k partner (pairs ``(e_i, e_{i-k})``) and negative frames, in two ring 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
+
+
+class ReplaySample(NamedTuple):
+    """One sampled batch of transitions, as both replay buffers return it (:class:`ReplayBuffer`, and
+    :class:`cliprl_cli.furl.frames.FrameBuffer` with stacked uint8 frames as observations)."""
+
+    obs: torch.Tensor                       # (B, obs_dim) float32, or (B, 3K, S, S) uint8 frames
+    act: torch.Tensor                       # (B, act_dim) float32
+    task_reward: torch.Tensor               # (B,) float32, success - 1
+    next_obs: torch.Tensor                  # like obs
+    discount: torch.Tensor                  # (B,) float32 bootstrap discount
+    emb: torch.Tensor | None = None         # (B, D) float32 image embedding of the frame after the action (VLM)
+    goal_dist: torch.Tensor | None = None   # (B,) float32 its L2 distance to the goal-image embedding (VLM)
 
 
 class ReplayBuffer:
@@ -79,13 +94,13 @@ class ReplayBuffer:
             columns.update(emb=self.emb, goal_dist=self.goal_dist)
         return columns
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, generator: torch.Generator) -> ReplaySample:
+        """``batch_size`` transitions drawn uniformly (with replacement) from the filled rows."""
         idx = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.device)
-        batch = {"obs": self.obs[idx], "act": self.act[idx], "task_reward": self.task_reward[idx],
-                 "next_obs": self.next_obs[idx], "discount": self.discount[idx].float()}
+        batch = ReplaySample(self.obs[idx], self.act[idx], self.task_reward[idx], self.next_obs[idx],
+                             self.discount[idx].float())
         if self.emb is not None:
-            batch["emb"] = self.emb[idx].float()
-            batch["goal_dist"] = self.goal_dist[idx].float()
+            batch = batch._replace(emb=self.emb[idx].float(), goal_dist=self.goal_dist[idx].float())
         return batch
 
 

@@ -22,9 +22,29 @@ from .env import check_task
 
 CHECKPOINT_EVERY_S = 300.0  # seconds between two checkpoints of a run (also written on SIGTERM/SIGUSR1)
 LIV_MODEL = "liv"           # --vlm-model for LIV (cliprl_cli.furl.vlm.LIV_MODEL; repeated here: no torch import)
-PREPROCESS_STYLES = ("authors", "ours")  # cliprl_cli.furl.vlm.PREPROCESS_STYLES
 AUTHORS_GOAL_MARGIN = 0.25  # Eq. 5's m' in the authors' code (raw LIV embedding distances)
 PAPER_GOAL_MARGIN = 0.2     # Eq. 5's m' in the paper's text
+
+
+class Choice(str, Enum):
+    """A fixed set of string choices that still reads as its value everywhere: ``str()``, f-strings, JSON, hashing
+    and equality are the value's, so a member stands wherever the plain string stood (dict keys, file contents)."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+    __hash__ = str.__hash__
+
+
+def as_choice(enum: type[Choice], value, what: str) -> Choice:
+    """``value`` (a member or its string) as a member of ``enum``; else a one-line "unknown X" error."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise CliprlError(f"unknown {what} {value!r}; known: {', '.join(m.value for m in enum)}") from None
 
 
 @dataclass(frozen=True)
@@ -50,25 +70,28 @@ VARIANTS: dict[str, VariantSpec] = {
     "furl": VariantSpec(task=True, vlm="heads", relay=True, heads=True, eq4=True, eq5=True),
 }
 
-Variant = Enum("Variant", {name.upper().replace("-", "_"): name for name in VARIANTS}, type=str)
+Variant = Choice("Variant", {name.upper().replace("-", "_"): name for name in VARIANTS})
 Variant.__doc__ = "The FuRL variants and baselines (``--variant``): the keys of :data:`VARIANTS`."
 
 
-class VlmPreprocess(str, Enum):
+class VlmPreprocess(Choice):
     """How frames and instructions reach the VLM (``--vlm-preprocess``; :mod:`cliprl_cli.furl.vlm`)."""
 
     AUTHORS = "authors"  # BGR, bilinear, raw embeddings, lower-case instruction without the final period
     OURS = "ours"        # RGB, bicubic, L2-normalised embeddings, the instruction as Table 4 writes it
 
 
-class SacStyle(str, Enum):
+PREPROCESS_STYLES = tuple(style.value for style in VlmPreprocess)  # cliprl_cli.furl.vlm reads them from here
+
+
+class SacStyle(Choice):
     """How SAC is parameterised, initialised and ordered (``--sac-style``; :mod:`cliprl_cli.furl.sac`)."""
 
     AUTHORS = "authors"  # the FuRL authors' JAX code: softplus std + 1e-3, flax init, all steps from old parameters
     CLEANRL = "cleanrl"  # CleanRL/SB3: tanh-squashed log-std in [-5, 2], PyTorch init, critic stepped first
 
 
-class ObsKind(str, Enum):
+class ObsKind(Choice):
     """What the agent observes (``--obs``): the state (SAC) or the camera (DrQ, the paper's Section 5.4)."""
 
     STATE = "state"    # Meta-World's 39-d state; SAC (cliprl_cli.furl.sac)
@@ -81,7 +104,7 @@ PIXEL_FIELDS = ("obs", "pixel_size", "frame_stack", "action_repeat", "pixel_buff
 
 def config_json(cfg: "FurlConfig") -> dict:
     """``dataclasses.asdict(cfg)`` as the run's JSON files record it: the pixel fields only for a pixel run (a
-    state run's config.json and agent.json are byte-identical to those written before the pixel agent existed)."""
+    state run's config.json and agent.json hold no setting it does not use)."""
     doc = dataclasses.asdict(cfg)
     if cfg.obs == "state":
         for name in PIXEL_FIELDS:
@@ -89,7 +112,7 @@ def config_json(cfg: "FurlConfig") -> dict:
     return doc
 
 
-class Device(str, Enum):
+class Device(Choice):
     """Where torch runs (``--device``); ``cuda:N`` names one GPU and is accepted too."""
 
     AUTO = "auto"  # CUDA when torch sees a GPU, else the CPU
@@ -106,7 +129,7 @@ class FurlConfig:
 
     # ---- run
     task: str = "drawer-open-v3"            # Meta-World MT10 task (-v3 names; the paper's -v2 names are mapped)
-    variant: str = "furl"                   # a key of VARIANTS
+    variant: Variant = Variant.FURL         # a key of VARIANTS
     seed: int = 0                           # seeds every RNG and picks the fixed goal
     steps: int = 1_000_000                  # environment steps in total (summed over the environments)
     out: str = "runs/furl"                  # output directory
@@ -128,7 +151,7 @@ class FurlConfig:
     vlm_checkpoint: str | None = None       # local state-dict file (overrides vlm_pretrained); LIV: its model.pt
     # VLM preprocessing (vlm.PREPROCESS_STYLES): "authors" (BGR, bilinear, raw embeddings, lower-case prompt) or
     # "ours" (RGB, bicubic, unit-norm, Table 4 text); None: "authors" for LIV, "ours" otherwise (set by validate)
-    vlm_preprocess: str | None = None
+    vlm_preprocess: VlmPreprocess | None = None
     baseline_prompt: str = "A robot arm on a table."  # baseline prompt b of the vlm-rm-gb variant
     gb_alpha: float = 0.5                   # goal-baseline projection strength (vlm-rm-gb)
     goal_cache: str | None = None           # goal-image cache directory; None: ~/.cache/cliprl/furl-goals
@@ -141,7 +164,7 @@ class FurlConfig:
     buffer_size: int = 1_000_000            # replay capacity (transitions); the paper's 1e6 (the authors' code: 5e5)
     random_steps: int = 10_000              # uniform-random steps before learning starts
     # SAC parameterisation, init and update order (SacStyle); "authors" since this is a reproduction
-    sac_style: str = "authors"
+    sac_style: SacStyle = SacStyle.AUTHORS
     # ---- FuRL
     rho: float = 0.05                       # VLM reward weight in r_task + rho r_vlm
     margin: float = 0.1                     # ranking-loss margin m (Eqs. 4 and 5)
@@ -160,7 +183,7 @@ class FurlConfig:
     # ---- pixels (the paper's Section 5.4, Table 5's DrQ rows; cliprl_cli.furl.drq, cliprl_cli.furl.frames). These
     # fields reach config.json and agent.json only when obs == "pixels" (config_json), so the state agent's files
     # keep their bytes.
-    obs: str = "state"                      # the agent's input: "state" (SAC on the 39-d state) or "pixels" (DrQ)
+    obs: ObsKind = ObsKind.STATE            # the agent's input: "state" (SAC on the 39-d state) or "pixels" (DrQ)
     pixel_size: int = 84                    # side of the agent's frames, area-averaged from the rendered frame
     frame_stack: int = 3                    # frames per observation
     action_repeat: int = 2                  # environment steps per agent step (the action repeated)
@@ -168,22 +191,20 @@ class FurlConfig:
     drq_feature_dim: int = 50               # the encoder's embedding (linear + LayerNorm + tanh)
     drq_pad: int = 4                        # random-shift padding in pixels
     drq_init_temperature: float = 0.1       # DrQ's initial alpha (DrQ's and jaxrl's value)
-    amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (unmeasured; CPU: ignored)
+    amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (CPU: ignored)
 
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
         self.task = check_task(self.task)
         if self.vlm_checkpoint == "":
             self.vlm_checkpoint = None  # the pipeline passes "" for "no checkpoint"
-        self.vlm_preprocess = self.preprocess_style  # written resolved into config.json
-        if self.vlm_preprocess not in PREPROCESS_STYLES:
-            raise CliprlError(f"unknown VLM preprocessing {self.vlm_preprocess!r}; known: "
-                              f"{', '.join(PREPROCESS_STYLES)}")
+        # written resolved into config.json
+        self.vlm_preprocess = as_choice(VlmPreprocess, self.preprocess_style, "VLM preprocessing")
         self.goal_margin = self.eq5_margin
-        if self.sac_style not in [s.value for s in SacStyle]:
-            raise CliprlError(f"unknown SAC style {self.sac_style!r}; known: {', '.join(s.value for s in SacStyle)}")
+        self.sac_style = as_choice(SacStyle, self.sac_style, "SAC style")
         if self.variant not in VARIANTS:
             raise CliprlError(f"unknown variant {self.variant!r}; known variants: {', '.join(VARIANTS)}")
+        self.variant = Variant(self.variant)
         for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise CliprlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -196,12 +217,12 @@ class FurlConfig:
 
     def validate_pixels(self) -> None:
         """The pixel settings (``--obs pixels``): one-line errors; nothing is checked for state runs."""
-        if self.obs not in [o.value for o in ObsKind]:
-            raise CliprlError(f"unknown observation kind {self.obs!r}; known: {', '.join(o.value for o in ObsKind)}")
+        self.obs = as_choice(ObsKind, self.obs, "observation kind")
         if self.obs != "pixels":
             return
         if not 16 <= self.pixel_size <= 512:
-            raise CliprlError(f"--pixel-size must be in [16, 512] (DrQ's encoder needs >= 15 px), got {self.pixel_size}")
+            raise CliprlError(f"--pixel-size must be in [16, 512] (DrQ's encoder needs >= 15 px), "
+                              f"got {self.pixel_size}")
         if self.pixel_size > self.image_size:
             raise CliprlError(f"--pixel-size {self.pixel_size} is larger than the rendered frame (--image-size "
                               f"{self.image_size}): the agent's frame is cut from the one rendered frame; render at "
@@ -221,7 +242,7 @@ class FurlConfig:
         """``vlm_preprocess``, or its default when None: ``authors`` for LIV, ``ours`` otherwise."""
         if self.vlm_preprocess is not None:
             return self.vlm_preprocess
-        return "authors" if self.vlm_model == LIV_MODEL else "ours"
+        return VlmPreprocess.AUTHORS if self.vlm_model == LIV_MODEL else VlmPreprocess.OURS
 
     @property
     def eq5_margin(self) -> float:
@@ -249,7 +270,7 @@ PROFILES: dict[str, FurlConfig] = {
 }
 DEFAULT_PROFILE = "default"
 
-Profile = Enum("Profile", {name.upper().replace("-", "_"): name for name in PROFILES}, type=str)
+Profile = Choice("Profile", {name.upper().replace("-", "_"): name for name in PROFILES})
 Profile.__doc__ = "The named configurations of ``cliprl furl --profile``: the keys of :data:`PROFILES`."
 
 

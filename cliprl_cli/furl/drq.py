@@ -39,7 +39,7 @@ tanh-squashed log-std in [-5, 2] and PyTorch's default init), sharing the formul
 
 GPU: the same autograd update runs there; ``amp=True`` runs the conv trunk under bfloat16 autocast on CUDA (the
 convs are most of the FLOPs; the projections, the LayerNorm, the losses and Adam stay float32, and bfloat16 needs no
-loss scaling). Not measured: no GPU was lent to the task that wrote this; the CPU ignores ``amp``.
+loss scaling); the CPU ignores ``amp``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adam import Adam
-from .sac import SAC_STYLES, Actor, flax_default_init_
+from .config import FurlConfig, SacStyle
+from .sac import SAC_STYLES, Actor, SoftActorCritic, flax_default_init_
 
+_DEFAULTS = FurlConfig()  # the library defaults are the run's (one source)
 CONV_CHANNELS = (32, 32, 32, 32)
 CONV_STRIDES = (2, 1, 1, 1)
 KERNEL = 3
@@ -169,15 +171,16 @@ class DrqCritic(nn.Module):
         return self.q(self.encoder(obs), act)
 
 
-class DrQ:
+class DrQ(SoftActorCritic):
     """Actor, critic (with the trunk), target critic, temperature and their optimizers: the attribute names of
     :class:`cliprl_cli.furl.sac.SAC` (``actor``, ``critic``, ``critic_target``, ``log_alpha``, ``actor_opt``,
     ``critic_opt``), so the run state checkpoints both the same way."""
 
-    def __init__(self, obs_shape: tuple[int, int, int], act_dim: int, *, device: torch.device, hidden: int = 256,
-                 feature_dim: int = 50, lr: float = 1e-4, gamma: float = 0.99, tau: float = 0.01,
-                 target_entropy: float | None = None, init_temperature: float = 0.1, pad: int = 4,
-                 style: str = "authors", amp: bool = False):
+    def __init__(self, obs_shape: tuple[int, int, int], act_dim: int, *, device: torch.device,
+                 hidden: int = _DEFAULTS.hidden, feature_dim: int = _DEFAULTS.drq_feature_dim, lr: float = _DEFAULTS.lr,
+                 gamma: float = _DEFAULTS.gamma, tau: float = _DEFAULTS.tau, target_entropy: float | None = None,
+                 init_temperature: float = _DEFAULTS.drq_init_temperature, pad: int = _DEFAULTS.drq_pad,
+                 style: SacStyle | str = _DEFAULTS.sac_style, amp: bool = _DEFAULTS.amp):
         """``obs_shape``: (3K, S, S) of the stacked uint8 observation; ``pad``: the random shift's padding;
         ``amp``: bfloat16 autocast of the conv trunk on CUDA (module docstring); the rest as :class:`SAC`."""
         if style not in SAC_STYLES:
@@ -241,24 +244,10 @@ class DrQ:
         self.critic.requires_grad_(False)
         q_pi = self.critic.q(features, new_act).min(dim=0).values
         self.critic.requires_grad_(True)
-        actor_loss = (alpha * logp - q_pi).mean()
-        alpha_loss = -(self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        alpha_loss.backward()
+        actor_loss = self.actor_temperature_backward(alpha, logp, q_pi)
         self.actor_opt.step()
 
         # 4. target critic
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
+        self.update_target()
         return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
                 "q": q.detach().mean(), "entropy": -logp.detach().mean()}
-
-    def state_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        """Actor, critic (trunk included), target critic and log(alpha) as flat named tensors."""
-        out = {}
-        for name, module in (("actor", self.actor), ("critic", self.critic), ("critic_target", self.critic_target)):
-            for key, value in module.state_dict().items():
-                out[f"{prefix}.{name}.{key}"] = value
-        out[f"{prefix}.log_alpha"] = self.log_alpha.detach()
-        return out

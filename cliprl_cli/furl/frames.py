@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .buffer import ReplaySample
+
 
 def agent_view(frames: np.ndarray, size: int) -> np.ndarray:
     """The agent's observation of upright frames ``(N, H, W, 3)`` uint8: ``(N, 3, size, size)`` uint8, the whole
@@ -166,17 +168,15 @@ class FrameBuffer:
                 return out
         raise RuntimeError("the frame buffer holds no complete transition")
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, generator: torch.Generator) -> ReplaySample:
         """A batch: ``obs`` and ``next_obs`` (B, 3K, S, S) uint8, ``act``, ``task_reward``, ``discount`` (float),
         and ``emb``/``goal_dist`` with a VLM (float32)."""
         idx = self.sample_indices(batch_size, generator)
         slots = (idx % self.capacity).to(self.device)
-        batch = {"obs": self.gather(self.prev[idx % self.capacity]), "act": self.act[slots],
-                 "task_reward": self.task_reward[slots], "next_obs": self.gather(idx),
-                 "discount": self.discount[slots].float()}
+        batch = ReplaySample(self.gather(self.prev[idx % self.capacity]), self.act[slots], self.task_reward[slots],
+                             self.gather(idx), self.discount[slots].float())
         if self.emb is not None:
-            batch["emb"] = self.emb[slots].float()
-            batch["goal_dist"] = self.goal_dist[slots].float()
+            batch = batch._replace(emb=self.emb[slots].float(), goal_dist=self.goal_dist[slots].float())
         return batch
 
     def ready(self, batch_size: int = 1) -> bool:

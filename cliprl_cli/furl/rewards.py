@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import FurlConfig
+
 HEAD_HIDDEN = 256
 HEAD_OUT = 64
 
@@ -74,8 +76,10 @@ def positive_alignment_loss(r_pos: torch.Tensor, r_neg: torch.Tensor, r_lag: tor
     return pos_neg + pos_pos, pos_neg, pos_pos
 
 
-def goal_ranking_mask(goal_dist: torch.Tensor, dist_margin: float = 0.2) -> torch.Tensor:
-    """Eq. 5's pair mask: ``mask[i, j] = ||e_i - e_g|| < ||e_j - e_g|| - m'`` (frame i is clearly closer to the goal)."""
+def goal_ranking_mask(goal_dist: torch.Tensor, dist_margin: float = FurlConfig().eq5_margin) -> torch.Tensor:
+    """Eq. 5's pair mask: ``mask[i, j] = ||e_i - e_g|| < ||e_j - e_g|| - m'`` (frame i is clearly closer to the goal).
+
+    ``dist_margin`` (m') defaults to the run's default (:attr:`FurlConfig.eq5_margin`); a run passes its own."""
     d = goal_dist.float()
     return (d[:, None] < d[None, :] - dist_margin).float()
 

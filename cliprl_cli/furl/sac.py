@@ -57,9 +57,11 @@ from torch import nn
 
 from ..adam import Adam
 from . import sac_fast
+from .config import FurlConfig, SacStyle
 
 
-SAC_STYLES = ("authors", "cleanrl")
+SAC_STYLES = tuple(style.value for style in SacStyle)
+_DEFAULTS = FurlConfig()  # the library defaults are the run's (one source)
 
 
 def flax_default_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
@@ -173,17 +175,47 @@ class TwinCritic(nn.Module):
         return torch.baddbmm(b3, h, w3)
 
 
-class SAC:
+class SoftActorCritic:
+    """What SAC and DrQ share: the attributes ``actor``, ``critic``, ``critic_target``, ``log_alpha``,
+    ``actor_opt``, ``critic_opt``, ``target_entropy``, ``tau`` and the target/online parameter lists (set by the
+    subclass), the actor-and-temperature gradients, the target update, and the state as named tensors."""
+
+    def actor_temperature_backward(self, alpha: torch.Tensor, logp: torch.Tensor,
+                                   q_pi: torch.Tensor) -> torch.Tensor:
+        """Gradients of the actor loss ``mean(alpha log pi - min Q)`` and of the temperature loss
+        ``-mean(alpha (log pi + H))`` into the actor optimizer's parameters (not stepped); returns the actor loss."""
+        actor_loss = (alpha * logp - q_pi).mean()
+        alpha_loss = -(self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        alpha_loss.backward()
+        return actor_loss
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """Polyak averaging: theta' <- theta' + tau (theta - theta')."""
+        torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
+
+    def state_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Actor, critic(s), target critic(s) and log(alpha) as flat named tensors (for save_artifact)."""
+        out = {}
+        for name, module in (("actor", self.actor), ("critic", self.critic), ("critic_target", self.critic_target)):
+            for key, value in module.state_dict().items():
+                out[f"{prefix}.{name}.{key}"] = value
+        out[f"{prefix}.log_alpha"] = self.log_alpha.detach()
+        return out
+
+
+class SAC(SoftActorCritic):
     """Actor, twin critic (+ target), temperature, and their optimizers; everything a checkpoint needs."""
 
-    def __init__(self, obs_dim: int, act_dim: int, *, device: torch.device, hidden: int = 256, lr: float = 1e-4,
-                 gamma: float = 0.99, tau: float = 0.01, target_entropy: float | None = None,
-                 style: str = "cleanrl"):
+    def __init__(self, obs_dim: int, act_dim: int, *, device: torch.device, hidden: int = _DEFAULTS.hidden,
+                 lr: float = _DEFAULTS.lr, gamma: float = _DEFAULTS.gamma, tau: float = _DEFAULTS.tau,
+                 target_entropy: float | None = None, style: SacStyle | str = _DEFAULTS.sac_style):
         """``hidden``: width of both hidden layers of every network; ``lr``: Adam's step size for the critics, the
         actor and the temperature; ``gamma``: discount; ``tau``: Polyak rate of the target critics;
         ``target_entropy``: H in the temperature loss (default -|A|/2, the paper's); ``style``: ``authors`` or
-        ``cleanrl`` (module docstring). ``cliprl furl`` passes ``authors``; this class keeps ``cleanrl`` as its
-        default so that code written before the styles existed builds the same agent."""
+        ``cleanrl`` (module docstring). The defaults are :class:`~cliprl_cli.furl.config.FurlConfig`'s."""
         if style not in SAC_STYLES:
             raise ValueError(f"unknown SAC style {style!r}; known: {', '.join(SAC_STYLES)}")
         self.device = device
@@ -220,11 +252,6 @@ class SAC:
         next_q = self.critic_target(next_obs, next_act).min(dim=0).values - alpha * next_logp
         return torch.addcmul(reward.unsqueeze(-1), discount.unsqueeze(-1), next_q, value=self.gamma)
 
-    @torch.no_grad()
-    def update_target(self) -> None:
-        """Polyak averaging: theta' <- theta' + tau (theta - theta')."""
-        torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
-
     def update_autograd(self, obs: torch.Tensor, act: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
                         discount: torch.Tensor) -> dict[str, torch.Tensor]:
         """The update as autograd computes it: the reference (and what a GPU runs); see the module docstring."""
@@ -248,11 +275,7 @@ class SAC:
         self.critic.requires_grad_(False)
         q_pi = self.critic(obs, new_act).min(dim=0).values
         self.critic.requires_grad_(True)
-        actor_loss = (alpha * logp - q_pi).mean()
-        alpha_loss = -(self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        alpha_loss.backward()
+        actor_loss = self.actor_temperature_backward(alpha, logp, q_pi)
         if self.style == "authors":
             self.critic_opt.step()
         self.actor_opt.step()
@@ -261,12 +284,3 @@ class SAC:
         self.update_target()
         return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
                 "alpha": alpha, "q": q.detach().mean(), "entropy": -logp.detach().mean()}
-
-    def state_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        """Actor, critics, target critics and log(alpha) as flat named tensors (for save_artifact)."""
-        out = {}
-        for name, module in (("actor", self.actor), ("critic", self.critic), ("critic_target", self.critic_target)):
-            for key, value in module.state_dict().items():
-                out[f"{prefix}.{name}.{key}"] = value
-        out[f"{prefix}.log_alpha"] = self.log_alpha.detach()
-        return out

@@ -1,11 +1,11 @@
 """Everything a FuRL run mutates, in one object that saves itself to a checkpoint and restores itself from one.
 
-A checkpoint (``OUT/checkpoint.safetensors`` + ``.json``, written by :func:`cliprl_cli.store.checkpoint.save_checkpoint`)
-holds :meth:`RunState.to_checkpoint`'s ``(tensors, state)``: the SAC agents with their optimizers, the heads and
-their optimizer, the filled part of the replay buffer and the alignment store, the transitions whose embeddings
-were in flight, the per-environment episode bookkeeping, the loss accumulators (in their key order: it is the key
-order of the curve points), the timings, and every RNG (torch generator, torch global/CUDA, numpy generator,
-numpy global, python, the evaluation environment's).
+A checkpoint (``OUT/checkpoint.safetensors`` + ``.json``, written by
+:func:`cliprl_cli.store.checkpoint.save_checkpoint`) holds :meth:`RunState.to_checkpoint`'s ``(tensors, state)``:
+the SAC agents with their optimizers, the heads and their optimizer, the filled part of the replay buffer and the
+alignment store, the transitions whose embeddings were in flight, the per-environment episode bookkeeping, the loss
+accumulators (in their key order: it is the key order of the curve points), the timings, and every RNG (torch
+generator, torch global/CUDA, numpy generator, numpy global, python, the evaluation environment's).
 
 MuJoCo/Meta-World state is not serialised: it is rebuilt by *replay*. Each environment's current episode is
 recorded as the RNG states its reset drew from (Meta-World draws random goals from the global ``np.random``, or
