@@ -101,7 +101,7 @@ def test_provenance_block_in_markdown_and_html(experiment, tmp_path):
     build_report(make_artifacts(tmp_path / "artifacts"), tmp_path / "out", params=params)
     md = (tmp_path / "out" / "report.md").read_text()
     commit = _git(repo, "rev-parse", "--short=12", "HEAD")
-    assert "- **Profile:** test profile" in md and "| `align.temperature` | `0.2` |" in md
+    assert md.count("**Profile: test profile.**") == 1 and "| `align.temperature` | `0.2` |" in md
     assert commit not in md and "run.json" in md
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<div class='prov' id='provenance'>" in page and "<script src='provenance.js'></script>" in page

@@ -1,6 +1,6 @@
 """The pipeline's DVC metrics and data plots: curated, one file per stage family, one key spelling.
 
-``dvc metrics show`` / ``dvc exp show`` read three small files the report writes (issue 16; before, nine files and
+``dvc metrics show`` / ``dvc exp show`` read three small files the report writes (before, nine files and
 ~140 columns, the report repeating transfer's numbers under other key spellings)::
 
     OUT/metrics/align.json      {"8": {"final_loss": .., "top1_text_to_policy": .., "top1_policy_to_text": ..}, ..}
