@@ -92,9 +92,10 @@ def _make_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copytree(ROOT / "cliprl_cli", repo / "cliprl_cli", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("dvc.yaml", "params.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md"):
+    for name in ("dvc.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
+    shutil.copy2(ROOT / "params-smoke.yaml", repo / "params.yaml")  # the smoke profile, made tinier still
     _set_params(repo, TINY)
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
                 ["git", "config", "user.name", "test"], [_dvc(), "init", "-q"],
@@ -145,6 +146,9 @@ def test_full_profile_parses(tmp_path):
         return {prefix + k for k, v in d.items()} | {x for k, v in d.items() if isinstance(v, dict)
                                                      for x in keys(v, prefix + k + ".")}
     assert keys(default) <= keys(full), sorted(keys(default) - keys(full))
+    smoke = yaml.safe_load((ROOT / "params-smoke.yaml").read_text())
+    assert keys(smoke) == keys(default), sorted(keys(smoke) ^ keys(default))
+    assert smoke["transfer"]["trials"] == 2 and default["transfer"]["trials"] == 10
     assert full["train_base"]["grid_sizes"] == [8, 10, 15, 25]
     assert full["transfer"]["trials"] == 10
     assert full["furl"]["steps"] == 1_000_000 and len(full["furl"]["seeds"]) == 5

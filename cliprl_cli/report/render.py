@@ -91,12 +91,15 @@ _BUILD_NOTE = ("commit, build date and the parameters changed against the commit
                "beside this report (kept out of the report itself, so identical results give identical bytes and a "
                "fresh clone's dvc repro leaves dvc.lock unchanged)")
 
-# Fills the build's provenance in at view time from provenance.js (a <script src> works from file://); the
-# table is built the way the static ones are, in its own scrolling box.
+# Fills the build's provenance in at view time from provenance.js (a <script src> works from file://), replacing
+# the static parameters line (its own lines say the same and more) and leaving out the profile (shown above it);
+# the table is built the way the static ones are, in its own scrolling box.
 _PROVENANCE_SCRIPT = (
     "<script>function " + JS_CALLBACK + "(p){var d=document.getElementById('prov-build');if(!d)return;"
     "var e=function(s){return String(s).replace(/[&<>\"']/g,function(c){return '&#'+c.charCodeAt(0)+';'})};"
-    "var h='<dl>';p.lines.forEach(function(l){h+='<dt>'+e(l[0])+'</dt><dd>'+e(l[1])+'</dd>'});h+='</dl>';"
+    "var s=document.getElementById('prov-static');if(s)s.style.display='none';"
+    "var h='<dl>';p.lines.forEach(function(l){if(l[0]!=='Profile')h+='<dt>'+e(l[0])+'</dt><dd>'+e(l[1])+'</dd>'});"
+    "h+='</dl>';"
     "if(p.changes.length){h+=\"<div class='scroll'><table><tr><th>parameter</th><th>committed</th>"
     "<th>this report</th></tr>\";p.changes.forEach(function(c){h+='<tr><td><code>'+e(c[0])+'</code></td><td>'"
     "+e(c[1])+'</td><td>'+e(c[2])+'</td></tr>'});h+='</table></div>'}d.innerHTML=h}</script>"
@@ -120,7 +123,7 @@ def _html_provenance(p: Provenance) -> str:
     provenance.js when the page is viewed beside it."""
     e = html.escape
     items = f"<dt>Parameters</dt><dd>{e(p.params_file or 'none given')}</dd>"
-    out = f"<div class='prov' id='provenance'><dl>{items}</dl><div id='prov-build'><p>Build: {e(_BUILD_NOTE)}.</p></div>"
+    out = f"<div class='prov' id='provenance'><dl id='prov-static'>{items}</dl><div id='prov-build'><p>Build: {e(_BUILD_NOTE)}.</p></div>"
     if p.parameters:
         rows = "".join(f"<tr><td><code>{e(key)}</code></td><td>{e(show_value(value))}</td></tr>"
                        for key, value in p.parameters)
