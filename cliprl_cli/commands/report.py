@@ -12,7 +12,7 @@ def report_command(
     artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", "-a",
                                    help="Artifacts directory (base/, align/, transfer/, furl/ under it)."),
     out: Path = typer.Option(Path("artifacts/report"), "--out", "-o",
-                             help="Output directory (report.md, report.html, plots/, metrics/, plot_data/)."),
+                             help="Output directory (report.md, report.html, plots/, metrics/)."),
     params: Optional[Path] = typer.Option(None, "--params", help="The pipeline's params.yaml: what was expected "
                                           "(grid sizes, tasks, methods, trials, FuRL runs) and the profile label."),
     profile_notes: Optional[Path] = typer.Option(None, "--profile-notes", help="Markdown file with one '## <name>' "
@@ -24,7 +24,7 @@ def report_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary output."),
 ) -> None:
     """Build the report from the pipeline's artifacts: tables beside the papers' numbers, PNG plots, a
-    self-contained HTML page, the DVC metrics (metrics/*.json) and data plots (plot_data/*.json). Missing or
+    self-contained HTML page and the DVC metrics (metrics/*.json: answers.json leads). Missing or
     partial artifacts are listed in the report, not fatal; an --artifacts that is absent or holds no pipeline
     output is an error (exit 2)."""
     from ..errors import CliprlError

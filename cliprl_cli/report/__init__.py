@@ -7,8 +7,8 @@ rendered from that same data. Output directory::
     OUT/report.html      the same, self-contained (PNGs embedded as base64 data URIs)
     OUT/plots/*.png      transfer per grid size, base and fine-tune learning curves, alignment loss,
                          FuRL success curves, VLM reward along a scripted-expert trajectory (paper's Figure 11)
-    OUT/metrics/{align,transfer,furl}.json   curated numbers for `dvc metrics show` / `dvc exp show` (.metrics)
-    OUT/plot_data/*.json data plots for `dvc plots show` / `dvc plots diff` (transfer curves, alignment loss, FuRL)
+    OUT/metrics/answers.json, report.json    the answers' estimates and completeness, for `dvc metrics show` /
+                         `dvc exp show` (about 120 columns); metrics/{align,transfer,furl}.json: fuller numbers
     OUT/provenance.js, OUT/run.json   the build's commit, date and changed parameters, read by report.html when it
                          is viewed; not declared in dvc.yaml, so the hashed report depends only on its inputs
 
@@ -50,7 +50,7 @@ from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
-from .metrics import METRICS_DIR, PLOT_DATA_DIR, write_metrics_and_plot_data
+from .metrics import METRICS_DIR, write_metrics
 from .provenance import collect_provenance, profile_note, view_time_files
 from .render import SECTIONS, ReportDoc, render_html, render_markdown
 from .tables import build_tables, build_warnings
@@ -62,7 +62,7 @@ METRICS_FILE = "metrics.json"  # an older single metrics file (removed when foun
 
 __all__ = [
     "build_report", "load_params", "furl_paper_success", "render_markdown", "render_html", "ReportDoc", "SECTIONS",
-    "REPORT_MD", "REPORT_HTML", "METRICS_DIR", "PLOT_DATA_DIR", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
+    "REPORT_MD", "REPORT_HTML", "METRICS_DIR", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
     "PAPER_GRID_SIZES", "FURL_PAPER_COLUMNS", "FURL_PAPER_COLUMN_NAMES", "FURL_PAPER_TABLE1", "FURL_PAPER_AVERAGE",
     "FURL_PAPER_NOTE",
 ]
@@ -134,7 +134,7 @@ def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any) -> li
 
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
                  plots: bool = True, profile_notes: str | Path | None = None) -> dict[str, Any]:
-    """Read ``artifacts_dir``, write report.md, report.html, plots/, metrics/ and plot_data/ to ``out_dir``.
+    """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics/ to ``out_dir``.
 
     ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. ``profile_notes``: a
     Markdown file with one ``## <profile name>`` section per profile (``docs/profiles.md``): the prose shown under
@@ -189,7 +189,7 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
                     section_notes={"clip": coincidence_notes(collected.transfer.coincident),
                                    "colour_shape": colour_shape_notes(colour_shape)},
                     verdicts=verdicts)
-    metrics = write_metrics_and_plot_data(collected, out)
+    metrics = write_metrics(collected, verdicts, out)
     (out / METRICS_FILE).unlink(missing_ok=True)
     atomic_write_text(out / REPORT_MD, render_markdown(doc))
     atomic_write_text(out / REPORT_HTML, render_html(doc, plots_dir))

@@ -49,6 +49,8 @@ class Verdict:
     reading: str
     n: int
     status: str
+    key: str = ""                # its key in metrics/answers.json ("8x8", "K32", "cs_shift", "furl-sac.<task>")
+    value: float | None = None   # the estimate itself, for the metrics
 
     @property
     def is_evidence(self) -> bool:
@@ -115,7 +117,7 @@ def clip_rl_verdicts(transfer: Any) -> list[Verdict]:
             group="clip", question=f"CLIP-RL vs Algorithm 1, {g}x{g}: steps to convergence, clip / language",
             ours=estimate_text(r.ratio, r.ci95, n), paper=f"about {CLIP_RL_PAPER_RATIO} (half the steps)",
             reading=read_ratio(r.ratio, r.ci95, n), n=n,
-            status=_status(n, CLIP_RL_PAPER_TRIALS)))
+            status=_status(n, CLIP_RL_PAPER_TRIALS), key=f"{g}x{g}", value=r.ratio))
     return out
 
 
@@ -143,7 +145,7 @@ def library_size_verdicts(study: Any) -> list[Verdict]:
             group="library", question=f"Library size ({what}): clip / language as the library grows",
             ours=ours, paper=f"about {CLIP_RL_PAPER_RATIO} with 4 sources; library size not varied",
             reading=f"at K = {big}: " + read_ratio(r.ratio, r.ci95, n), n=n,
-            status=_status(n, CLIP_RL_PAPER_TRIALS)))
+            status=_status(n, CLIP_RL_PAPER_TRIALS), key=f"K{big}" + ("" if regime == "honest" else f"_{regime}"), value=r.ratio))
     return out
 
 
@@ -177,7 +179,7 @@ def colour_shape_verdicts(data: Any) -> list[Verdict]:
         question="Colour x shape mechanism: weight on the useful group, clip minus language",
         ours=estimate_text(mean, ci, n, digits=3) + f" over {n} (layout, target, alignment seed) runs",
         paper="positive: CLIP-RL weights the sources that share the useful attribute (Figure 1)",
-        reading=reading, n=n, status=_status(n, MECHANISM_MIN_RUNS))]
+        reading=reading, n=n, status=_status(n, MECHANISM_MIN_RUNS), key="cs_shift", value=mean)]
     # steps: per run, clip mean / language mean; the interval over runs
     ratios = []
     for run in data.runs:
@@ -191,7 +193,7 @@ def colour_shape_verdicts(data: Any) -> list[Verdict]:
             group="colour_shape", question="Colour x shape: steps to convergence, clip / language",
             ours=estimate_text(float(np.mean(ratios)), rci, k) + f" (mean over {k} runs; {trials} trials each)",
             paper=f"about {CLIP_RL_PAPER_RATIO}", reading=read_ratio(float(np.mean(ratios)), rci, k), n=k,
-            status=_status(trials, CLIP_RL_PAPER_TRIALS)))
+            status=_status(trials, CLIP_RL_PAPER_TRIALS), key="cs_ratio", value=float(np.mean(ratios))))
     return out
 
 
@@ -236,7 +238,27 @@ def furl_verdicts(furl: Any) -> list[Verdict]:
         out.append(Verdict(
             group="furl", question=f"FuRL vs SAC, {task}: success at the last step, FuRL minus SAC",
             ours=estimate_text(diff, ci, n, digits=0, unit=" points") + f" ({n} seed(s))",
-            paper=paper, reading=reading, n=n, status=_status(n, FURL_PAPER_SEEDS, extra=extra)))
+            paper=paper, reading=reading, n=n, status=_status(n, FURL_PAPER_SEEDS, extra=extra),
+            key=f"furl-sac.{task}", value=diff))
+    return out
+
+
+def answers_metrics(verdicts: Sequence[Verdict]) -> dict[str, float]:
+    """The verdicts' estimates as one flat document for ``dvc metrics show``: short keys (``8x8`` ... ``25x25``: the
+    clip/language ratio per grid size; ``K32``, ``K32_trap``: the library-size ratio at the largest K; ``cs_shift``,
+    ``cs_ratio``: colour x shape; ``furl-sac``: FuRL minus SAC in points, averaged over tasks, since ten MT10 tasks
+    would be ten columns) and three significant digits, so the terminal table stays within about 120 columns."""
+    out: dict[str, float] = {}
+    furl = []
+    for v in verdicts:
+        if v.value is None or not v.key or not math.isfinite(v.value):
+            continue
+        if v.key.startswith("furl-sac."):
+            furl.append(v.value)
+        else:
+            out[v.key] = float(f"{v.value:.3g}")
+    if furl:
+        out["furl-sac"] = float(f"{sum(furl) / len(furl):.3g}")
     return out
 
 
