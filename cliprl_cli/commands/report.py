@@ -40,7 +40,7 @@ def report_command(
             typer.echo(f"  ... and {len(data['missing']) - 20} more (see the report)", err=True)
         for w in data["warnings"]:
             typer.echo(f"  warning: {w}", err=True)
-        for name in data["empty_sections"]:
+        for name in data["empty_sections"] if params is not None or strict else []:  # without params: on request
             typer.echo(f"  no data: {name}", err=True)
     if strict and data["missing"]:
         raise CliprlError(f"{len(data['missing'])} expected artifact(s) missing or incomplete; see {out / REPORT_HTML}")
