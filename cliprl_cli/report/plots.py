@@ -101,8 +101,8 @@ def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
         return None
     methods = list(dict.fromkeys(r.method for r in tr.rows))
     sizes = sorted({r.grid_size for r in tr.rows})
-    with plt.rc_context({"font.size": 11, "legend.fontsize": 10}):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    with plt.rc_context({"font.size": 12, "legend.fontsize": 11}):
+        fig, ax = plt.subplots(figsize=(6.2, 4.2))
         width = 0.8 / max(len(methods), 1)
         for i, m in enumerate(methods):
             offset = (i - (len(methods) - 1) / 2) * width
@@ -137,74 +137,83 @@ def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
 
 def plot_negative_transfer(tr: TransferSection, plots_dir: Path) -> Plot | None:
     """Each trial's initial success rate (all starts, before fine-tuning) against its steps to convergence, one
-    panel per grid size (two a row), colour per method; the dashed line is scratch's mean at that size."""
+    panel per grid size (two a row), colour and marker per method; the dashed line is scratch's mean at that size.
+
+    Sized like the base curves (a 6-inch-wide figure, 10-point text, the legend below the panels), so the text
+    stays legible when a phone scales the figure to its width."""
     sizes = sorted(n for n, by_method in tr.initial.items() if any(by_method.values()))
     if not sizes:
         return None
     cols = min(2, len(sizes))
     rows = -(-len(sizes) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
     methods = list(dict.fromkeys(m for n in sizes for m in tr.initial[n]))
-    for ax, n in zip(axes.flat, sizes):
-        for i, method in enumerate(methods):
-            trials = tr.initial[n].get(method, [])
-            if not trials:
-                continue
-            # a small per-method x offset keeps coinciding methods (same starts, same runs) visible side by side
-            dx = (i - (len(methods) - 1) / 2) * 0.006
-            ax.scatter([t[0] + dx for t in trials], [t[1] for t in trials], s=22, alpha=0.8,
-                       color=method_colour(method), label=method, marker=method_marker(method))
-        scratch = [t[1] for t in tr.initial[n].get("scratch", [])]
-        if scratch:
-            ax.axhline(sum(scratch) / len(scratch), color="k", ls="--", lw=1, label="scratch mean")
-        ax.set_yscale("log")
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_title(f"{n}x{n}", fontsize=9)
-        ax.set_xlabel("initial success rate (all starts)")
-        ax.set_ylabel("env steps to convergence")
-    for ax in list(axes.flat)[len(sizes):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Negative transfer: initial policy vs steps to convergence (one point per trial)", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, plots_dir, "negative_transfer.png",
-                 "Per trial: the initial policy's success rate from every start against its steps to convergence; "
-                 "points above the dashed line (scratch's mean) transferred negatively.", "clip")
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 10}):
+        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), squeeze=False)
+        handles: dict[str, Any] = {}
+        for k, (ax, n) in enumerate(zip(axes.flat, sizes)):
+            for i, method in enumerate(methods):
+                trials = tr.initial[n].get(method, [])
+                if not trials:
+                    continue
+                # a small per-method x offset keeps coinciding methods (same starts, same runs) side by side
+                dx = (i - (len(methods) - 1) / 2) * 0.012
+                handles[method] = ax.scatter([t[0] + dx for t in trials], [t[1] for t in trials], s=18, alpha=0.8,
+                                             color=method_colour(method), label=method, marker=method_marker(method))
+            scratch = [t[1] for t in tr.initial[n].get("scratch", [])]
+            if scratch:
+                handles["scratch mean"] = ax.axhline(sum(scratch) / len(scratch), color="k", ls="--", lw=1)
+            ax.set_yscale("log")
+            ax.set_xlim(-0.05, 1.05)
+            ax.set_title(f"{n}x{n}")
+            ax.set_xlabel("initial success" if k + cols >= len(sizes) else "")
+            ax.set_ylabel("steps (log)" if k % cols == 0 else "")
+        for ax in list(axes.flat)[len(sizes):]:
+            ax.set_visible(False)
+        fig.suptitle("Negative transfer: initial policy vs steps")
+        fig.tight_layout()
+        fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, "negative_transfer.png",
+                     "Per trial: the initial policy's success rate from every start against its env steps to "
+                     "convergence (log); points above the dashed line (scratch's mean) transferred negatively.", "clip")
 
 
 def plot_library_size(study: LibrarySizeResults, plots_dir: Path) -> Plot | None:
     """Steps to convergence against the number of sources K, one panel per naming regime, one line per method
-    with its 95% interval as a band (``benchmarks/library_size_study.py``)."""
+    with its 95% interval as a band (none below 3 runs per cell); both axes logarithmic. A 6-inch figure with
+    10-point text and the legend below, legible on a phone."""
     if not study.summary:
         return None
     regimes = list(study.summary)
-    fig, axes = plt.subplots(1, len(regimes), figsize=(5 * len(regimes), 3.6), squeeze=False, sharey=True)
-    for ax, regime in zip(axes.flat, regimes):
-        ks = sorted(study.summary[regime])
-        for method in LIBRARY_SIZE_METHODS:
-            cells = [(k, study.summary[regime][k][method]) for k in ks if method in study.summary[regime][k]]
-            if not cells:
-                continue
-            xs = [k for k, _ in cells]
-            ax.plot(xs, [s.mean for _, s in cells], marker=method_marker(method), color=method_colour(method),
-                    label=method)
-            if all(s.n >= 3 for _, s in cells):  # fewer than 3 runs per cell: no interval
-                ax.fill_between(xs, [s.ci95[0] for _, s in cells], [s.ci95[1] for _, s in cells],
-                                color=method_colour(method), alpha=0.15)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("number of sources K")
-        ax.set_title(f"{regime} target names", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes.flat[0].set_ylabel("env steps to convergence (log)")
-    axes.flat[0].legend(fontsize=7)
     n = study.grid_size
-    fig.suptitle(f"Library size on {n}x{n}: mean and 95% CI over targets x {study.trials} trials", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, plots_dir, "library_size.png",
-                 f"Transfer vs the number of sources K on a {n}x{n} grid (generated suite); honest target names "
-                 "and the paper's trap (a target's column named from the wrong side).", "clip")
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 10}):
+        fig, axes = plt.subplots(1, len(regimes), figsize=(3.1 * len(regimes), 3.0), squeeze=False, sharey=True)
+        for ax, regime in zip(axes.flat, regimes):
+            ks = sorted(study.summary[regime])
+            for method in LIBRARY_SIZE_METHODS:
+                cells = [(k, study.summary[regime][k][method]) for k in ks if method in study.summary[regime][k]]
+                if not cells:
+                    continue
+                xs = [k for k, _ in cells]
+                ax.plot(xs, [s.mean for _, s in cells], marker=method_marker(method), color=method_colour(method),
+                        label=method)
+                if all(s.n >= 3 for _, s in cells):
+                    ax.fill_between(xs, [s.ci95[0] for _, s in cells], [s.ci95[1] for _, s in cells],
+                                    color=method_colour(method), alpha=0.15)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xticks(ks, [str(k) for k in ks])
+            ax.set_xlabel("number of sources K")
+            ax.set_title(f"{regime} target names")
+            ax.grid(alpha=0.3)
+        axes.flat[0].set_ylabel("steps to convergence (log)")
+        fig.suptitle(f"Library size on {n}x{n} (mean, 95% CI)")
+        fig.tight_layout()
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="upper center", ncol=4, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, "library_size.png",
+                     f"Transfer vs the number of sources K on a {n}x{n} grid (generated suite); honest target names "
+                     "and the paper's trap (a target's column named from the wrong side).", "clip")
 
 
 def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plots_dir: Path) -> Plot | None:
