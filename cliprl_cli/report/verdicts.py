@@ -140,7 +140,7 @@ def library_size_verdicts(study: Any) -> list[Verdict]:
                       if m in ("clip", "language")), default=0)
             ours += f"; K = {small}: {estimate_text(rs.ratio, rs.ci95, ns)}"
         what = "honest target names" if regime == "honest" else (
-            "the paper's trap (a target's column named from the wrong side)" if regime == "trap" else regime)
+            "trap names: a target's column named from the wrong side" if regime == "trap" else regime)
         out.append(Verdict(
             group="library", question=f"Library size ({what}): clip / language as the library grows",
             ours=ours, paper=f"about {CLIP_RL_PAPER_RATIO} with 4 sources; library size not varied",
