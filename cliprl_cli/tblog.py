@@ -21,9 +21,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CliprlError
-from .store.formats import BaseCurve, FurlCurve, TransferCurves
 
-__all__ = ["require", "export_base", "export_transfer", "export_furl"]
+__all__ = ["OPTION_HELP", "require", "export_base", "export_transfer", "export_furl"]
+
+# The --tensorboard help of train-base, transfer and furl. Typer renders help through rich, whose markup would eat
+# "[tensorboard]" as a style tag: the bracket is escaped. This module imports nothing heavy at the top (the artifact
+# formats load inside the export functions), so a command can use it at definition time and `--help` stays fast.
+OPTION_HELP = ("Also write the learning curves as TensorBoard scalars under DIR once the run has finished (needs: "
+               "pip install 'cliprl\\[tensorboard]'); keep DIR outside DVC-tracked outputs.")
 
 _MISSING = ("--tensorboard needs the tensorboard package, which is not installed: pip install 'cliprl[tensorboard]' "
             "(or pip install tensorboard)")
@@ -63,6 +68,8 @@ def _grid(out: Path, fallback: Any) -> str:
 def export_base(logdir: str | Path, out: str | Path, *, grid: Any = None, seed: int = 0) -> Path:
     """A base policy's ``curve.json`` (``out`` is its directory) as ``DIR/train-base/<grid>/<slug>/seed<S>``."""
     out = Path(out)
+    from .store.formats import BaseCurve
+
     curve = BaseCurve.read(out / "curve.json")
     scalars = [(name, value, p.env_steps) for p in curve.points
                for name, value in (("success_rate", p.success_rate), ("path_ratio", p.path_ratio))]
@@ -72,6 +79,8 @@ def export_base(logdir: str | Path, out: str | Path, *, grid: Any = None, seed: 
 def export_transfer(logdir: str | Path, out: str | Path, *, grid: Any = None) -> list[Path]:
     """Every fine-tuning curve of ``out/curves.json`` as ``DIR/transfer/<grid>/<method>/trial<K>``."""
     out = Path(out)
+    from .store.formats import TransferCurves
+
     curves = TransferCurves.read(out / "curves.json")
     written = []
     for method, trials in curves.curves.items():
@@ -88,6 +97,8 @@ def export_transfer(logdir: str | Path, out: str | Path, *, grid: Any = None) ->
 
 def export_furl(logdir: str | Path, out: str | Path) -> Path:
     """A FuRL run's ``curve.json`` as ``DIR/furl/<task>/<variant>/seed<S>``: evaluation and training statistics."""
+    from .store.formats import FurlCurve
+
     run = FurlCurve.read(Path(out) / "curve.json")
     scalars: list[tuple[str, float, int]] = []
     for p in run.curve:

@@ -92,16 +92,18 @@ def _make_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copytree(ROOT / "cliprl_cli", repo / "cliprl_cli", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("dvc.yaml", "params.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md"):
+    for name in ("dvc.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
+    shutil.copy2(ROOT / "params-smoke.yaml", repo / "params.yaml")  # the smoke profile, made tinier still
     _set_params(repo, TINY)
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
                 ["git", "config", "user.name", "test"], [_dvc(), "init", "-q"],
                 [_dvc(), "config", "core.analytics", "false"]):
         proc = _run(repo, *cmd)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the data plots' Vega-Lite templates
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the offline page template of `dvc plots`
+    shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")  # which names it (plots.html_template)
     for cmd in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "tiny pipeline"]):
         proc = _run(repo, *cmd)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -145,6 +147,9 @@ def test_full_profile_parses(tmp_path):
         return {prefix + k for k, v in d.items()} | {x for k, v in d.items() if isinstance(v, dict)
                                                      for x in keys(v, prefix + k + ".")}
     assert keys(default) <= keys(full), sorted(keys(default) - keys(full))
+    smoke = yaml.safe_load((ROOT / "params-smoke.yaml").read_text())
+    assert keys(smoke) == keys(default), sorted(keys(smoke) ^ keys(default))
+    assert smoke["transfer"]["trials"] == 2 and default["transfer"]["trials"] == 10
     assert full["train_base"]["grid_sizes"] == [8, 10, 15, 25]
     assert full["transfer"]["trials"] == 10
     assert full["furl"]["steps"] == 1_000_000 and len(full["furl"]["seeds"]) == 5
@@ -186,28 +191,27 @@ def test_dag_reruns_only_invalidated_stages(tmp_path):
     assert _repro(repo) == FURL_STAGES | {"report"}
     assert _repro(repo) == set()
 
-    # metrics and plots are declared so that DVC's own commands work
+    # metrics and plots are declared so that DVC's own commands work, and read in a terminal and offline
     metrics = _run(repo, _dvc(), "metrics", "show", "--json")
     assert metrics.returncode == 0, metrics.stderr
     text = metrics.stdout
-    # curated: one file per stage family (issue 16), no per-stage duplicates under other spellings
-    for family in ("align", "transfer", "furl", "report"):
-        assert f"artifacts/report/metrics/{family}.json" in text
-    assert "artifacts/transfer/5/metrics.json" not in text and "nearest_clip" not in text
+    # curated: the answers alone (the fuller per-family files are written beside it, undeclared)
+    assert "artifacts/report/metrics/answers.json" in text and '"5x5"' in text
+    assert "artifacts/transfer/5/metrics.json" not in text and "artifacts/report/metrics/transfer.json" not in text
     shown_metrics = _run(repo, _dvc(), "metrics", "show")
-    columns = len(shown_metrics.stdout.splitlines()[0].split())
-    assert columns < 40, shown_metrics.stdout
+    assert max(len(line) for line in shown_metrics.stdout.splitlines()) <= 120, shown_metrics.stdout
     plots = _run(repo, _dvc(), "plots", "show", "--json")
     assert plots.returncode == 0, plots.stderr
     shown = json.loads(plots.stdout)["data"]
-    assert "artifacts/base/5/top-left-first/curve.json" in shown
     assert any(p.startswith("artifacts/report/plots/") and p.endswith(".png") for p in shown)
-    for name in ("transfer_curves", "align_loss", "furl_curves"):  # data plots drawn by .dvc/plots templates
-        assert f"artifacts/report/plot_data/{name}.json" in shown
-    # `dvc plots diff` overlays two revisions of a data plot (HEAD's committed lock vs the workspace)
+    assert not [p for p in shown if p.endswith(".json")]  # no Vega-Lite data plot: they need a CDN
+    page = _run(repo, _dvc(), "plots", "show", "-o", "dvc_plots")
+    assert page.returncode == 0, page.stderr
+    assert "<script" not in (repo / "dvc_plots" / "index.html").read_text()  # the offline template
+    # `dvc plots diff` sets the committed run's figures beside the workspace's
     diff = _run(repo, _dvc(), "plots", "diff", "HEAD", "--json", "--split")
     assert diff.returncode == 0, diff.stderr
-    assert "transfer_curves.json" in diff.stdout
+    assert "transfer_steps.png" in diff.stdout
 
 
 @pytest.mark.slow

@@ -4,11 +4,13 @@ pieces named, no tracebacks."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 from cliprl_cli.store.artifacts import save_artifact
 from cliprl_cli.cli import main
@@ -205,13 +207,10 @@ def test_complete_set_gives_expected_tables(tmp_path):
     assert set(metrics["align"]["5"]) == {"final_loss", "top1_text_to_policy", "top1_policy_to_text"}
     assert metrics["furl"]["reach-v3"]["furl"]["success_last"] == 75.0
     assert metrics["furl"]["reach-v3"]["furl"]["random_vlm"] is True
-    # data plots: long-form rows for the Vega-Lite templates of .dvc/plots/
-    rows = json.loads((out / "plot_data" / "transfer_curves.json").read_text())
-    assert rows and set(rows[0]) == {"grid_size", "method", "env_steps", "success_rate"}
-    loss = json.loads((out / "plot_data" / "align_loss.json").read_text())
-    assert loss[0]["epoch"] == 1 and loss[0]["grid_size"] == 5
-    furl = json.loads((out / "plot_data" / "furl_curves.json").read_text())
-    assert {r["variant"] for r in furl} == {"sac", "furl"}
+    # the answers, small enough for a terminal: one short key per question, three significant digits
+    answers = json.loads((out / "metrics" / "answers.json").read_text())
+    assert answers == {"5x5": 0.75, "furl-sac": 0.0}
+    assert not (out / "plot_data").exists()  # no data plots: the figures are PNGs that render offline
     json.dumps(data, default=str)  # the returned data is plain
 
 
@@ -260,15 +259,47 @@ def test_partial_trials_are_flagged(tmp_path):
     assert "transfer method 'uniform'" in missing
 
 
-def test_empty_artifacts_dir_through_cli(tmp_path, capsys):
+def test_absent_empty_or_unrecognised_artifacts_dir_is_one_line_exit_2(tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["report", "--artifacts", str(tmp_path / "nothing"), "--out", str(out)])
-    assert code == 0
+    assert main(["report", "--artifacts", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "nothing has been run yet" in err and "Traceback" not in err
-    assert "nothing has been run yet" in (out / "report.md").read_text()
-    assert (out / "report.html").is_file() and (out / "plots").is_dir()
-    assert json.loads((out / "metrics" / "report.json").read_text())["complete"] is False
+    assert err.count("\n") == 1 and "error: --artifacts" in err and "not found: nothing has been run yet" in err
+    assert not out.exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "--artifacts", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no cliprl artifacts" in err
+    elsewhere = tmp_path / "elsewhere"
+    _w(elsewhere / "runs" / "8" / "results.json", {"x": 1})  # outputs, but not in the pipeline's layout
+    (elsewhere / "base").mkdir()  # an empty layout directory is not an artifact either
+    assert main(["report", "--artifacts", str(elsewhere), "--out", str(out)]) == 2
+    assert "holds no cliprl artifacts" in capsys.readouterr().err
+    one_stage = tmp_path / "t8"
+    write_transfer(one_stage)  # a single stage's directory passed instead of its parent
+    assert main(["report", "--artifacts", str(one_stage), "--out", str(out)]) == 2
+    assert "holds one stage's output" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_strict_fails_when_an_expected_section_has_no_data(tmp_path, capsys):
+    art = make_artifacts(tmp_path / "artifacts")
+    shutil.rmtree(art / "furl")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({k: v for k, v in PARAMS.items() if k != "furl"}))
+    assert main(["report", "--artifacts", str(art), "--out", str(tmp_path / "r0"), "--params", str(params),
+                 "--strict"]) == 0
+    capsys.readouterr()
+    params.write_text(yaml.safe_dump({**PARAMS, "furl": {"tasks": [], "variants": [], "seeds": []},
+                                      "library_size": {"trials": 2}}))
+    assert main(["report", "--artifacts", str(art), "--out", str(tmp_path / "r1"), "--params", str(params)]) == 0
+    assert "no data: library-size study" in capsys.readouterr().err
+    assert main(["report", "--artifacts", str(art), "--out", str(tmp_path / "r2"), "--params", str(params),
+                 "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no data for expected section(s): library-size study; FuRL from states" in err
+    # without params every section is expected
+    assert main(["report", "--artifacts", str(art), "--out", str(tmp_path / "r3"), "--strict"]) == 2
+    assert "colour x shape world" in capsys.readouterr().err
 
 
 def test_cli_strict_and_bad_inputs(tmp_path, capsys):

@@ -106,6 +106,12 @@ def load_library(base_dir: str | Path, sources: Sequence[str] | None = None) -> 
     if sources is not None:
         found = [item[0][1].get("instruction", "") for item in loaded]
         missing = [s for s in sources if s not in found]
+        if missing and found and not set(found) & set(sources):
+            # not one source is here: the policies come from another suite, and they record which one
+            suites = sorted({str((item[0][1].get("config") or {}).get("suite", "?")) for item in loaded})
+            raise CliprlError(f"{base_dir}: its policies were trained for suite {', '.join(suites)} "
+                              f"({sorted(found)}), and none is a source asked for ({list(sources)}): pass the suite "
+                              "they were trained with (--tasks FILE), or choose --sources among them")
         if missing:
             raise CliprlError(f"{base_dir}: no base policy for source(s) {missing}; it holds {sorted(found)} "
                               f"(train them with `cliprl train-base --all`, or choose --sources)")

@@ -12,20 +12,21 @@ def report_command(
     artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", "-a",
                                    help="Artifacts directory (base/, align/, transfer/, furl/ under it)."),
     out: Path = typer.Option(Path("artifacts/report"), "--out", "-o",
-                             help="Output directory (report.md, report.html, plots/, metrics/, plot_data/)."),
+                             help="Output directory (report.md, report.html, plots/, metrics/)."),
     params: Optional[Path] = typer.Option(None, "--params", help="The pipeline's params.yaml: what was expected "
                                           "(grid sizes, tasks, methods, trials, FuRL runs) and the profile label."),
     profile_notes: Optional[Path] = typer.Option(None, "--profile-notes", help="Markdown file with one '## <name>' "
                                                  "section per profile (docs/profiles.md): the prose shown under the "
                                                  "title for the params' profile.name."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (matplotlib, Agg)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing "
-                                "(the report is written either way)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing or an expected "
+                                "section has no data (the report is written either way)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary output."),
 ) -> None:
     """Build the report from the pipeline's artifacts: tables beside the papers' numbers, PNG plots, a
-    self-contained HTML page, the DVC metrics (metrics/*.json) and data plots (plot_data/*.json). Missing or
-    partial artifacts are listed in the report, not fatal."""
+    self-contained HTML page and the DVC metrics (metrics/*.json: answers.json leads). Missing or
+    partial artifacts are listed in the report, not fatal; an --artifacts that is absent or holds no pipeline
+    output is an error (exit 2)."""
     from ..errors import CliprlError
     from ..report import REPORT_HTML, build_report
 
@@ -39,5 +40,10 @@ def report_command(
             typer.echo(f"  ... and {len(data['missing']) - 20} more (see the report)", err=True)
         for w in data["warnings"]:
             typer.echo(f"  warning: {w}", err=True)
+        for name in data["empty_sections"] if params is not None or strict else []:  # without params: on request
+            typer.echo(f"  no data: {name}", err=True)
     if strict and data["missing"]:
         raise CliprlError(f"{len(data['missing'])} expected artifact(s) missing or incomplete; see {out / REPORT_HTML}")
+    if strict and data["empty_sections"]:
+        raise CliprlError(f"no data for expected section(s): {'; '.join(data['empty_sections'])}; "
+                          f"see {out / REPORT_HTML}")

@@ -7,8 +7,8 @@ rendered from that same data. Output directory::
     OUT/report.html      the same, self-contained (PNGs embedded as base64 data URIs)
     OUT/plots/*.png      transfer per grid size, base and fine-tune learning curves, alignment loss,
                          FuRL success curves, VLM reward along a scripted-expert trajectory (paper's Figure 11)
-    OUT/metrics/{align,transfer,furl}.json   curated numbers for `dvc metrics show` / `dvc exp show` (.metrics)
-    OUT/plot_data/*.json data plots for `dvc plots show` / `dvc plots diff` (transfer curves, alignment loss, FuRL)
+    OUT/metrics/answers.json, report.json    the answers' estimates and completeness, for `dvc metrics show` /
+                         `dvc exp show` (about 120 columns); metrics/{align,transfer,furl}.json: fuller numbers
     OUT/provenance.js, OUT/run.json   the build's commit, date and changed parameters, read by report.html when it
                          is viewed; not declared in dvc.yaml, so the hashed report depends only on its inputs
 
@@ -50,18 +50,19 @@ from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
-from .metrics import METRICS_DIR, PLOT_DATA_DIR, write_metrics_and_plot_data
+from .metrics import METRICS_DIR, write_metrics
 from .provenance import collect_provenance, profile_note, view_time_files
 from .render import SECTIONS, ReportDoc, render_html, render_markdown
 from .tables import build_tables, build_warnings
+from .verdicts import Verdict, all_verdicts
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-METRICS_FILE = "metrics.json"  # written before issue 16 (removed when found): now METRICS_DIR/<family>.json
+METRICS_FILE = "metrics.json"  # an older single metrics file (removed when found): now METRICS_DIR/<family>.json
 
 __all__ = [
     "build_report", "load_params", "furl_paper_success", "render_markdown", "render_html", "ReportDoc", "SECTIONS",
-    "REPORT_MD", "REPORT_HTML", "METRICS_DIR", "PLOT_DATA_DIR", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
+    "REPORT_MD", "REPORT_HTML", "METRICS_DIR", "PLOTS_DIR", "CLIP_RL_PAPER", "CLIP_RL_PAPER_RATIO",
     "PAPER_GRID_SIZES", "FURL_PAPER_COLUMNS", "FURL_PAPER_COLUMN_NAMES", "FURL_PAPER_TABLE1", "FURL_PAPER_AVERAGE",
     "FURL_PAPER_NOTE",
 ]
@@ -97,19 +98,55 @@ def coincidence_notes(found: list[Coincidence]) -> list[str]:
     return notes
 
 
+# Where each kind of artifact lives under ARTIFACTS; a directory with none of these holds no pipeline output.
+ARTIFACT_DIRS = ("base", "align", "transfer", "library_size", "colour_shape", "furl", "furl-pixels")
+_STAGE_FILES = ("results.json", "policy.json", "heads.json", "summary.json", "curve.json")
+
+
+def check_artifacts_dir(root: Path) -> None:
+    """Refuse, with one line, an ``--artifacts`` that does not exist or holds no pipeline output at all (a report
+    of empty sections would look like a finished, empty run)."""
+    if not root.exists():
+        raise CliprlError(f"--artifacts {root} not found: nothing has been run yet (run `dvc repro`, or pass the "
+                          "pipeline's artifacts directory)")
+    if not root.is_dir():
+        raise CliprlError(f"--artifacts {root} is not a directory")
+    if any(p.is_file() for d in ARTIFACT_DIRS for p in (root / d).rglob("*")):
+        return
+    if any((root / name).is_file() for name in _STAGE_FILES):
+        raise CliprlError(f"--artifacts {root} holds one stage's output, not the pipeline's artifacts directory: "
+                          f"pass the directory above {', '.join(d + '/' for d in ARTIFACT_DIRS[:3])}...")
+    raise CliprlError(f"--artifacts {root} holds no cliprl artifacts (looked for "
+                      f"{', '.join(d + '/' for d in ARTIFACT_DIRS)}): nothing to report")
+
+
+def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any) -> list[str]:
+    """The report sections that params expect (every section without params) but that have no data."""
+    has = {"CLIP-RL grid world (train_base, align, transfer)": bool(collected.base.rows or collected.transfer.rows),
+           "library-size study": collected.library_size is not None,
+           "colour x shape world": bool(colour_shape.runs),
+           "FuRL from states": bool(collected.furl.runs),
+           "FuRL from pixels": bool(collected.furl_pixels)}
+    wanted = {"CLIP-RL grid world (train_base, align, transfer)": "train_base", "library-size study": "library_size",
+              "colour x shape world": "colour_shape", "FuRL from states": "furl", "FuRL from pixels": "furl_pixels"}
+    return [name for name, ok in has.items() if not ok and (not prm or prm.get(wanted[name]))]
+
+
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
                  plots: bool = True, profile_notes: str | Path | None = None) -> dict[str, Any]:
-    """Read ``artifacts_dir``, write report.md, report.html, plots/, metrics/ and plot_data/ to ``out_dir``.
+    """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics/ to ``out_dir``.
 
     ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. ``profile_notes``: a
     Markdown file with one ``## <profile name>`` section per profile (``docs/profiles.md``): the prose shown under
     the title for params' ``profile.name`` (prose is not a DVC parameter). Returns the report
     as plain data: ``tables`` (title, header, rows), ``missing`` (one line per missing or incomplete artifact, with
     the stage that makes it), ``warnings``, ``plots``, ``metrics``, and the collected ``base``, ``align``,
-    ``transfer``, ``furl`` data. Never raises for missing or malformed artifacts; raises :class:`CliprlError`
-    only for an unusable ``out_dir`` or params file.
+    ``transfer``, ``furl`` data, ``verdicts`` (the answers of the first screen) and ``empty_sections`` (expected
+    sections without any data). Never raises for missing or malformed artifacts; raises :class:`CliprlError` for an
+    unusable ``out_dir`` or params file, and for an ``artifacts_dir`` that is absent or holds no pipeline output.
     """
     root = Path(artifacts_dir)
+    check_artifacts_dir(root)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CliprlError(f"--out {out} exists and is not a directory")
@@ -122,7 +159,7 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     # ---- collect: every artifact read once, into typed inputs
     collected = collect(root, expected_from_params(prm))
     log = collected.log
-    colour_shape = collect_colour_shape(root, prm)  # issue 12's world: ARTIFACTS/colour_shape (its own section)
+    colour_shape = collect_colour_shape(root, prm)  # ARTIFACTS/colour_shape (its own section)
     log.missing.extend(colour_shape.missing)
     log.notes.extend(colour_shape.notes)
 
@@ -145,19 +182,23 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
 
     # ---- tables, metrics, render
     provenance = collect_provenance(prm, None if isinstance(params, dict) else params)
+    verdicts: list[Verdict] = all_verdicts(collected, colour_shape)
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
                     tables=build_tables(collected) + colour_shape_tables(colour_shape), plots=drawn,
                     notes=log.notes, provenance=provenance,
                     section_notes={"clip": coincidence_notes(collected.transfer.coincident),
-                                   "colour_shape": colour_shape_notes(colour_shape)})
-    metrics = write_metrics_and_plot_data(collected, out)
+                                   "colour_shape": colour_shape_notes(colour_shape)},
+                    verdicts=verdicts)
+    metrics = write_metrics(collected, verdicts, out)
     (out / METRICS_FILE).unlink(missing_ok=True)
     atomic_write_text(out / REPORT_MD, render_markdown(doc))
     atomic_write_text(out / REPORT_HTML, render_html(doc, plots_dir))
     for name in (REPORT_MD, REPORT_HTML):
         (out / name).chmod(0o644)
-    view_time_files(provenance, out)  # provenance.js + run.json: not hashed by DVC (issue 16)
+    view_time_files(provenance, out)  # provenance.js + run.json: not hashed by DVC
     return {"title": title, "profile": profile, "missing": log.missing, "notes": log.notes,
             "warnings": doc.warnings, "base": asdict(collected.base), "align": asdict(collected.align),
             "transfer": asdict(collected.transfer), "furl": asdict(collected.furl),
-            "plots": [asdict(p) for p in drawn], "tables": [asdict(t) for t in doc.tables], "metrics": metrics}
+            "plots": [asdict(p) for p in drawn], "tables": [asdict(t) for t in doc.tables], "metrics": metrics,
+            "verdicts": [asdict(v) for v in verdicts],
+            "empty_sections": empty_sections(prm, collected, colour_shape)}

@@ -272,7 +272,7 @@ class Collected:
 
 @dataclass
 class PixelRun:
-    """One ``cliprl furl --obs pixels`` run's evaluation curve (issue 17; the paper's Figure 7)."""
+    """One ``cliprl furl --obs pixels`` run's evaluation curve (the paper's Figure 7)."""
 
     task: str
     variant: str

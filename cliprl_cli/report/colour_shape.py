@@ -1,4 +1,4 @@
-"""The report's colour x shape section (issue 12): layout pictures, weight on the useful group, steps to convergence.
+"""The report's colour x shape section: layout pictures, weight on the useful group, steps to convergence.
 
 Inputs: ``ARTIFACTS/colour_shape/{layout}/transfer/{target}/seed{S}/results.json`` (``cliprl transfer`` on a
 colour-shape suite; the ``colour_shape_transfer`` DVC stages), read by :class:`cliprl_cli.store.formats.TransferResults`.
@@ -42,7 +42,7 @@ from .plots import PLOTS_DIR, Plot  # noqa: E402
 from .tables import Table  # noqa: E402
 
 SECTION = "colour_shape"
-HEADING = "CLIP-RL on the MiniGrid colour x shape world (issue 12)"
+HEADING = "CLIP-RL on the MiniGrid colour x shape world"
 DIR = "colour_shape"
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 

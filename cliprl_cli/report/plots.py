@@ -2,7 +2,8 @@
 
 Figures (file names under ``OUT/plots/``):
 
-* ``transfer_steps.png``: steps to convergence per grid size and method (bars with 95% intervals, trials as dots);
+* ``transfer_steps.png``: steps to convergence per grid size and method on a log axis (mean with its 95% interval,
+  trials as dots);
 * ``negative_transfer.png``: per trial, the initial policy's success rate against its steps to convergence,
   one panel per grid size, scratch's mean as a dashed line;
 * ``library_size.png``: steps to convergence against the number of sources K (when the library-size study ran);
@@ -13,7 +14,9 @@ Figures (file names under ``OUT/plots/``):
 * ``expert_reward_{task}_{variant}_{seed}.png``: VLM reward along a scripted-expert trajectory (FuRL Figure 11).
 
 Plots of runs whose VLM had random weights say so in red in the title and in the caption. Every axis has a label
-in words (:data:`AXIS_LABELS` for the curve fields, never a raw field name); losses are drawn on log axes.
+in words (:data:`AXIS_LABELS` for the curve fields, never a raw field name); losses and steps to convergence are
+drawn on log axes (they span orders of magnitude: 8x8 and 25x25 differ by 100x). Every method and FuRL variant has
+one colour in every figure (:mod:`.palette`); methods whose points can coincide also differ in marker and offset.
 Matplotlib draws with the Agg backend (files only, no display), selected before pyplot is imported.
 """
 
@@ -34,7 +37,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from ..store.atomic import atomic_write_bytes  # noqa: E402
 from ..store.formats import LIBRARY_SIZE_METHODS, CurvePoint, FurlPoint, LibrarySizeResults  # noqa: E402
 from .collect import AlignSection, BaseSection, Collected, FurlRun, TransferSection  # noqa: E402
-from .paper import FURL_PAPER_COLUMNS  # noqa: E402
+from .palette import method_colour, method_linestyle, method_marker  # noqa: E402
 
 PLOTS_DIR = "plots"
 _RANDOM_TAG = " [RANDOM-WEIGHT VLM: rewards are noise]"
@@ -63,18 +66,19 @@ def _xy(points: Iterable[CurvePoint | FurlPoint], x: str, y: str) -> list[tuple[
     return [(getattr(p, x), getattr(p, y)) for p in points]
 
 
+def _steps_label(x: float, _pos: int | None = None) -> str:
+    """An env-step count as 50k / 1.2M, so long budgets do not overlap."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
 def _steps_axis(ax: Any) -> None:
-    """Env-step x axes as 50k / 1.2M, so long budgets do not overlap."""
-
-    def fmt(x: float, _pos: int) -> str:
-        if abs(x) >= 1e6:
-            return f"{x / 1e6:g}M"
-        if abs(x) >= 1e3:
-            return f"{x / 1e3:g}k"
-        return f"{x:g}"
-
+    """Env-step x axes as 50k / 1.2M, five ticks at most."""
     ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+    ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
 
 
 def _save(fig: Figure, plots_dir: Path, name: str, caption: str, section: str) -> Plot:
@@ -90,128 +94,157 @@ def _save(fig: Figure, plots_dir: Path, name: str, caption: str, section: str) -
 
 # --------------------------------------------------------------------------------------------------------- figures
 def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
-    """Steps to convergence per grid size and method: mean bars, 95% interval whiskers, each trial as a dot."""
+    """Steps to convergence per grid size and method on a log axis: the mean as a marker with its 95% interval,
+    each trial as a small dot beside it. Each method sits at its own offset within a grid size, so methods with the
+    same numbers (``nearest-language`` and ``nearest-clip`` copying one source) stay visible side by side."""
     if not tr.rows:
         return None
     methods = list(dict.fromkeys(r.method for r in tr.rows))
     sizes = sorted({r.grid_size for r in tr.rows})
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / max(len(methods), 1)
-    for i, m in enumerate(methods):
-        offset = (i - (len(methods) - 1) / 2) * width
-        xs, ys, lo, hi = [], [], [], []
-        for j, n in enumerate(sizes):
-            row = next((r for r in tr.rows if r.grid_size == n and r.method == m), None)
-            if row is None or row.mean is None:
-                continue
-            xs.append(j + offset)
-            ys.append(row.mean)
-            ci = row.ci95 or (row.mean, row.mean)
-            lo.append(max(row.mean - (ci[0] if ci[0] is not None else row.mean), 0))
-            hi.append(max((ci[1] if ci[1] is not None else row.mean) - row.mean, 0))
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=m)
-        for j, n in enumerate(sizes):  # the raw trials, censored ones included
-            pts = tr.steps.get(n, {}).get(m, [])
-            ax.scatter([j + offset] * len(pts), pts, s=8, color="k", zorder=3)
-    ax.set_xticks(range(len(sizes)), [f"{n}x{n}" for n in sizes])
-    ax.set_ylabel("env steps to convergence")
-    ax.set_title("Transfer to the target: steps to convergence (mean, 95% CI, trials as dots)")
-    ax.legend(fontsize=8)
-    return _save(fig, plots_dir, "transfer_steps.png",
-                 "Steps to convergence per grid size and method (censored runs counted at the budget).", "clip")
+    with plt.rc_context({"font.size": 12, "legend.fontsize": 11}):
+        fig, ax = plt.subplots(figsize=(6.2, 4.2))
+        width = 0.8 / max(len(methods), 1)
+        for i, m in enumerate(methods):
+            offset = (i - (len(methods) - 1) / 2) * width
+            colour = method_colour(m)
+            xs, ys, lo, hi = [], [], [], []
+            for j, n in enumerate(sizes):
+                row = next((r for r in tr.rows if r.grid_size == n and r.method == m), None)
+                pts = [p for p in tr.steps.get(n, {}).get(m, []) if p > 0]  # a zero-step trial has no log position
+                if pts:
+                    ax.scatter([j + offset + width * 0.25] * len(pts), pts, s=7, color=colour, alpha=0.45, lw=0)
+                if row is None or row.mean is None or row.mean <= 0:
+                    continue
+                xs.append(j + offset)
+                ys.append(row.mean)
+                ci = row.ci95 if row.ci95 and None not in row.ci95 and row.n >= 3 else (row.mean, row.mean)
+                lo.append(max(row.mean - ci[0], 0))
+                hi.append(max(ci[1] - row.mean, 0))
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt=method_marker(m), color=colour, ms=6, capsize=3, lw=1.3,
+                        label=m)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(sizes)), [f"{n}x{n}" for n in sizes])
+        ax.set_ylabel("env steps to convergence (log)")
+        ax.set_title("Steps to convergence on the target")
+        ax.grid(axis="y", which="major", alpha=0.3)
+        fig.tight_layout()
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=3, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, "transfer_steps.png",
+                     "Steps to convergence per grid size and method, log axis: mean with its 95% interval (none for "
+                     "fewer than 3 trials), trials as dots; censored runs counted at the budget.", "clip")
 
 
 def plot_negative_transfer(tr: TransferSection, plots_dir: Path) -> Plot | None:
     """Each trial's initial success rate (all starts, before fine-tuning) against its steps to convergence, one
-    panel per grid size (two a row), colour per method; the dashed line is scratch's mean at that size."""
+    panel per grid size (two a row), colour and marker per method; the dashed line is scratch's mean at that size.
+
+    Sized like the base curves (a 6-inch-wide figure, 10-point text, the legend below the panels), so the text
+    stays legible when a phone scales the figure to its width."""
     sizes = sorted(n for n, by_method in tr.initial.items() if any(by_method.values()))
     if not sizes:
         return None
     cols = min(2, len(sizes))
     rows = -(-len(sizes) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     methods = list(dict.fromkeys(m for n in sizes for m in tr.initial[n]))
-    for ax, n in zip(axes.flat, sizes):
-        for i, method in enumerate(methods):
-            trials = tr.initial[n].get(method, [])
-            if not trials:
-                continue
-            ax.scatter([t[0] for t in trials], [t[1] for t in trials], s=18, alpha=0.75,
-                       color=colors[i % len(colors)], label=method,
-                       marker="x" if any(t[2] for t in trials) else "o")
-        scratch = [t[1] for t in tr.initial[n].get("scratch", [])]
-        if scratch:
-            ax.axhline(sum(scratch) / len(scratch), color="k", ls="--", lw=1, label="scratch mean")
-        ax.set_yscale("log")
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_title(f"{n}x{n}", fontsize=9)
-        ax.set_xlabel("initial success rate (all starts)")
-        ax.set_ylabel("env steps to convergence")
-    for ax in list(axes.flat)[len(sizes):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Negative transfer: initial policy vs steps to convergence (one point per trial)", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, plots_dir, "negative_transfer.png",
-                 "Per trial: the initial policy's success rate from every start against its steps to convergence; "
-                 "points above the dashed line (scratch's mean) transferred negatively.", "clip")
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 10}):
+        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), squeeze=False)
+        handles: dict[str, Any] = {}
+        for k, (ax, n) in enumerate(zip(axes.flat, sizes)):
+            for i, method in enumerate(methods):
+                trials = tr.initial[n].get(method, [])
+                if not trials:
+                    continue
+                # a small per-method x offset keeps coinciding methods (same starts, same runs) side by side
+                dx = (i - (len(methods) - 1) / 2) * 0.012
+                handles[method] = ax.scatter([t[0] + dx for t in trials], [t[1] for t in trials], s=18, alpha=0.8,
+                                             color=method_colour(method), label=method, marker=method_marker(method))
+            scratch = [t[1] for t in tr.initial[n].get("scratch", [])]
+            if scratch:
+                handles["scratch mean"] = ax.axhline(sum(scratch) / len(scratch), color="k", ls="--", lw=1)
+            ax.set_yscale("log")
+            ax.set_xlim(-0.05, 1.05)
+            ax.set_title(f"{n}x{n}")
+            ax.set_xlabel("initial success" if k + cols >= len(sizes) else "")
+            ax.set_ylabel("steps (log)" if k % cols == 0 else "")
+        for ax in list(axes.flat)[len(sizes):]:
+            ax.set_visible(False)
+        fig.suptitle("Negative transfer: initial policy vs steps")
+        fig.tight_layout()
+        fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, "negative_transfer.png",
+                     "Per trial: the initial policy's success rate from every start against its env steps to "
+                     "convergence (log); points above the dashed line (scratch's mean) transferred negatively.", "clip")
 
 
 def plot_library_size(study: LibrarySizeResults, plots_dir: Path) -> Plot | None:
     """Steps to convergence against the number of sources K, one panel per naming regime, one line per method
-    with its 95% interval as a band (``benchmarks/library_size_study.py``)."""
+    with its 95% interval as a band (none below 3 runs per cell); both axes logarithmic. A 6-inch figure with
+    10-point text and the legend below, legible on a phone."""
     if not study.summary:
         return None
     regimes = list(study.summary)
-    fig, axes = plt.subplots(1, len(regimes), figsize=(5 * len(regimes), 3.6), squeeze=False, sharey=True)
-    colors = {"scratch": "grey", "uniform": "tab:green", "language": "tab:blue", "clip": "tab:red"}
-    for ax, regime in zip(axes.flat, regimes):
-        ks = sorted(study.summary[regime])
-        for method in LIBRARY_SIZE_METHODS:
-            cells = [(k, study.summary[regime][k][method]) for k in ks if method in study.summary[regime][k]]
-            if not cells:
-                continue
-            xs = [k for k, _ in cells]
-            ax.plot(xs, [s.mean for _, s in cells], marker="o", color=colors[method], label=method)
-            ax.fill_between(xs, [s.ci95[0] for _, s in cells], [s.ci95[1] for _, s in cells],
-                            color=colors[method], alpha=0.15)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("number of sources K")
-        ax.set_title(f"{regime} target names", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes.flat[0].set_ylabel("env steps to convergence")
-    axes.flat[0].legend(fontsize=7)
     n = study.grid_size
-    fig.suptitle(f"Library size on {n}x{n}: mean and 95% CI over targets x {study.trials} trials", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, plots_dir, "library_size.png",
-                 f"Transfer vs the number of sources K on a {n}x{n} grid (generated suite); honest target names "
-                 "and the paper's trap (a target's column named from the wrong side).", "clip")
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 10}):
+        fig, axes = plt.subplots(1, len(regimes), figsize=(3.1 * len(regimes), 3.0), squeeze=False, sharey=True)
+        for ax, regime in zip(axes.flat, regimes):
+            ks = sorted(study.summary[regime])
+            for method in LIBRARY_SIZE_METHODS:
+                cells = [(k, study.summary[regime][k][method]) for k in ks if method in study.summary[regime][k]]
+                if not cells:
+                    continue
+                xs = [k for k, _ in cells]
+                ax.plot(xs, [s.mean for _, s in cells], marker=method_marker(method), color=method_colour(method),
+                        label=method)
+                if all(s.n >= 3 for _, s in cells):
+                    ax.fill_between(xs, [s.ci95[0] for _, s in cells], [s.ci95[1] for _, s in cells],
+                                    color=method_colour(method), alpha=0.15)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xticks(ks, [str(k) for k in ks])
+            ax.set_xlabel("number of sources K")
+            ax.set_title(f"{regime} target names")
+            ax.grid(alpha=0.3)
+        axes.flat[0].set_ylabel("steps to convergence (log)")
+        fig.suptitle(f"Library size on {n}x{n} (mean, 95% CI)")
+        fig.tight_layout()
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="upper center", ncol=4, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, "library_size.png",
+                     f"Transfer vs the number of sources K on a {n}x{n} grid (generated suite); honest target names "
+                     "and the paper's trap (a target's column named from the wrong side).", "clip")
 
 
 def plot_finetune_curves(n: int, curves: dict[str, list[list[CurvePoint]]], plots_dir: Path) -> Plot | None:
-    """Fine-tuning success rate against env steps on the ``n``x``n`` target, one line per trial, colour per method."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    drawn = False
-    for i, (method, trials) in enumerate(curves.items()):
-        for k, curve in enumerate(trials):
-            pts = _xy(curve, "env_steps", "success_rate")
-            if pts:
-                ax.plot(*zip(*pts), color=colors[i % len(colors)], alpha=0.7, lw=1, label=method if k == 0 else None)
-                drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xlabel("env steps")
-    _steps_axis(ax)
-    ax.set_ylabel("success rate (all starts)")
-    ax.set_title(f"Fine-tuning on the target, {n}x{n} (one line per trial)")
-    ax.legend(fontsize=8)
-    return _save(fig, plots_dir, f"finetune_curves_{n}.png", f"Fine-tuning learning curves on the {n}x{n} target.",
-                 "clip")
+    """Fine-tuning success rate against env steps on the ``n``x``n`` target, one line per trial, colour per method.
+
+    The step axis is logarithmic beyond the first 1,000 steps (symlog: a run that starts converged sits at 0), so
+    fast methods are not squeezed against the left edge by slow ones."""
+    with plt.rc_context({"font.size": 11, "legend.fontsize": 10}):
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+        drawn = False
+        for method, trials in curves.items():
+            for k, curve in enumerate(trials):
+                pts = _xy(curve, "env_steps", "success_rate")
+                if pts:
+                    ax.plot(*zip(*pts), color=method_colour(method), ls=method_linestyle(method), alpha=0.7, lw=1.2,
+                            label=method if k == 0 else None)
+                    drawn = True
+        if not drawn:
+            plt.close(fig)
+            return None
+        ax.set_xscale("symlog", linthresh=1000)
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+        ax.set_xlabel("env steps (log beyond 1k)")
+        ax.set_ylabel("success rate (all starts)")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"Fine-tuning on the target, {n}x{n} (one line per trial)")
+        fig.tight_layout()
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=3, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, plots_dir, f"finetune_curves_{n}.png",
+                     f"Fine-tuning learning curves on the {n}x{n} target.", "clip")
 
 
 def plot_base_curves(base: BaseSection, plots_dir: Path) -> Plot | None:
@@ -278,7 +311,7 @@ def plot_furl_success(task: str, runs: list[FurlRun], plots_dir: Path) -> Plot |
     keys = ("success_last", "success_any")
     for variant in dict.fromkeys(r.variant for r in trs):
         vr = [r for r in trs if r.variant == variant]
-        color = f"C{FURL_PAPER_COLUMNS.index(variant) % 10}" if variant in FURL_PAPER_COLUMNS else None
+        color = method_colour(variant)
         for ax, key in zip(axes, keys):
             for k, r in enumerate(vr):
                 pts = _xy(r.curve, "step", key)
@@ -349,11 +382,11 @@ def plot_figure7(task: str, runs: list, plots_dir: Path) -> Plot | None:
     for ax, variant in zip(axes[0], variants):
         vr = [r for r in trs if r.variant == variant]
         for r in vr:
-            ax.plot(*zip(*_xy(r.curve, "step", "success_last")), lw=0.8, alpha=0.5, color="C0")
+            ax.plot(*zip(*_xy(r.curve, "step", "success_last")), lw=0.8, alpha=0.5, color=method_colour(variant))
         steps = sorted({p.step for r in vr for p in r.curve})
         at = [[p.success_last for r in vr for p in r.curve if p.step == s] for s in steps]
         mean = [sum(v) / len(v) for v in at]
-        ax.plot(steps, mean, lw=2, color="C0", label=f"mean of {len(vr)} seed(s)")
+        ax.plot(steps, mean, lw=2, color=method_colour(variant), label=f"mean of {len(vr)} seed(s)")
         ax.set_title(names.get(variant, variant) + (" (random VLM)" if any(r.random_vlm for r in vr) else ""),
                      fontsize=9)
         ax.set_xlabel(AXIS_LABELS["step"])

@@ -9,7 +9,7 @@ The date is the build time in UTC, or ``SOURCE_DATE_EPOCH`` when that is set (th
 for a byte-stable report). Without git (an installed package, an exported tree) the block says so instead of
 guessing. Nothing here raises: provenance is information, never a reason to lose a report.
 
-Where it is shown (issue 16): the commit, the date and the changed parameters describe *this build*, not the
+Where it is shown: the commit, the date and the changed parameters describe *this build*, not the
 results; in ``report.md``/``report.html`` (outputs DVC hashes) they would make a fresh clone's ``dvc repro``
 rewrite ``dvc.lock`` although every number is identical (a clone has a different HEAD, another date, and compares
 the params with a different commit). So the hashed report holds only what its inputs determine (the profile, the
