@@ -22,14 +22,11 @@ from typing import Any, Iterable
 
 from .errors import CliprlError
 
-__all__ = ["OPTION_HELP", "require", "export_base", "export_transfer", "export_furl"]
+__all__ = ["require", "export_base", "export_transfer", "export_furl"]
 
 # The --tensorboard help of train-base, transfer and furl. Typer renders help through rich, whose markup would eat
 # "[tensorboard]" as a style tag: the bracket is escaped. This module imports nothing heavy at the top (the artifact
 # formats load inside the export functions), so a command can use it at definition time and `--help` stays fast.
-OPTION_HELP = ("Also write the learning curves as TensorBoard scalars under DIR once the run has finished (needs: "
-               "pip install 'cliprl\\[tensorboard]'); keep DIR outside DVC-tracked outputs.")
-
 _MISSING = ("--tensorboard needs the tensorboard package, which is not installed: pip install 'cliprl[tensorboard]' "
             "(or pip install tensorboard)")
 

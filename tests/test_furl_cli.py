@@ -64,3 +64,11 @@ def test_bad_inputs_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_an_unknown_vlm_leaves_no_output_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["furl", "--variant", "furl", "--vlm-model", "NoSuchModel-99", "--vlm-pretrained", "none",
+                 "--steps", "10", "--out", str(out), "--quiet"]) == 2
+    assert "unknown open_clip model 'NoSuchModel-99'" in capsys.readouterr().err
+    assert not out.exists()

@@ -135,8 +135,9 @@ def similarities(target: str, library: Library, base_dir: str | Path,
         return language_sims, None, {}
     heads, _, sidecar = load_heads(align_dir)
     if sidecar.get("instructions") != library.instructions:
-        raise CliprlError(f"{align_dir}: heads were trained on {sidecar.get('instructions')}, "
-                          f"but {base_dir} holds {library.instructions}")
+        raise CliprlError(f"{align_dir}: heads were trained on {sidecar.get('instructions')}, but the sources of "
+                          f"this transfer are {library.instructions} (from --sources, else the suite's base_tasks); "
+                          "pass --sources with the heads' instructions, or align heads on these sources")
     if sidecar.get("spec") != library.spec.to_dict():
         raise CliprlError(f"{align_dir}: heads were trained for architecture {sidecar.get('spec')}, "
                           f"not {library.spec.to_dict()}")

@@ -18,7 +18,9 @@ def quiet_option(**kw: Any) -> Any:
 _EXTRA = "cliprl\\[tensorboard]" if typer.core.HAS_RICH else "cliprl[tensorboard]"
 
 
+TENSORBOARD_HELP = (f"Also write the learning curves as TensorBoard scalars under DIR once the run has finished "
+                    f"(needs: pip install '{_EXTRA}'); keep DIR outside DVC-tracked outputs.")
+
+
 def tensorboard_option(**kw: Any) -> Any:
-    return typer.Option(None, "--tensorboard", metavar="DIR",
-                        help="Also write the learning curves as TensorBoard scalars under DIR once the run has "
-                             f"finished (needs: pip install '{_EXTRA}'); keep DIR outside DVC-tracked outputs.", **kw)
+    return typer.Option(None, "--tensorboard", metavar="DIR", help=TENSORBOARD_HELP, **kw)

@@ -20,6 +20,7 @@ import typer
 
 from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, LIV_MODEL, PROFILES, Device, ObsKind, Profile,
                            SacStyle, Variant, VlmPreprocess, profile_config)
+from .common import TENSORBOARD_HELP
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
 _RUN, _ENV, _VLM, _SAC, _FURL, _EVAL = "Run", "Environment", "VLM", "SAC", "FuRL", "Evaluation"
@@ -67,8 +68,7 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
        "also written on SIGTERM/SIGUSR1, then exit 75; rerunning the same command resumes).", to_config=False,
        typer_kw=dict(default=CHECKPOINT_EVERY_S, min=0.0)),
     _o("quiet", bool, _RUN, "No progress output.", "--quiet", "-q"),
-    _o("tensorboard", Path, _RUN, "Also write the learning curves as TensorBoard scalars under DIR once the run has "
-       "finished (needs: pip install 'cliprl\\[tensorboard]'); keep DIR outside DVC-tracked outputs.",
+    _o("tensorboard", Path, _RUN, TENSORBOARD_HELP,
        to_config=False, typer_kw=dict(metavar="DIR")),
     _o("num_envs", int, _ENV, "Environments stepped together; their frames are embedded as one batch."),
     _o("random_goal", bool, _ENV, "New goal every episode (paper Table 2)."),

@@ -154,7 +154,6 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     """
     spec = cfg.spec
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     threads = cfg.threads or default_threads(spec)
     gen = seed_everything(cfg.seed, threads=threads)
@@ -183,6 +182,8 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
         ctx.goal_emb = goal_emb.to(device)
         ctx.goal_emb_cpu = ctx.goal_emb.cpu()
     ctx.mark = {"vlm_random_weights": random_vlm}
+    # only now: a VLM or goal image that cannot be loaded (an unknown model name) leaves no empty OUT behind
+    out.mkdir(parents=True, exist_ok=True)
 
     # ---- environments
     env_seeds = [cfg.seed + (1000 * i if cfg.random_goal else 0) for i in range(cfg.num_envs)]
