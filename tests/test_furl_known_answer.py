@@ -19,6 +19,17 @@ def test_spearman_by_hand():
     assert S.spearman([1, 2, 3, 4], [7, 7, 8, 9]) == pytest.approx(expected)
 
 
+def test_positives_end_after_the_unbroken_run_of_successes():
+    goal = np.zeros(2)
+    path = np.array([[3, 0], [2, 0], [0.5, 0], [0.1, 0], [0.2, 0], [2, 0], [0.1, 0]], float)
+    assert S.positive_end(path, goal, 1.0) == 5   # frames 0-4: up to the first success (2) and the run 2-4
+    assert S.positive_end(path, goal, 0.01) is None
+    data = S.alignment_data([np.arange(7, dtype=np.float32)[:, None]], [5], [np.ones((3, 1), np.float32)],
+                            np.zeros(1, np.float32), lag=2)
+    assert data.pos[:, 0].tolist() == [2, 3, 4] and data.lag[:, 0].tolist() == [0, 1, 2]
+    assert data.goal_dist.tolist() == [1, 1, 1]
+
+
 def test_the_misalignment_knob_moves_the_zero_shot_reward_from_the_goal_to_the_wrong_target():
     rng = np.random.default_rng(0)
     world = S.synthetic_world(rng)

@@ -148,10 +148,16 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
 
 
-def first_success(positions: np.ndarray, goal: np.ndarray, radius: float) -> int | None:
-    """Index of the first frame within ``radius`` of the goal, or None."""
-    hit = np.flatnonzero(np.linalg.norm(positions - goal, axis=1) < radius)
-    return int(hit[0]) if len(hit) else None
+def positive_end(positions: np.ndarray, goal: np.ndarray, radius: float) -> int | None:
+    """FuRL's positives of one trajectory are its frames up to the first success and the unbroken run of successes
+    after it: the index just past that run (success = within ``radius`` of the goal), or None without a success."""
+    hit = np.linalg.norm(positions - goal, axis=1) < radius
+    if not hit.any():
+        return None
+    end = int(np.argmax(hit))
+    while end < len(hit) and hit[end]:
+        end += 1
+    return end
 
 
 @dataclass
@@ -166,13 +172,13 @@ class AlignmentData:
     goal_dist: np.ndarray  # (R,) ||e - e_goal||
 
 
-def alignment_data(success_embs: list[np.ndarray], success_first: list[int], failed_embs: list[np.ndarray],
+def alignment_data(success_embs: list[np.ndarray], success_ends: list[int], failed_embs: list[np.ndarray],
                    goal_emb: np.ndarray, lag: int = 10) -> AlignmentData:
-    """FuRL's positives: each successful trajectory's frames up to its first success and the unbroken run of
-    success frames after it (all of them here: experts stay at the goal), frame i paired with frame i - lag."""
+    """FuRL's positives: each successful trajectory's frames before ``success_ends`` (:func:`positive_end`), frame i
+    paired with frame i - lag of the same trajectory (i >= lag)."""
     pos, lagged = [], []
-    for emb, first in zip(success_embs, success_first):
-        for i in range(lag, len(emb)):
+    for emb, end in zip(success_embs, success_ends):
+        for i in range(lag, end):
             pos.append(emb[i])
             lagged.append(emb[i - lag])
     neg = np.concatenate(failed_embs) if failed_embs else np.zeros((0, len(goal_emb)), np.float32)
@@ -264,8 +270,8 @@ def run_known_answer(world: World, train: tuple[list, list], test: tuple[list, l
     text = embed_text(vlm, world.goal, world.wrong, misalignment)
     goal_emb = embed_images(vlm, world.goal[None], rng)[0]
     expert, failed = train
-    firsts = [first_success(p, world.goal, success_radius) for p in expert]
-    succ = [(embed_images(vlm, p, rng), f) for p, f in zip(expert, firsts) if f is not None]
+    ends = [positive_end(p, world.goal, success_radius) for p in expert]
+    succ = [(embed_images(vlm, p, rng), e) for p, e in zip(expert, ends) if e is not None]
     fail_embs = [embed_images(vlm, p, rng) for p in failed]
     data = alignment_data([e for e, _ in succ], [f for _, f in succ], fail_embs, goal_emb)
     test_pos = np.concatenate(test[0] + test[1])
