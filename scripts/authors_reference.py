@@ -17,7 +17,13 @@ and expands identically), and writes only numbers, with the checkout's commit:
 - ``aligned_reward``: ``RewardModel.get_vlm_reward`` (Eq. 3) on a batch of image embeddings;
 - ``sac``: one ``SACAgent.train_step`` (critic, actor and temperature losses, the new parameters and target
   parameters), with the Gaussian noise their PRNG keys draw written out so that another implementation can use
-  the same noise.
+  the same noise;
+- ``liv`` (with ``--liv``; needs torch, torchvision, opencv-python-headless, ftfy, regex and tqdm as well): a fixed
+  256 px frame through their pipeline (``crop_center`` of ``experiments/train_furl.py``, OpenCV's RGB -> BGR,
+  torchvision's ``ToTensor``, then their ``LIV`` module's own transforms and CLIP RN50 from their bundled ``clip``
+  package) and their instruction for drawer-open through ``clip.tokenize`` and LIV's text encoder, on RANDOM
+  RN50 weights expanded from a seed (:func:`rn50_weights`; LIV's real weights cannot be fetched offline). The
+  preprocessed tensor and both embeddings are written.
 
 Large arrays are summarised (:func:`summarise`): the L2 norm, the dot product with a seeded probe vector and the
 first values; small ones are written whole. The heavy modules their package ``__init__`` files pull in (LIV,
@@ -163,6 +169,42 @@ def input_checksums(inputs: dict) -> dict:
         else:
             flat[key] = np.asarray(value)
     return {name: float(np.asarray(a, dtype=np.float64).sum()) for name, a in sorted(flat.items())}
+
+
+def liv_frame() -> np.ndarray:
+    """The fixed upright 256 px RGB frame both pipelines embed (smooth gradients plus noise, uint8)."""
+    rng = _rng("liv/frame")
+    y, x = np.mgrid[0:256, 0:256] / 255.0
+    base = np.stack([x, y, 0.5 * (x + y)], axis=-1) * 200.0
+    return np.clip(base + rng.normal(0.0, 20.0, base.shape), 0, 255).astype(np.uint8)
+
+
+def rn50_weights(shapes: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, np.ndarray]:
+    """RANDOM weights for every entry of an OpenAI-format CLIP state dict (``name -> (shape, dtype name)``), expanded
+    from the seed per name, at scales that keep a deep network's activations sane, rounded to float16 (their
+    ``clip.load`` builds the model in float16 before loading a state dict, so only float16 values survive it)."""
+    out = {}
+    for name, (shape, dtype) in sorted(shapes.items()):
+        if dtype.startswith("int"):
+            out[name] = np.zeros(shape, dtype=np.int64)
+            continue
+        rng = _rng("rn50/" + name)
+        leaf = name.rsplit(".", 1)[-1]
+        if name == "logit_scale":
+            a = np.full(shape, np.log(1 / 0.07))
+        elif leaf == "running_var":
+            a = 1.0 + 0.1 * rng.uniform(size=shape)
+        elif leaf in ("running_mean", "bias") or name.endswith("_bias"):
+            a = 0.02 * rng.standard_normal(shape)
+        elif len(shape) == 1:  # batch-norm and layer-norm scales
+            a = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif "embedding" in name:
+            a = 0.02 * rng.standard_normal(shape)
+        else:
+            fan_in = shape[0] if name == "text_projection" else int(np.prod(shape[1:]))
+            a = rng.standard_normal(shape) / np.sqrt(fan_in)
+        out[name] = a.astype(np.float16).astype(np.float32)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -332,6 +374,94 @@ def run_authors_sac(their, s: dict) -> dict:
             "critic_target": summarise_tree(new_target), "log_alpha": float(new_alpha.params["value"])}
 
 
+def _stub(name: str, **attrs) -> None:
+    """Register a stand-in module for an import their module makes but the functions run here never use."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+
+
+def run_authors_liv(checkout: Path, their) -> dict:
+    """Their frame preprocessing and LIV (CLIP RN50) embeddings, on RANDOM seeded weights (:func:`rn50_weights`)."""
+    import ast
+    import tempfile
+
+    import cv2
+    import torch
+    import torch._dynamo  # noqa: F401  (before any stand-in module exists: it probes the installed packages)
+    import torchvision.transforms as T
+
+    checkout = checkout.resolve()
+    sys.path.insert(0, str(checkout))  # their bundled `clip` package
+    try:
+        import pkg_resources  # noqa: F401  (clip/clip.py reads a version through it; gone from new setuptools)
+    except ImportError:
+        import packaging.version
+        _stub("pkg_resources", packaging=sys.modules["packaging"])
+    # experiments/train_furl.py imports these at its top; crop_center (all that runs of it here) needs none
+    # (the attributes: names its signatures annotate with)
+    for name, attrs in (("imageio", {}), ("ml_collections", {"ConfigDict": dict}), ("gymnasium", {"Env": object}),
+                        ("pandas", {}), ("matplotlib", {}), ("matplotlib.pyplot", {})):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            _stub(name, **attrs)
+    utils = sys.modules["utils"]
+    src = (checkout / "utils" / "env_utils.py").read_text()
+    tasks = next(ast.literal_eval(node.value) for node in ast.parse(src).body
+                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TASKS")
+    utils.TASKS = tasks
+    utils.DistanceBuffer = their.buffer_utils.DistanceBuffer
+    utils.EmbeddingBuffer = their.buffer_utils.EmbeddingBuffer
+    for name in ("log_git", "get_logger", "make_env", "load_liv"):
+        setattr(utils, name, None)
+    models = sys.modules["models"]
+    models.SACAgent, models.RewardModel = their.sac.SACAgent, their.projection.RewardModel
+    models.FuRLAgent = importlib.import_module("models.furl").FuRLAgent
+    clip = importlib.import_module("clip")
+    liv_module = importlib.import_module("models.liv")
+    sys.modules.setdefault("experiments", types.ModuleType("experiments")).__path__ = [str(checkout / "experiments")]
+    train_furl = importlib.import_module("experiments.train_furl")
+
+    shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", ""))
+              for k, v in clip.model.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12).state_dict().items()}
+    weights = rn50_weights(shapes)
+    # clip.load tries torch.jit.load on the open file first and, when that fails, torch.load on the same handle;
+    # newer torch leaves the handle moved after the failed attempt, so put it back where it was
+    real_jit_load = torch.jit.load
+
+    def jit_load_keeping_position(f, *args, **kwargs):
+        pos = f.tell()
+        try:
+            return real_jit_load(f, *args, **kwargs)
+        finally:
+            f.seek(pos)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rn50.pt"
+        torch.save({k: torch.from_numpy(v) for k, v in weights.items()}, path)
+        torch.jit.load = jit_load_keeping_position
+        try:
+            liv = liv_module.LIV(modelid=str(path), device="cpu")
+        finally:
+            torch.jit.load = real_jit_load
+    liv.eval()  # their load_liv() puts the model in eval mode
+    frame = liv_frame()
+    image = train_furl.crop_center(None, frame)
+    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    tensor = T.Compose([T.ToTensor()])(image)
+    with torch.no_grad():
+        preprocessed = liv.transforms_tensor(tensor[None])
+        image_emb = liv(input=tensor[None], modality="vision")
+        instruction = tasks["drawer-open-v2-goal-hidden"]
+        text_emb = liv(input=clip.tokenize([instruction]), modality="text")
+    return {"instruction": instruction, "frame_checksum": int(frame.astype(np.int64).sum()),
+            "preprocessed": summarise("liv/preprocessed", preprocessed.numpy()),
+            "image_embedding": summarise("liv/image_embedding", image_emb.numpy()),
+            "text_embedding": summarise("liv/text_embedding", text_emb.numpy()),
+            "weights_keys": len(weights),
+            "weights_checksum": float(sum(float(np.asarray(v, np.float64).sum()) for v in weights.values()))}
+
+
 def checkout_commit(checkout: Path) -> str:
     """The checkout's commit (``git rev-parse HEAD``), or ``COMMIT`` written beside an exported tree."""
     try:
@@ -347,6 +477,8 @@ def checkout_commit(checkout: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, required=True, help="a local checkout of fuyw/FuRL")
+    parser.add_argument("--liv", action="store_true", help="also their frame preprocessing and LIV embeddings "
+                        "(needs torch, torchvision, opencv-python-headless, ftfy, regex, tqdm)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data"
                         / "authors_reference.json")
     args = parser.parse_args(argv)
@@ -365,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                         "gamma": SAC_GAMMA},
            "inputs_checksum": input_checksums(reference_inputs())}
     doc.update(run_authors(args.checkout))
+    if args.liv:
+        doc["liv"] = run_authors_liv(args.checkout, load_authors_modules(args.checkout))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")

@@ -246,3 +246,51 @@ def test_one_sac_update_in_the_authors_style_matches_theirs(path, monkeypatch):
     trees = sac_trees(agent)
     for name in ("actor", "critic", "critic_target"):
         check_tree(trees[name], ref[name])
+
+
+# ---- their frame preprocessing and LIV (CLIP RN50) embeddings, on RANDOM seeded weights
+
+
+@pytest.fixture(scope="module")
+def liv_on_seeded_weights(tmp_path_factory):
+    """Our LIV loader on the seeded RANDOM RN50 weights the script gave their LIV, in LIV's model.pt layout."""
+    import open_clip
+
+    from cliprl_cli.furl import vlm as V
+
+    if "liv" not in REF:
+        pytest.skip("the reference file was written without --liv")
+    net = open_clip.create_model(V.LIV_ARCH, pretrained=None)
+    shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in net.state_dict().items()}
+    weights = S.rn50_weights(shapes)
+    assert len(weights) == REF["liv"]["weights_keys"]
+    total = sum(float(np.asarray(v, np.float64).sum()) for v in weights.values())
+    assert total == pytest.approx(REF["liv"]["weights_checksum"], rel=1e-12)
+    path = tmp_path_factory.mktemp("liv") / "model.pt"
+    torch.save({"liv": {V.LIV_PREFIX + k: torch.from_numpy(v) for k, v in weights.items()}}, path)
+    return V.load_vlm("liv", checkpoint=path)
+
+
+def test_their_frame_preprocessing_matches_ours(liv_on_seeded_weights):
+    vlm = liv_on_seeded_weights
+    frame = S.liv_frame()
+    assert int(frame.astype(np.int64).sum()) == REF["liv"]["frame_checksum"]
+    x = vlm.preprocess(frame[None])
+    check_summary("liv/preprocessed", x.numpy(), REF["liv"]["preprocessed"])
+    with pytest.raises(AssertionError):  # the channels in RGB order are not what their LIV sees
+        check_summary("liv/preprocessed", x[:, [2, 1, 0]].numpy(), REF["liv"]["preprocessed"])
+
+
+def test_their_liv_embeddings_match_ours(liv_on_seeded_weights):
+    """Image and text embeddings through their CLIP RN50 code and ours (open_clip's RN50-quickgelu), same weights."""
+    vlm = liv_on_seeded_weights
+    ref = REF["liv"]
+    assert vlm.prompt("Open a drawer.") == ref["instruction"]
+    with torch.no_grad():
+        image = vlm.model.encode_image(vlm.preprocess(S.liv_frame()[None])).numpy()
+    check_summary("liv/image_embedding", image, ref["image_embedding"])
+    text = vlm.encode_text(vlm.prompt("Open a drawer.")).numpy()[None]
+    check_summary("liv/text_embedding", text, ref["text_embedding"])
+    # what the replay buffer stores: the same embedding in float16
+    stored = vlm.encode_images(S.liv_frame()[None]).float().numpy()
+    check_summary("liv/image_embedding", stored, ref["image_embedding"], rtol=2e-3)
