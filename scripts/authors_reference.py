@@ -423,8 +423,8 @@ def run_authors_liv(checkout: Path, their) -> dict:
     sys.modules.setdefault("experiments", types.ModuleType("experiments")).__path__ = [str(checkout / "experiments")]
     train_furl = importlib.import_module("experiments.train_furl")
 
-    shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", ""))
-              for k, v in clip.model.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12).state_dict().items()}
+    rn50 = clip.model.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12)  # OpenAI's RN50 settings
+    shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in rn50.state_dict().items()}
     weights = rn50_weights(shapes)
     # clip.load tries torch.jit.load on the open file first and, when that fails, torch.load on the same handle;
     # newer torch leaves the handle moved after the failed attempt, so put it back where it was

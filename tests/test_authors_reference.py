@@ -163,7 +163,8 @@ def test_ten_alternating_eq4_eq5_adam_steps_on_one_optimiser_match_theirs():
             r_pos, r_neg, r_lag = (aligned_reward(heads, text, t(step[k])) for k in ("pos", "neg", "lag"))
             loss, pos_neg, pos_pos = positive_alignment_loss(r_pos, r_neg, r_lag, S.MARGIN)
             kept = (ranking_loss(r_pos, r_neg, S.MARGIN) > 0).sum() + (ranking_loss(r_pos, r_lag, S.MARGIN) > 0).sum()
-            losses.append(float(loss.detach()) - S.MARGIN * int(kept) / S.BATCH)  # their value (margin in the mask only)
+            # their value: the margin in the mask only
+            losses.append(float(loss.detach()) - S.MARGIN * int(kept) / S.BATCH)
         else:
             mask = goal_ranking_mask(torch.as_tensor(step["dist"]), S.L2_MARGIN)
             loss = negative_alignment_loss(aligned_reward(heads, text, t(step["emb"])), mask, S.MARGIN,
