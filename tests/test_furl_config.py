@@ -21,11 +21,52 @@ def test_profiles_keep_their_values():
     # The pipeline's FuRL outputs depend on these (dvc.yaml runs --profile cpu-small).
     differ = lambda cfg: {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)  # noqa: E731
                           if getattr(cfg, f.name) != getattr(FurlConfig(), f.name)}
+    # ... and keep the choices they had before the paper profile took the authors' (Eq. 5 reduction, heads init,
+    # one replay capacity for every variant)
+    kept = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000)
     assert differ(PROFILES["default"]) == dict(steps=20_000, random_steps=5_000, eval_every=5_000, eval_episodes=5,
-                                               image_size=128)
+                                               image_size=128, **kept)
     assert differ(PROFILES["cpu-small"]) == dict(steps=3_000, random_steps=1_000, eval_every=1_000, eval_episodes=2,
                                                  image_size=64, vlm_model="cliprl-tiny", vlm_pretrained="none",
-                                                 fast_render=True)
+                                                 fast_render=True, **kept)
+
+
+def test_paper_profile_takes_the_authors_choices():
+    paper = FurlConfig()
+    assert (paper.eq5_reduction, paper.heads_init, paper.vlm_quick_gelu) == ("authors", "flax", None)
+    # replay capacity per variant: the authors' FuRL script 5e5 (variants with heads), SAC/LIV/Relay scripts 1e6
+    capacity = {}
+    for variant in VARIANTS:
+        cfg = dataclasses.replace(FurlConfig(), variant=variant)
+        cfg.validate()
+        capacity[variant] = cfg.buffer_size
+    assert capacity == {"sac": 1_000_000, "vlm-rm": 1_000_000, "vlm-rm-gb": 1_000_000, "vlm": 1_000_000,
+                        "vlm-proj": 500_000, "relay": 1_000_000, "furl-no-goal": 500_000, "furl": 500_000}
+    given = dataclasses.replace(FurlConfig(), buffer_size=1234)
+    given.validate()
+    assert given.buffer_size == 1234
+
+
+def test_legacy_choices_stay_out_of_the_config_json():
+    from cliprl_cli.furl.config import config_json
+
+    small = dataclasses.replace(PROFILES["cpu-small"])
+    small.validate()
+    assert not {"eq5_reduction", "heads_init", "vlm_quick_gelu"} & set(config_json(small))
+    paper = FurlConfig()
+    paper.validate()
+    doc = config_json(paper)
+    assert (doc["eq5_reduction"], doc["heads_init"], doc["buffer_size"]) == ("authors", "flax", 500_000)
+    assert "vlm_quick_gelu" not in doc  # None: the automatic choice
+
+
+@pytest.mark.parametrize("field,value", [("eq5_reduction", "mean"), ("heads_init", "xavier")])
+def test_unknown_authors_choices_are_one_line_errors(field, value):
+    from cliprl_cli.errors import CliprlError
+
+    cfg = dataclasses.replace(FurlConfig(), **{field: value})
+    with pytest.raises(CliprlError, match=field.replace("_", "-")):
+        cfg.validate()
 
 
 def test_enums_list_the_tables():

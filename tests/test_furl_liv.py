@@ -169,3 +169,32 @@ def test_cli_names_a_wrong_layout_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: ") and "not LIV's model.pt layout" in err[0] and "'state_dict'" in err[0]
+
+
+def test_openai_weights_from_a_local_file_get_quick_gelu(rn50, tmp_path):
+    """``--vlm-model RN50 --vlm-checkpoint FILE``: a ResNet CLIP's weights are QuickGELU-trained whatever file they
+    come in, so the file loads into a QuickGELU model and embeds exactly as RN50-quickgelu with those weights."""
+    from open_clip.transformer import QuickGELU
+
+    path = tmp_path / "rn50.pt"
+    torch.save({k: v.clone() for k, v in rn50.state_dict().items()}, path)
+    vlm = V.load_vlm("RN50", checkpoint=path)
+    assert isinstance(vlm.model.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    assert vlm.identity().endswith("|quickgelu")
+    tokens = vlm.tokenizer(["open a drawer"])
+    with torch.no_grad():
+        expected = rn50.encode_text(tokens)
+        np.testing.assert_allclose(vlm.model.encode_text(tokens).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+        gelu = V.load_vlm("RN50", checkpoint=path, quick_gelu=False)
+        assert not isinstance(gelu.model.transformer.resblocks[0].mlp.gelu, QuickGELU)
+        assert not np.allclose(gelu.model.encode_text(tokens).numpy(), expected.numpy(), rtol=1e-3, atol=1e-4)
+    assert gelu.identity() != vlm.identity()
+
+
+def test_which_architectures_get_quick_gelu_from_a_file():
+    assert V.quick_gelu_architecture("RN50") and V.quick_gelu_architecture("RN101")
+    assert not V.quick_gelu_architecture("ViT-B-32")  # LAION's and DataComp's ViT-B-32 weights use GELU
+    assert not V.quick_gelu_architecture(V.TINY_MODEL)
+    assert V.needs_quick_gelu("RN50", None, "x.pt") and not V.needs_quick_gelu("RN50", "none")
+    assert not V.needs_quick_gelu("ViT-B-32", None, "x.pt") and V.needs_quick_gelu("ViT-B-32", None, "x.pt", True)
+    assert not V.needs_quick_gelu("liv", None, "model.pt", override=False)

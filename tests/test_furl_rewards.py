@@ -53,6 +53,11 @@ def test_goal_ranking_mask_and_negative_loss_eq5():
     # (0,1): relu(0.25-0.2+0.1)=0.15; (0,2): relu(0.0-0.2+0.1)=0 -> mean over the 2 kept pairs = 0.075
     assert R.negative_alignment_loss(r, mask, 0.1).item() == pytest.approx(0.075, abs=1e-6)
     assert R.negative_alignment_loss(r, torch.zeros(3, 3), 0.1).item() == 0.0
+    # the authors' reduction: the hinge summed over j (row 0: 0.15 + 0), averaged over the 3 rows = 0.05
+    assert R.negative_alignment_loss(r, mask, 0.1, reduction="authors").item() == pytest.approx(0.05, abs=1e-6)
+    assert R.negative_alignment_loss(r, torch.zeros(3, 3), 0.1, reduction="authors").item() == 0.0
+    with pytest.raises(ValueError, match="reduction"):
+        R.negative_alignment_loss(r, mask, 0.1, reduction="mean")
 
 
 @pytest.mark.parametrize("alpha,expected", [
@@ -70,6 +75,21 @@ def test_heads_shapes():
     heads = R.Heads(1024, 1024)
     assert heads.image(torch.zeros(3, 1024)).shape == (3, 64)
     assert heads.image[0].out_features == 256
+
+
+def test_heads_flax_init_is_lecun_normal_with_zero_biases():
+    torch.manual_seed(0)
+    heads = R.Heads(1024, 512, init="flax")
+    for layer, fan_in in ((heads.text[0], 1024), (heads.image[0], 512), (heads.image[2], 256)):
+        w = layer.weight.detach()
+        assert torch.count_nonzero(layer.bias) == 0
+        # variance 1/fan_in; truncated at two standard deviations of the underlying normal (2 / 0.8796 / sqrt(fan_in))
+        assert w.var().item() == pytest.approx(1.0 / fan_in, rel=0.05)
+        assert w.abs().max().item() <= 2.0 / 0.87962566103423978 / math.sqrt(fan_in) + 1e-7
+    torch_heads = R.Heads(1024, 512)
+    assert torch.count_nonzero(torch_heads.text[0].bias) > 0  # nn.Linear's uniform biases
+    with pytest.raises(ValueError, match="initialisation"):
+        R.Heads(8, 8, init="xavier")
 
 
 def test_kept_pair_fraction_by_hand():

@@ -24,6 +24,14 @@ CHECKPOINT_EVERY_S = 300.0  # seconds between two checkpoints of a run (also wri
 LIV_MODEL = "liv"           # --vlm-model for LIV (cliprl_cli.furl.vlm.LIV_MODEL; repeated here: no torch import)
 AUTHORS_GOAL_MARGIN = 0.25  # Eq. 5's m' in the authors' code (raw LIV embedding distances)
 PAPER_GOAL_MARGIN = 0.2     # Eq. 5's m' in the paper's text
+# Replay capacity per variant when --buffer-size is not given: the authors' FuRL script (the variants with reward
+# heads) keeps 5e5 transitions; their SAC, LIV and Relay scripts keep 1e6 (the paper's Table 5 says 1e6 for all).
+AUTHORS_BUFFER_HEADS = 500_000
+AUTHORS_BUFFER_OTHERS = 1_000_000
+# Fields that were not choices before the authors' behaviour became available: config.json and agent.json carry
+# them only when they differ from the one behaviour there was, so that the files of runs that keep it (the
+# cpu-small and default profiles) keep their bytes.
+LEGACY_VALUES = {"eq5_reduction": "pairs", "heads_init": "torch", "vlm_quick_gelu": None}
 
 
 class Choice(str, Enum):
@@ -91,6 +99,20 @@ class SacStyle(Choice):
     CLEANRL = "cleanrl"  # CleanRL/SB3: tanh-squashed log-std in [-5, 2], PyTorch init, critic stepped first
 
 
+class Eq5Reduction(Choice):
+    """How Eq. 5's hinge is reduced over the kept pairs (``--eq5-reduction``; :mod:`cliprl_cli.furl.rewards`)."""
+
+    AUTHORS = "authors"  # summed over j, averaged over i (the authors' train_neg_step): K/B times "pairs"
+    PAIRS = "pairs"      # averaged over the kept pairs (the paper's expectation)
+
+
+class HeadsInit(Choice):
+    """How the reward heads f_L, f_I start (``--heads-init``; :class:`cliprl_cli.furl.rewards.Heads`)."""
+
+    FLAX = "flax"    # LeCun-normal weights, zero biases: the authors' Projection (flax defaults)
+    TORCH = "torch"  # nn.Linear's default (Kaiming-uniform weights, uniform biases)
+
+
 class ObsKind(Choice):
     """What the agent observes (``--obs``): the state (SAC) or the camera (DrQ, the paper's Section 5.4)."""
 
@@ -104,10 +126,14 @@ PIXEL_FIELDS = ("obs", "pixel_size", "frame_stack", "action_repeat", "pixel_buff
 
 def config_json(cfg: "FurlConfig") -> dict:
     """``dataclasses.asdict(cfg)`` as the run's JSON files record it: the pixel fields only for a pixel run (a
-    state run's config.json and agent.json hold no setting it does not use)."""
+    state run's config.json and agent.json hold no setting it does not use), and the fields of
+    :data:`LEGACY_VALUES` only where they differ from the value they had before they were choices."""
     doc = dataclasses.asdict(cfg)
     if cfg.obs == "state":
         for name in PIXEL_FIELDS:
+            doc.pop(name)
+    for name, legacy in LEGACY_VALUES.items():
+        if doc[name] == legacy:
             doc.pop(name)
     return doc
 
@@ -122,7 +148,9 @@ class Device(Choice):
 
 @dataclass
 class FurlConfig:
-    """One FuRL run: the task, the variant, and every setting. The defaults are the paper's (its Table 5).
+    """One FuRL run: the task, the variant, and every setting. The defaults are the paper's run: its Table 5, and the
+    authors' code where the paper leaves a choice open (Eq. 5's reduction, the heads' initialisation, the replay
+    capacity per variant, QuickGELU for OpenAI weights).
 
     The field order is the key order of ``config.json`` and of the ``config`` of ``agent.json``: keep it.
     """
@@ -149,6 +177,9 @@ class FurlConfig:
     vlm_model: str = "RN50"                 # open_clip model name, or cliprl-tiny (tests, smoke runs)
     vlm_pretrained: str | None = "openai"   # open_clip pretrained tag, or "none" for RANDOM weights
     vlm_checkpoint: str | None = None       # local state-dict file (overrides vlm_pretrained); LIV: its model.pt
+    # build the VLM with QuickGELU (OpenAI's CLIP and LIV were trained with it); None: on for LIV, the `openai` tag
+    # and a local checkpoint of an architecture OpenAI released (cliprl_cli.furl.vlm.needs_quick_gelu)
+    vlm_quick_gelu: bool | None = None
     # VLM preprocessing (vlm.PREPROCESS_STYLES): "authors" (BGR, bilinear, raw embeddings, lower-case prompt) or
     # "ours" (RGB, bicubic, unit-norm, Table 4 text); None: "authors" for LIV, "ours" otherwise (set by validate)
     vlm_preprocess: VlmPreprocess | None = None
@@ -161,7 +192,9 @@ class FurlConfig:
     batch_size: int = 256                   # SAC (and alignment) batch size
     tau: float = 0.01                       # target-critic soft-update rate
     gamma: float = 0.99                     # discount
-    buffer_size: int = 1_000_000            # replay capacity (transitions); the paper's 1e6 (the authors' code: 5e5)
+    # replay capacity (transitions); None: the authors' per variant, 5e5 with reward heads (their FuRL script), 1e6
+    # otherwise (their SAC, LIV and Relay scripts; the paper's Table 5 says 1e6); set by validate
+    buffer_size: int | None = None
     random_steps: int = 10_000              # uniform-random steps before learning starts
     # SAC parameterisation, init and update order (SacStyle); "authors" since this is a reproduction
     sac_style: SacStyle = SacStyle.AUTHORS
@@ -172,6 +205,8 @@ class FurlConfig:
     # LIV distances), 0.2 with ours (the paper's text, on unit-norm distances); set by validate
     goal_margin: float | None = None
     lag: int = 10                           # k of Eq. 4's pos-pos pairs (frame i vs frame i-k)
+    eq5_reduction: str = "authors"          # Eq5Reduction: "authors" (sum over j, mean over i) or "pairs" (mean)
+    heads_init: str = "flax"                # HeadsInit: "flax" (the authors' Projection) or "torch" (nn.Linear's)
     relay_threshold: int = 2500             # relay stops for good after this many positive frames
     relay_noise: float = 0.2                # Gaussian action noise of the task-reward agent during relay
     align_capacity: int = 20_000            # frames kept per kind (positive, negative) for alignment
@@ -205,6 +240,11 @@ class FurlConfig:
         if self.variant not in VARIANTS:
             raise CliprlError(f"unknown variant {self.variant!r}; known variants: {', '.join(VARIANTS)}")
         self.variant = Variant(self.variant)
+        for name, enum in (("eq5_reduction", Eq5Reduction), ("heads_init", HeadsInit)):
+            if getattr(self, name) not in [e.value for e in enum]:
+                raise CliprlError(f"unknown --{name.replace('_', '-')} {getattr(self, name)!r}; known: "
+                                  f"{', '.join(e.value for e in enum)}")
+        self.buffer_size = self.replay_capacity  # written resolved into config.json
         for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise CliprlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -252,21 +292,33 @@ class FurlConfig:
         return AUTHORS_GOAL_MARGIN if self.preprocess_style == "authors" else PAPER_GOAL_MARGIN
 
     @property
+    def replay_capacity(self) -> int:
+        """``buffer_size``, or its default when None: the authors' capacity for the variant (5e5 for the variants
+        with reward heads, their FuRL script's; 1e6 for the others, their SAC, LIV and Relay scripts')."""
+        if self.buffer_size is not None:
+            return self.buffer_size
+        return AUTHORS_BUFFER_HEADS if VARIANTS[self.variant].heads else AUTHORS_BUFFER_OTHERS
+
+    @property
     def spec(self) -> VariantSpec:
         """The variant's row of :data:`VARIANTS`."""
         return VARIANTS[self.variant]
 
 
+# What the CPU profiles keep from before the authors' behaviour was the paper profile's: Eq. 5 averaged over the
+# kept pairs, PyTorch's heads initialisation, a 1e6 replay buffer for every variant (their outputs keep their bytes).
+_KEPT = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000)
+
 PROFILES: dict[str, FurlConfig] = {
-    # The paper's budget (GPU work): 1e6 steps, 256 px frames, OpenAI's CLIP RN50.
+    # The paper's budget (GPU work): 1e6 steps, 256 px frames, OpenAI's CLIP RN50, the authors' code's choices.
     "paper": FurlConfig(),
     # Sized for a workstation CPU with the paper's CLIP (needs its weights: online, cached, or --vlm-checkpoint).
     "default": dataclasses.replace(FurlConfig(), steps=20_000, random_steps=5_000, eval_every=5_000,
-                                   eval_episodes=5, image_size=128),
+                                   eval_episodes=5, image_size=128, **_KEPT),
     # Offline anywhere with a tiny random-weight VLM: plumbing tests and smoke runs (the pipeline's FuRL stages).
     "cpu-small": dataclasses.replace(FurlConfig(), steps=3_000, random_steps=1_000, eval_every=1_000,
                                      eval_episodes=2, image_size=64, vlm_model="cliprl-tiny", vlm_pretrained="none",
-                                     fast_render=True),
+                                     fast_render=True, **_KEPT),
 }
 DEFAULT_PROFILE = "default"
 

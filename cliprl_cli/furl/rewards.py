@@ -16,9 +16,14 @@ Choices the paper leaves open (documented here, mirrored in the README):
 
 - The ranking loss is written with the margin inside the hinge, ``max(0, r(b) - r(a) + m)``, as in the paper's text;
   the authors' JAX code uses the margin only in the mask, which has the same gradient but a different value.
-- Eq. 5 averages the hinge over the pairs the mask keeps (``sum(mask * hinge) / max(1, sum(mask))``): the
-  expectation "over negative pairs with ..." in the paper. The authors sum over j and average over i instead,
-  which scales the loss with the batch size; averaging keeps the loss (and its gradient) independent of the batch.
+- Eq. 5's reduction is a choice (``reduction``): ``authors`` sums the hinge over j and averages over i
+  (``sum_j mask_ij l_m(o_i, o_j)``, averaged over the B rows), as the authors' code does; ``pairs`` averages it over
+  the pairs the mask keeps (``sum(mask * hinge) / max(1, sum(mask))``), the expectation "over negative pairs" of the
+  paper's text. ``authors`` is ``pairs`` times K / B (K kept pairs in a batch of B), and the heads'
+  one Adam state serves Eq. 4 and Eq. 5 alike, so the choice changes how much Eq. 5 moves the heads between Eq. 4
+  steps. ``cliprl furl``'s paper profile uses ``authors``.
+- The heads start from PyTorch's ``nn.Linear`` initialisation (``init="torch"``) or flax's default
+  (``init="flax"``: LeCun-normal weights truncated at two standard deviations, zero biases), the authors'.
 - In the goal-baseline reward ``x``, ``g`` and ``b`` are unit-normalised (as in Rocamonde et al.), so R <= 1.
 """
 
@@ -29,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import FurlConfig
+from .sac import flax_default_init_
 
 HEAD_HIDDEN = 256
 HEAD_OUT = 64
@@ -84,10 +90,20 @@ def goal_ranking_mask(goal_dist: torch.Tensor, dist_margin: float = FurlConfig()
     return (d[:, None] < d[None, :] - dist_margin).float()
 
 
-def negative_alignment_loss(r: torch.Tensor, mask: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
-    """Eq. 5: the mean of ``l_m(o_i, o_j)`` over the pairs (i, j) the mask keeps (0 when it keeps none)."""
-    hinge = ranking_loss(r[:, None], r[None, :], margin)
-    return (hinge * mask).sum() / mask.sum().clamp(min=1.0)
+EQ5_REDUCTIONS = ("authors", "pairs")
+HEAD_INITS = ("flax", "torch")
+
+
+def negative_alignment_loss(r: torch.Tensor, mask: torch.Tensor, margin: float = 0.1, reduction: str = "pairs"
+                            ) -> torch.Tensor:
+    """Eq. 5 over the pairs (i, j) the mask keeps, hinge ``l_m(o_i, o_j)``: ``pairs``, its mean over the kept pairs
+    (0 when none is kept); ``authors``, its sum over j averaged over i (the module docstring says why both)."""
+    hinge = ranking_loss(r[:, None], r[None, :], margin) * mask
+    if reduction == "authors":
+        return hinge.sum(-1).mean()
+    if reduction == "pairs":
+        return hinge.sum() / mask.sum().clamp(min=1.0)
+    raise ValueError(f"unknown Eq. 5 reduction {reduction!r}; known: {', '.join(EQ5_REDUCTIONS)}")
 
 
 def kept_pair_fraction(mask: torch.Tensor) -> torch.Tensor:
@@ -126,9 +142,21 @@ def goal_baseline_reward(image_emb: torch.Tensor, goal_text_emb: torch.Tensor, b
 
 
 class Heads(nn.Module):
-    """f_L and f_I: two small MLPs (embedding -> 256 -> 64) on the frozen VLM's text and image embeddings."""
+    """f_L and f_I: two small MLPs (embedding -> 256 -> 64) on the frozen VLM's text and image embeddings.
 
-    def __init__(self, text_dim: int, image_dim: int, hidden: int = HEAD_HIDDEN, out: int = HEAD_OUT):
+    ``init``: ``torch`` keeps ``nn.Linear``'s default; ``flax`` draws the weights as flax's ``nn.Dense`` does
+    (LeCun normal, :func:`cliprl_cli.furl.sac.flax_default_init_`) with zero biases, as the authors' ``Projection``.
+    """
+
+    def __init__(self, text_dim: int, image_dim: int, hidden: int = HEAD_HIDDEN, out: int = HEAD_OUT,
+                 init: str = "torch"):
         super().__init__()
+        if init not in HEAD_INITS:
+            raise ValueError(f"unknown heads initialisation {init!r}; known: {', '.join(HEAD_INITS)}")
         self.text = nn.Sequential(nn.Linear(text_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
         self.image = nn.Sequential(nn.Linear(image_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        if init == "flax":
+            with torch.no_grad():
+                for layer in (self.text[0], self.text[2], self.image[0], self.image[2]):
+                    flax_default_init_(layer.weight, layer.in_features)
+                    layer.bias.zero_()

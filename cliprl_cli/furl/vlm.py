@@ -17,7 +17,12 @@ Four ways to get weights, never a silent fallback between them:
 
 QuickGELU: OpenAI's CLIP models (and LIV, built by OpenAI's ``clip.load``) were trained with QuickGELU; open_clip
 builds ``RN50`` without it and only warns when given OpenAI weights. Every OpenAI-weight model here is built with
-``force_quick_gelu=True`` (the ``openai`` tag, LIV), see :func:`needs_quick_gelu`.
+``force_quick_gelu=True`` however its weights arrive (:func:`needs_quick_gelu`): the ``openai`` tag, LIV, and a local
+checkpoint file of an architecture whose every released weight was trained with QuickGELU (the ResNet CLIPs: RN50,
+RN101, RN50x4...; open_clip lists the same tags for them with and without ``-quickgelu``). ``quick_gelu=True/False``
+overrides the choice (``--vlm-quick-gelu``; e.g. a ViT-B-32 file holding OpenAI's weights, which the rule cannot
+tell from LAION's). When the choice differs from the one the ``openai`` tag / LIV rule alone gives, the VLM's
+identity says so (``|quickgelu`` or ``|gelu``), since the embeddings depend on it.
 
 ``cliprl-tiny`` is a small ViT registered here (64 px input, width 64, 2 layers, 64-d embeddings) so that tests and
 CPU smoke runs embed frames cheaply, without any download; it only exists with random weights or a local checkpoint
@@ -71,10 +76,26 @@ LIV_PREFIX = "module.model."  # DataParallel(LIV).state_dict(): module. + LIV's 
 RANDOM_MARK = "cliprl_random_weights"
 
 
-def needs_quick_gelu(model: str, pretrained: str | None) -> bool:
-    """True for OpenAI-weight models: the ``openai`` tag (open_clip builds ``RN50`` etc. with GELU otherwise) and
-    LIV. ``-quickgelu`` configs already have it; other weights (LAION's, a user's checkpoint) keep their config's."""
-    return model == LIV_MODEL or (pretrained or "").lower() == "openai"
+def needs_quick_gelu(model: str, pretrained: str | None, checkpoint: str | Path | None = None,
+                     override: bool | None = None) -> bool:
+    """Whether to build the model with QuickGELU: ``override`` when given; else True for LIV, the ``openai`` tag,
+    and a local ``checkpoint`` of an architecture all of whose released weights use QuickGELU
+    (:func:`quick_gelu_architecture`). ``-quickgelu`` configs have it anyway; other weights keep their config's."""
+    if override is not None:
+        return override
+    if model == LIV_MODEL or (pretrained or "").lower() == "openai":
+        return True
+    return checkpoint is not None and quick_gelu_architecture(model)
+
+
+def quick_gelu_architecture(model: str) -> bool:
+    """True when OpenAI released weights for ``model`` and every pretrained tag open_clip knows for it is also one of
+    its ``-quickgelu`` config (the ResNet CLIPs: OpenAI's weights and the YFCC/CC12M ones, all trained with
+    QuickGELU); False for the ViTs, whose LAION and DataComp weights use GELU."""
+    import open_clip
+
+    tags = set(open_clip.list_pretrained_tags_by_model(model))
+    return "openai" in tags and tags <= set(open_clip.list_pretrained_tags_by_model(f"{model}-quickgelu"))
 
 
 def default_preprocess(model: str) -> str:
@@ -225,6 +246,8 @@ class VLM:
     preprocess_style: str = "ours"         # "authors" or "ours" (module docstring)
     checkpoint_sha256: str | None = None   # SHA-256 of the checkpoint file, when the weights came from one
     random_checkpoint: bool = False        # the checkpoint file is marked as holding RANDOM weights
+    activation: str | None = None          # "quickgelu" or "gelu" where needs_quick_gelu's choice is not the
+    #                                        openai-tag/LIV rule's alone (a checkpoint file, or an override)
 
     @property
     def random_weights(self) -> bool:
@@ -237,7 +260,8 @@ class VLM:
 
     def identity(self) -> str:
         """``model|weights`` (+ ``|sha256:<16 hex>`` for a checkpoint, ``|RANDOM`` if it is marked random,
-        + ``|preprocess:authors`` when not ours):
+        + ``|preprocess:authors`` when not ours, + ``|quickgelu`` or ``|gelu`` when the activation was chosen for
+        a checkpoint file or by an override):
         what the embeddings depend on (the goal-image cache is keyed on it)."""
         ident = f"{self.name}|{self.weights}"
         if self.checkpoint_sha256:
@@ -246,6 +270,8 @@ class VLM:
             ident += "|RANDOM"
         if self.preprocess_style != "ours":
             ident += f"|preprocess:{self.preprocess_style}"
+        if self.activation:
+            ident += f"|{self.activation}"
         return ident
 
     def prompt(self, text: str) -> str:
@@ -291,12 +317,13 @@ class VLM:
 
 
 def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path | None = None,
-             device: str = "cpu", preprocess: str | None = None) -> VLM:
+             device: str = "cpu", preprocess: str | None = None, quick_gelu: bool | None = None) -> VLM:
     """Load a frozen open_clip model; every failure is a one-line :class:`CliprlError`.
 
     ``pretrained`` is an open_clip tag or ``"none"`` (random weights); ``checkpoint`` a local state-dict file
     (for ``model="liv"``: LIV's ``model.pt`` or its safetensors conversion). Exactly one of them must be given.
-    ``preprocess``: ``authors`` or ``ours``; None picks :func:`default_preprocess`.
+    ``preprocess``: ``authors`` or ``ours``; None picks :func:`default_preprocess`. ``quick_gelu``: build with
+    QuickGELU or not; None picks :func:`needs_quick_gelu`'s choice.
     """
     if (checkpoint is None) == (pretrained is None):
         raise CliprlError("give exactly one of --vlm-pretrained (a tag, or 'none' for random weights) "
@@ -337,6 +364,9 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
                               f"its tags: {', '.join(tags) or '(none: use --vlm-pretrained none or --vlm-checkpoint)'}")
         source, weights = pretrained, f"pretrained:{pretrained}"
 
+    quick = needs_quick_gelu(model, pretrained, checkpoint, quick_gelu)
+    # named in the identity only where it differs from the rule that held before checkpoints were considered
+    activation = None if quick == needs_quick_gelu(model, pretrained) else ("quickgelu" if quick else "gelu")
     dev = torch.device(device)
     precision = "fp16" if dev.type == "cuda" else "fp32"
     try:
@@ -347,7 +377,7 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
         try:
             net = open_clip.create_model(arch, pretrained=source, precision=precision, device=dev,
                                          require_pretrained=source is not None,
-                                         force_quick_gelu=needs_quick_gelu(model, pretrained))
+                                         force_quick_gelu=quick)
             if state_dict is not None:
                 net.load_state_dict(state_dict, strict=True)  # copies into the model's dtype and device
         finally:
@@ -368,7 +398,8 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
         dim = int(net.encode_text(tokenizer(["a"]).to(dev)).shape[-1])
     return VLM(model=net, tokenizer=tokenizer, name=model, weights=weights, device=dev,
                dtype=torch.float16 if precision == "fp16" else torch.float32, image_size=size, mean=mean, std=std,
-               embed_dim=dim, preprocess_style=preprocess, checkpoint_sha256=sha256, random_checkpoint=marked)
+               embed_dim=dim, preprocess_style=preprocess, checkpoint_sha256=sha256, random_checkpoint=marked,
+               activation=activation)
 
 
 def main(argv: list[str] | None = None) -> int:
