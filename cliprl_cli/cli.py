@@ -40,7 +40,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # plain help (no terminal) is as wide as the terminal or COLUMNS says, up to 120 (click's own cap is 80)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 

@@ -18,8 +18,8 @@ from typing import Any, Optional
 
 import typer
 
-from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, LIV_MODEL, PROFILES, Device, ObsKind, Profile,
-                           SacStyle, Variant, VlmPreprocess, profile_config)
+from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, LIV_MODEL, PROFILES, Device, Eq5Reduction,
+                           HeadsInit, ObsKind, Profile, SacStyle, Variant, VlmPreprocess, profile_config)
 from .common import TENSORBOARD_HELP
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
@@ -86,16 +86,24 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
     _o("vlm_preprocess", VlmPreprocess, _VLM, "authors: BGR frames, bilinear resize, raw embeddings, lower-case "
        "instruction (the FuRL authors' LIV input); ours: RGB, bicubic, unit-norm embeddings, Table 4 text.",
        shown=f"{_DEFAULT.preprocess_style}; {VlmPreprocess.AUTHORS.value} with --vlm-model {LIV_MODEL}"),
+    _o("vlm_quick_gelu", bool, _VLM, "Build the VLM with QuickGELU (OpenAI's activation) or GELU; default: "
+       "QuickGELU for OpenAI-architecture weights, however they are loaded.", "--vlm-quick-gelu/--vlm-gelu",
+       shown="automatic"),
     _o("baseline_prompt", str, _VLM, "Baseline prompt b of the vlm-rm-gb variant."),
     _o("gb_alpha", float, _VLM, "Goal-baseline projection strength a (vlm-rm-gb)."),
     _o("goal_cache", str, _VLM, "Goal-image cache directory (default ~/.cache/cliprl/furl-goals)."),
     _o("batch_size", int, _SAC, "SAC batch size (paper 256)."),
-    _o("buffer_size", int, _SAC, "Replay capacity (paper 1e6)."),
+    _o("buffer_size", int, _SAC, "Replay capacity in transitions (paper 1e6; the paper profile takes the authors' per "
+       "variant: 5e5 with reward heads, 1e6 otherwise)."),
     _o("random_steps", int, _SAC, "Uniform-random steps before learning (paper 10k)."),
     _o("sac_style", SacStyle, _SAC, "authors: the FuRL authors' SAC (softplus std + 1e-3, flax init, actor and "
        "critic stepped from the same old parameters); cleanrl: log-std squashed into [-5, 2], PyTorch init, critic "
        "first."),
     _o("rho", float, _FURL, "VLM reward weight in r_task + rho r_vlm (paper 0.05)."),
+    _o("eq5_reduction", Eq5Reduction, _FURL, "How Eq. 5's hinge is reduced: authors (summed over j, averaged over "
+       "i, as the authors' code) or pairs (averaged over the kept pairs, K/B times smaller)."),
+    _o("heads_init", HeadsInit, _FURL, "How the reward heads start: flax (LeCun-normal weights, zero biases, the "
+       "authors') or torch (nn.Linear's default)."),
     _o("goal_margin", float, _FURL, "Eq. 5's goal-distance margin m' (default: 0.25 with the authors' "
        "preprocessing, as in their code; 0.2 with ours, the paper's text)."),
     _o("eval_every", int, _EVAL, "Evaluate every N env steps."),
@@ -112,7 +120,8 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
 
 # what the parser's one-line error calls each choice option
 _CHOICE_WORDS = {"variant": "variant", "profile": "profile", "vlm_preprocess": "VLM preprocessing",
-                 "sac_style": "SAC style", "obs": "observation kind"}
+                 "sac_style": "SAC style", "obs": "observation kind", "eq5_reduction": "Eq. 5 reduction",
+                 "heads_init": "heads initialisation"}
 
 
 def _shown(name: str) -> str | bool:

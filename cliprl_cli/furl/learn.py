@@ -52,7 +52,7 @@ def update(st: RunState, ctx: RunContext) -> dict[str, Any]:
             # Eq. 5, before any success: rank the batch's frames by their distance to the goal image.
             r = aligned_reward(st.heads, ctx.text_emb, batch.emb)
             mask = goal_ranking_mask(batch.goal_dist, cfg.eq5_margin)
-            loss = negative_alignment_loss(r, mask, cfg.margin)
+            loss = negative_alignment_loss(r, mask, cfg.margin, reduction=cfg.eq5_reduction)
             r_vlm = r.detach()
             stats.update(align_loss=loss.detach(), align_neg_neg=loss.detach(), align_stage=torch.tensor(1.0),
                          eq5_pairs_kept=kept_pair_fraction(mask))

@@ -164,7 +164,7 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     random_vlm = False
     if ctx.uses_vlm:
         ctx.vlm = load_vlm(cfg.vlm_model, None if cfg.vlm_checkpoint else cfg.vlm_pretrained, cfg.vlm_checkpoint,
-                           device=str(device), preprocess=cfg.preprocess_style)
+                           device=str(device), preprocess=cfg.preprocess_style, quick_gelu=cfg.vlm_quick_gelu)
         random_vlm = ctx.vlm.random_weights
         if random_vlm:
             print(f"warning: the VLM {cfg.vlm_model} has RANDOM weights (--vlm-pretrained none, or a checkpoint "
@@ -227,7 +227,7 @@ def new_state(ctx: RunContext, gen: torch.Generator) -> RunState:
     embed_dim = ctx.vlm.embed_dim if ctx.uses_vlm else 0
     heads = heads_opt = None
     if spec.heads:
-        heads = Heads(embed_dim, embed_dim).to(device)
+        heads = Heads(embed_dim, embed_dim, init=cfg.heads_init).to(device)
         heads.requires_grad_(spec.eq4 or spec.eq5)
         if spec.eq4 or spec.eq5:
             heads_opt = Adam(heads.parameters(), lr=cfg.lr, fused=True)
