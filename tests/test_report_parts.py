@@ -102,3 +102,24 @@ def test_each_figure_function_draws_one_png_or_nothing(tmp_path):
     # no points: no figure
     assert plot_finetune_curves(5, {"clip": [[], []]}, out) is None
     assert plot_furl_success("push-v3", c.furl.runs, out) is None
+
+
+def test_a_transfer_row_counts_plateaued_runs_apart_from_failures():
+    from cliprl_cli.report.collect import _transfer_row
+    from cliprl_cli.store.formats import MethodSummary, TransferTrial
+
+    def trial(k, steps, censored, reach, reach_censored):
+        return TransferTrial(method="language", trial=k, seed=k, env_steps=steps, censored=censored, auc=0.5,
+                             wall_time_s=None, initial_success_rate=0.1, weights=None, weighting_note="",
+                             steps_to_success=reach, success_censored=reach_censored)
+
+    trials = [trial(0, 1000, True, 400, False),   # success 1.0 at 400 steps, never the path rule: plateaued
+              trial(1, 1000, True, 1000, True),   # never succeeded from every start
+              trial(2, 600, False, 512, False)]   # converged
+    s = MethodSummary(n=3, censored=2, mean=866.7, median=1000, iqm=866.7, std=0, ci95=(600, 1000), auc_mean=0.5)
+    success = MethodSummary(n=3, censored=1, mean=637.3, median=512, iqm=512, std=0, ci95=(400, 1000), auc_mean=0.5)
+    row = _transfer_row(8, "language", s, 1000, trials, success)
+    assert (row.censored, row.plateaued, row.success_mean) == (2, 1, 637.3)
+    # results written before the second criterion existed: no count, not zero
+    old = [TransferTrial(**{**t.__dict__, "steps_to_success": None, "success_censored": None}) for t in trials]
+    assert _transfer_row(8, "language", s, 1000, old, None).plateaued is None

@@ -187,6 +187,10 @@ class TransferRow:
     iqm: float | None
     ci95: Pair | None
     budget: int
+    # censored trials that reached greedy success 1.0 from every start but not the path rule (plateaued near the
+    # optimum), and the mean steps to success 1.0 (the second criterion); None for results that do not record it
+    plateaued: int | None = None
+    success_mean: float | None = None
 
 
 @dataclass(frozen=True)
@@ -395,9 +399,13 @@ def coinciding_methods(n: int, by_method: dict[str, list[TransferTrial]]) -> lis
     return out
 
 
-def _transfer_row(n: int, method: str, s: MethodSummary, budget: int) -> TransferRow:
+def _transfer_row(n: int, method: str, s: MethodSummary, budget: int, trials: list[TransferTrial],
+                  success: MethodSummary | None) -> TransferRow:
+    recorded = bool(trials) and all(t.success_censored is not None for t in trials)
+    plateaued = sum(t.censored and not t.success_censored for t in trials) if recorded else None
     return TransferRow(n, method, s.n, s.censored, finite_or_none(s.mean), finite_or_none(s.median),
-                       finite_or_none(s.iqm), _interval(s.ci95), budget)
+                       finite_or_none(s.iqm), _interval(s.ci95), budget, plateaued,
+                       None if success is None else finite_or_none(success.mean))
 
 
 def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> TransferSection:
@@ -434,7 +442,8 @@ def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> T
             if s is None:
                 log.missing.append(f"transfer method {method!r}: no trials in {path} (stage transfer@{n})")
                 continue
-            rows.append(_transfer_row(n, method, s, res.budget))
+            rows.append(_transfer_row(n, method, s, res.budget, by_method.get(method, []),
+                                      (res.success_summary or {}).get(method)))
             if exp.trials and s.n < int(exp.trials):
                 log.missing.append(f"transfer {n}x{n} {method}: {s.n} of {exp.trials} trials (stage transfer@{n})")
             steps.setdefault(n, {})[method] = [float(t.env_steps) for t in by_method.get(method, [])]

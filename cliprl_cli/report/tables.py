@@ -66,7 +66,8 @@ def transfer_table(c: Collected) -> Table:
         ratio = ratio_by.get(r.grid_size) if r.method == "clip" else None
         rows.append([f"{r.grid_size}x{r.grid_size}", r.method, str(r.n if r.n is not None else "-"),
                      f"{r.censored if r.censored is not None else '-'}", _f(r.mean), _ci(r.ci95),
-                     _f(r.median), _f(r.iqm), _f(r.budget),
+                     _f(r.median), _f(r.iqm), f"{r.plateaued if r.plateaued is not None else '-'}",
+                     _f(r.success_mean), _f(r.budget),
                      (f"{_f(ratio.ratio, 3)} {_ci(ratio.ci95, 3)}" if ratio else "")])
     trial_counts = [r.n for r in tr.rows if r.n is not None]
     few = (f" Only {max(trial_counts)} trial(s) per method here (the paper: 10): the intervals are rough."
@@ -74,10 +75,13 @@ def transfer_table(c: Collected) -> Table:
     return Table(
         title="CLIP-RL: env steps to convergence on the target, per grid size and method", section="clip",
         note=("Mean over trials with a 95% interval; censored runs (budget exhausted) are counted at the "
-              "budget, never dropped. Ratio = clip mean / language mean (Algorithm 2 / Algorithm 1); paper: "
+              "budget, never dropped. 'plateaued': censored runs that reached success 1.0 from every start but "
+              "never the path rule (near-optimal, not failing). 'to success 1.0': mean steps to greedy success "
+              "from every start, the criterion without the path rule. "
+              "Ratio = clip mean / language mean (Algorithm 2 / Algorithm 1); paper: "
               f"about {CLIP_RL_PAPER_RATIO} on average (no per-size numbers in the text).{few}"),
-        header=["grid", "method", "trials", "censored", "mean steps", "95% CI", "median", "IQM", "budget",
-                "clip/language ratio [95% CI]"],
+        header=["grid", "method", "trials", "censored", "mean steps", "95% CI", "median", "IQM", "plateaued",
+                "to success 1.0", "budget", "clip/language ratio [95% CI]"],
         rows=rows)
 
 
@@ -291,8 +295,11 @@ def build_warnings(c: Collected) -> list[str]:
                         "their VLM rewards are noise; their success numbers test the plumbing, not FuRL.")
     censored = sum(r.censored or 0 for r in c.transfer.rows)
     if censored:
+        plateaued = sum(r.plateaued or 0 for r in c.transfer.rows)
+        split = (f" {plateaued} of them reached success 1.0 from every start and sat just above the path rule "
+                 "(plateaued near the optimum), the rest never succeeded from every start." if plateaued else "")
         warnings.append(f"{censored} transfer run(s) hit the step budget (censored); they are counted at the "
-                        "budget, which understates their true steps to convergence.")
+                        f"budget, which understates their true steps to convergence.{split}")
     short = [r.steps for r in runs if r.steps is not None and r.steps < 1e6]
     if short:
         warnings.append(f"{len(short)} FuRL run(s) stopped after at most {int(max(short)):,} env steps (paper: "
