@@ -151,30 +151,27 @@ def _mkl_branch() -> str | None:
 
 def numeric_environment() -> dict[str, Any]:
     """The numeric settings this process runs with, for a run's record (``run.json``, never a hashed output):
-    whether the pins were applied (and what they replaced), the pinned variables as the process sees them, what
-    the libraries report they use (MKL's branch, ATen's CPU capability, NumPy's dispatch, the OpenBLAS kernel),
-    torch's build (CPU or CUDA wheel) and thread count, and the CPU model. Imports torch and NumPy."""
-    import numpy as np
-    import torch
-
+    whether the pins were applied (and what they replaced), the pinned variables as the process sees them, and,
+    for the libraries the run has loaded (none is imported here: a command that never needed torch stays light),
+    what they report they use: MKL's branch, ATen's CPU capability, torch's build (CPU or CUDA wheel) and thread
+    count, NumPy's dispatch targets, the OpenBLAS kernel; and the CPU model."""
     record = dict(_pin_record) if _pin_record is not None else {"mode": "not pinned (not started from the CLI)"}
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-        numpy_dispatch = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-    except ImportError:  # NumPy 1.x
-        numpy_dispatch = None
-    record.update({
-        "variables": {name: os.environ.get(name) for name in NUMERIC_PINS},
-        "mkl_branch": _mkl_branch(),
-        "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "numpy_dispatch": numpy_dispatch,
-        "openblas_kernel": _openblas_kernel(),
-        "torch_build": f"cuda {torch.version.cuda}" if torch.version.cuda else "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "cpu": _cpu_model(),
-        "machine": platform.machine(),
-    })
+    record["variables"] = {name: os.environ.get(name) for name in NUMERIC_PINS}
+    if "torch" in sys.modules:
+        import torch
+
+        record.update({"mkl_branch": _mkl_branch(), "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                       "torch_build": f"cuda {torch.version.cuda}" if torch.version.cuda else "cpu",
+                       "torch_threads": torch.get_num_threads(),
+                       "float32_matmul_precision": torch.get_float32_matmul_precision()})
+    if "numpy" in sys.modules:
+        try:
+            from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+            record["numpy_dispatch"] = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+        except ImportError:  # NumPy 1.x
+            pass
+        record["openblas_kernel"] = _openblas_kernel()
+    record.update({"cpu": _cpu_model(), "machine": platform.machine()})
     return record
 
 
