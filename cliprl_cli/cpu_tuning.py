@@ -132,6 +132,13 @@ def pin_numeric_environment(environ: MutableMapping[str, str] | None = None) -> 
     return record
 
 
+def numerics_tag() -> str:
+    """``pinned`` when this process runs with every pin of :data:`NUMERIC_PINS` in its environment, else ``native``:
+    for caches of computed values (the FuRL goal embedding), so that a value computed with one CPU's own kernels is
+    never reused by a pinned run, nor the other way round."""
+    return "pinned" if all(os.environ.get(k) == v for k, v in NUMERIC_PINS.items()) else "native"
+
+
 def _mkl_branch() -> str | None:
     """MKL's code branch as MKL reports it (``mkl_cbwr_get``), or None where torch's MKL is not reachable."""
     import torch
