@@ -10,7 +10,9 @@ rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the 
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
 default parameters (:mod:`cliprl_cli.clip_rl.config`; nothing here is tuned toward a result). Target: the
-whole experiment in under 10 minutes on a 2-core CPU; measured times are in benchmarks/results/.
+whole experiment in under 10 minutes on a 2-core CPU; measured times are in benchmarks/results/. The numeric pins
+of the CLI (``cliprl_cli/cpu_tuning.py``) are set first, so its numbers are the same on every x86-64 CPU with AVX2
+(``CLIPRL_NUMERICS=native`` turns them off, as for the CLI).
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from cliprl_cli.cpu_tuning import pin_numeric_environment
 
-from cliprl_cli.clip_rl.align import align
-from cliprl_cli.clip_rl.config import METHODS, AlignConfig, TrainBaseConfig, TransferConfig
-from cliprl_cli.clip_rl.tasks import load_suite, slug
-from cliprl_cli.clip_rl.train_base import train_base
-from cliprl_cli.clip_rl.transfer import transfer
+pin_numeric_environment()  # before torch loads: the libraries read the pins when they load
+
+import torch  # noqa: E402
+
+from cliprl_cli.clip_rl.align import align  # noqa: E402
+from cliprl_cli.clip_rl.config import METHODS, AlignConfig, TrainBaseConfig, TransferConfig  # noqa: E402
+from cliprl_cli.clip_rl.tasks import load_suite, slug  # noqa: E402
+from cliprl_cli.clip_rl.train_base import train_base  # noqa: E402
+from cliprl_cli.clip_rl.transfer import transfer  # noqa: E402
 
 
 def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights") -> dict:

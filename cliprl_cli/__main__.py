@@ -2,7 +2,11 @@
 
 import sys
 
-from .cli import main
+from .cpu_tuning import pin_numeric_environment
 
 if __name__ == "__main__":
+    # Before anything imports torch or NumPy: they read the pins when they load (see cpu_tuning.py).
+    pin_numeric_environment()
+    from .cli import main
+
     sys.exit(main())

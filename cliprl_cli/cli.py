@@ -26,6 +26,7 @@ if _PLAIN_HELP:
 
 from . import __version__  # noqa: E402
 from .commands import align, furl, library_size, report, slurm, train_base, transfer
+from .cpu_tuning import pin_numeric_environment
 from .errors import EXIT_BAD_INPUT, CliprlError, PreemptedError
 
 app = typer.Typer(
@@ -149,8 +150,11 @@ def _restore_handlers(previous: dict[int, Any]) -> None:
 
 
 def run() -> None:  # pragma: no cover - console script shim
+    # Before any command imports torch or NumPy: they read the pins when they load (see cpu_tuning.py).
+    pin_numeric_environment()
     sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
+    pin_numeric_environment()
     sys.exit(main())

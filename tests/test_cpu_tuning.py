@@ -55,3 +55,49 @@ def test_denormals_flushed_inside_the_block_in_every_thread_and_restored_after()
         pytest.skip("this CPU has no flush-to-zero mode")
     assert int(inside) == 0  # every element, whichever thread computed it
     assert int(after) == 4  # torch's default is back
+
+
+def test_pins_replace_inherited_values_and_record_them():
+    from cliprl_cli.cpu_tuning import NUMERIC_PINS, pin_numeric_environment
+
+    env = {"MKL_CBWR": "AUTO", "OMP_NUM_THREADS": "3"}
+    done = pin_numeric_environment(env)
+    assert done["mode"] == "portable" and done["overridden"] == {"MKL_CBWR": "AUTO"}
+    assert {k: env[k] for k in NUMERIC_PINS} == NUMERIC_PINS
+    assert env["OMP_NUM_THREADS"] == "3"  # thread counts are the commands' business
+
+
+def test_native_leaves_the_environment_alone_and_an_unknown_mode_does_not_unpin():
+    from cliprl_cli.cpu_tuning import pin_numeric_environment
+
+    env = {"CLIPRL_NUMERICS": "native", "MKL_CBWR": "AVX512"}
+    assert pin_numeric_environment(env)["mode"] == "native" and env == {"CLIPRL_NUMERICS": "native",
+                                                                        "MKL_CBWR": "AVX512"}
+    env = {"CLIPRL_NUMERICS": "fast"}
+    done = pin_numeric_environment(env)
+    assert done["mode"] == "portable" and done["requested"] == "fast" and env["MKL_CBWR"] == "COMPATIBLE"
+
+
+RECORD = """
+import json, sys
+from cliprl_cli.cpu_tuning import pin_numeric_environment, numeric_environment
+pin_numeric_environment()
+assert "torch_build" not in numeric_environment() and "torch" not in sys.modules  # not loaded: not imported
+import torch
+torch.ones(8, 8) @ torch.ones(8, 8)
+print(json.dumps(numeric_environment()))
+"""
+
+
+def test_a_pinned_process_runs_the_pinned_kernels():
+    import json
+    import os
+
+    env = {**os.environ, "MKL_CBWR": "AVX512", "ATEN_CPU_CAPABILITY": "default"}
+    env.pop("CLIPRL_NUMERICS", None)
+    done = subprocess.run([sys.executable, "-c", RECORD], check=True, capture_output=True, text=True, env=env)
+    record = json.loads(done.stdout)
+    assert record["mode"] == "portable" and record["loaded_before_pinning"] == []
+    assert record["overridden"] == {"MKL_CBWR": "AVX512", "ATEN_CPU_CAPABILITY": "default"}
+    assert record["mkl_branch"] == "COMPATIBLE"  # what MKL itself reports
+    assert record["aten_cpu_capability"] in ("AVX2", "DEFAULT")  # DEFAULT only on a CPU without AVX2

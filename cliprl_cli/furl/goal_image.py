@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..cpu_tuning import numerics_tag
 from ..store.artifacts import load_artifact, save_artifact
 from ..store.atomic import atomic_write_bytes
 from ..errors import CliprlError
@@ -86,7 +87,8 @@ def goal_image(task: str, vlm, *, seed: int, image_size: int, camera: str, fast_
                               "(no goal image); use --variant furl-no-goal")
         frame = frames[0]
         atomic_write_bytes(png, png_bytes(frame))
-    key = vlm.identity() + (f"|seed{seed}" if vlm.random_weights else "")
+    # the numeric mode too: an embedding computed with this CPU's own kernels differs in the last bits from a pinned one
+    key = vlm.identity() + (f"|seed{seed}" if vlm.random_weights else "") + f"|{numerics_tag()}"
     emb_path = Path(cache_dir) / f"{stem}__{hashlib.sha256(key.encode()).hexdigest()[:12]}.safetensors"
     if emb_path.is_file():
         tensors, _ = load_artifact(emb_path, kind="furl-goal-embedding")

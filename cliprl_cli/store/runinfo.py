@@ -31,6 +31,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..cpu_tuning import numeric_environment
 from ..errors import CliprlError
 from .atomic import ArtifactError, atomic_write_json, git_commit, package_versions, read_json, read_json_any
 
@@ -154,10 +155,13 @@ def _stamp(seconds: float) -> str:
 
 
 def run_identity() -> dict[str, Any]:
-    """This process: command line, package versions, git commit, host, platform, start time (for ``run.json``)."""
+    """This process: command line, package versions, git commit, host, platform, start time, and the numeric
+    settings it ran with (pinned code paths, what the libraries report; for ``run.json`` only: they differ by
+    machine, so no hashed file may hold them)."""
     return {"id": _RUN_ID, "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
             "versions": package_versions(), "git_commit": git_commit(), "host": platform.node(),
-            "platform": platform.platform(), "started_at": _stamp(_STARTED), "written_at": _stamp(time.time())}
+            "platform": platform.platform(), "started_at": _stamp(_STARTED), "written_at": _stamp(time.time()),
+            "numerics": numeric_environment()}
 
 
 def record(directory: str | os.PathLike, files: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None) -> Path:
