@@ -74,7 +74,7 @@ def test_budget_exhausted_exits_3_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--task", "bottom"], "unknown task 'bottom'"),
     (["--task", "top left first", "--tasks", "/nonexistent.yaml"], "task suite not found"),
-    (["--task", "top left first", "--grid-size", "1"], "Invalid value"),
+    (["--task", "top left first", "--grid-size", "1"], "--grid-size must be between 2 and 128, got 1"),
 ])
 def test_bad_inputs_one_line(tmp_path, capsys, args, message):
     code = main(["train-base", *args, "--out", str(tmp_path / "o")])

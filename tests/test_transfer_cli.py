@@ -171,10 +171,14 @@ def test_partial_round_trip_and_a_changed_config_starts_afresh(tmp_path):
 
     path = tmp_path / "partial.json"
     config = {"target": "t", "methods": ("scratch", "clip"), "trials": 2}
-    done = {("clip", 1): {"method": "clip", "trial": 1, "env_steps": 4096}}
+    done = {("clip", 1): {"method": "clip", "trial": 1, "env_steps": 4096, "steps_to_success": 4096,
+                          "success_censored": False}}
     curves = {"scratch": [None, None], "clip": [None, [{"env_steps": 0, "success_rate": 0.5}]]}
     write_partial(path, config, done, curves)
     assert load_partial(path, config, ["scratch", "clip"], 2) == (done, curves)
+    # a trial written before the second criterion was recorded is run again rather than summarised without it
+    write_partial(path, config, {("clip", 1): {"method": "clip", "trial": 1, "env_steps": 4096}}, curves)
+    assert load_partial(path, config, ["scratch", "clip"], 2)[0] == {}
     assert load_partial(path, {**config, "trials": 3}, ["scratch", "clip"], 3) == (
         {}, {"scratch": [None] * 3, "clip": [None] * 3})
 
