@@ -40,7 +40,8 @@ from cliprl_cli.clip_rl.train_base import train_base  # noqa: E402
 from cliprl_cli.clip_rl.transfer import transfer  # noqa: E402
 
 
-def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights") -> dict:
+def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights",
+        start_entropy: float | None = None) -> dict:
     suite = load_suite()
     timings = {"train_base_s": 0.0, "align_s": 0.0, "transfer_s": 0.0}
     base_steps, base_wall = 0, 0.0
@@ -57,7 +58,8 @@ def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = 
                               AlignConfig(policy_repr=policy_repr), quiet=True)
         t2 = time.perf_counter()
         results = transfer(suite.target, work / "base" / str(size), work / "transfer" / str(size),
-                           TransferConfig(methods=tuple(methods), trials=trials, workers=workers),
+                           TransferConfig(methods=tuple(methods), trials=trials, workers=workers,
+                                          start_entropy=start_entropy),
                            align_dir=work / "align" / str(size), quiet=True)
         t3 = time.perf_counter()
         timings["train_base_s"] += t1 - t0
@@ -66,6 +68,7 @@ def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = 
         fine_steps = sum(r["env_steps"] for r in results["trials"])
         fine_wall = sum(r["wall_time_s"] for r in results["trials"])
         per_size[size] = {"summary": results["summary"], "ratio_clip_language": results.get("ratio_clip_language"),
+                          "success_summary": results.get("success_summary"),
                           "similarities": results["similarities"], "step_resolution": results["step_resolution"],
                           "auc_horizon": results["auc_horizon"], "sources": results["sources"],
                           "trials": results["trials"],
@@ -117,6 +120,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated transfer methods")
     parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour"],
                         help="what align's policy head reads (cliprl align --policy-repr)")
+    parser.add_argument("--start-entropy", type=float, default=None,
+                        help="entropy-matched starts (cliprl transfer --start-entropy NATS), every method alike")
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = args.work or Path(tempfile.mkdtemp(prefix="cliprl-experiment-"))
@@ -125,10 +130,11 @@ def main() -> None:
     if profiler:
         profiler.enable()
     out = run(args.sizes, args.trials, 1 if profiler else args.workers, work,
-              methods=[m.strip() for m in args.methods.split(",") if m.strip()], policy_repr=args.policy_repr)
+              methods=[m.strip() for m in args.methods.split(",") if m.strip()], policy_repr=args.policy_repr,
+              start_entropy=args.start_entropy)
     total = time.perf_counter() - start
     out.update({"total_s": total, "sizes": args.sizes, "trials": args.trials, "workers": args.workers,
-                "methods": args.methods, "policy_repr": args.policy_repr,
+                "methods": args.methods, "policy_repr": args.policy_repr, "start_entropy": args.start_entropy,
                 "machine": {"cpus": __import__("os").cpu_count(), "processor": platform.processor(),
                             "torch": torch.__version__}, "work_dir": str(work)})
     print(f"total {total:.1f}s ({total / 60:.1f} min); phases: " +

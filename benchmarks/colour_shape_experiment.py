@@ -73,6 +73,9 @@ def main() -> None:
                         help="fine-tune with the heads of this many alignment seeds (the first ones)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-env-steps", type=int, default=1_000_000)
+    parser.add_argument("--methods", default=",".join(ALL_METHODS), help="comma-separated transfer methods")
+    parser.add_argument("--start-entropy", type=float, default=None,
+                        help="entropy-matched starts (cliprl transfer --start-entropy NATS), every method alike")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -106,15 +109,20 @@ def main() -> None:
                       flush=True)
             entry = {"per_seed": per_seed, "transfer": {}}
             for seed in result["transfer_seeds"]:
-                cfg = TransferConfig(methods=ALL_METHODS, trials=args.trials, workers=args.workers,
+                cfg = TransferConfig(methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+                                     trials=args.trials, workers=args.workers, start_entropy=args.start_entropy,
                                      ppo=replace(TransferConfig().ppo, max_env_steps=args.max_env_steps))
                 results = transfer(target, base, root / "transfer" / target_slug / f"seed{seed}", cfg,
                                    align_dir=root / "align" / target_slug / f"seed{seed}", tasks_file=suite_path,
                                    sources=sources, quiet=True)
+                mine = {m: [t for t in results["trials"] if t["method"] == m] for m in results["summary"]}
                 entry["transfer"][seed] = {
-                    m: {"mean": s["mean"], "ci95": s["ci95"], "censored": s["censored"],
-                        "initial_success": sum(t["initial_success_rate"] for t in results["trials"]
-                                               if t["method"] == m) / args.trials}
+                    m: {"mean": s["mean"], "median": s["median"], "ci95": s["ci95"], "censored": s["censored"],
+                        # censored at greedy success 1.0 from every start: near-optimal, held back by the path rule
+                        "plateaued": sum(t["censored"] and not t["success_censored"] for t in mine[m]),
+                        "success": results["success_summary"][m],
+                        "start_temperature": mine[m][0].get("start_temperature"),
+                        "initial_success": sum(t["initial_success_rate"] for t in mine[m]) / args.trials}
                     for m, s in results["summary"].items()}
                 entry["step_resolution"] = results.get("step_resolution")
                 print(layout, target, "transfer seed", seed,
