@@ -6,7 +6,8 @@ Tensor files, images and any other non-JSON file must be byte-identical. JSON fi
 and as data with the wall-clock and machine fields removed (``VOLATILE`` below: wall times, per-phase timings,
 throughput, provenance). Each file gets one line: ``same`` (bytes equal), ``same-but-timing`` (equal once the
 volatile fields are dropped), ``DIFFERENT`` (with the first differing JSON path), ``only-old`` or ``only-new``.
-Exit 0 when no file is DIFFERENT or missing on one side, 1 otherwise. Used to show that a refactor changed no
+Run metadata (``run.json`` and the report's ``provenance.js``: which run, where, when; DVC never hashes them) is
+listed as ``run-metadata`` and never counts as a difference. Exit 0 when no file is DIFFERENT or missing on one side, 1 otherwise. Used to show that a refactor changed no
 result (the numbers, not the clock).
 """
 
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+RUN_METADATA = ("run.json", "provenance.js")  # per-run records beside the outputs, not results
 VOLATILE = ("wall_s", "wall_time_s", "timings", "timings_s", "elapsed_s", "env_steps_per_s", "provenance")
 
 
@@ -50,7 +52,9 @@ def compare(old: Path, new: Path, volatile: set[str]) -> list[tuple[str, str]]:
     rows = []
     for name in names:
         a, b = old / name, new / name
-        if not b.exists():
+        if name.name in RUN_METADATA:
+            rows.append((str(name), "run-metadata"))
+        elif not b.exists():
             rows.append((str(name), "only-old"))
         elif not a.exists():
             rows.append((str(name), "only-new"))
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{status.split()[0]:>16}  {name}" + (f"  ({status.split(' ', 1)[1]})" if " " in status else ""))
     bad = [r for r in rows if r[1].startswith(("DIFFERENT", "only-"))]
     counts = {s: sum(1 for _, st in rows if st.split()[0] == s)
-              for s in ("same", "same-but-timing", "DIFFERENT", "only-old", "only-new")}
+              for s in ("same", "same-but-timing", "run-metadata", "DIFFERENT", "only-old", "only-new")}
     print("summary: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 1 if bad else 0
 
