@@ -18,6 +18,7 @@ way the code is arranged.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,43 +40,43 @@ if TYPE_CHECKING:
     from .state import RunState
 
 
-class Observation:
-    """The interface: what differs between learning from the state and learning from frames."""
+class Observation(ABC):
+    """The interface: what differs between learning from the state and learning from frames (a strategy that
+    lacks a method cannot be built)."""
 
     kind: ObsKind
     renders_eval: bool  # the evaluation environment renders (the agent acts from frames)
 
+    @abstractmethod
     def action_repeat(self, cfg: FurlConfig) -> int:
         """Environment steps per agent step."""
-        raise NotImplementedError
 
+    @abstractmethod
     def make_agent(self, ctx: RunContext, obs_dim: int, act_dim: int) -> Any:
         """A fresh learner (its initial weights draw from torch's global RNG)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def make_buffer(self, ctx: RunContext, obs_dim: int, act_dim: int, embed_dim: int) -> Any:
         """The empty replay storage."""
-        raise NotImplementedError
 
     def start(self, st: RunState, ctx: RunContext) -> None:
         """After every environment's first reset: anything the observation needs beyond ``st.obs``."""
 
+    @abstractmethod
     def agent_input(self, st: RunState, ctx: RunContext) -> torch.Tensor:
         """What the agents act on, one row per environment, on the device."""
-        raise NotImplementedError
 
+    @abstractmethod
     def step(self, st: RunState, ctx: RunContext, actions: np.ndarray) -> tuple[Any, np.ndarray | None]:
         """Step every environment with ``actions``, start new episodes where one ended; return the step's
         transitions and the rendered frames ``(num_envs, H, W, 3)`` (None when nothing was rendered)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def store(self, st: RunState, item: Any, emb: torch.Tensor | None, goal_dist: torch.Tensor | None) -> None:
         """Write one step's transitions (with their frames' embeddings and goal distances) to the replay."""
-        raise NotImplementedError
 
     def can_learn(self, st: RunState) -> bool:
         """The replay holds a transition to learn from."""
-        raise NotImplementedError
 
     def update_args(self, st: RunState) -> tuple:
         """Extra positional arguments of the agent's ``update`` after the batch."""
@@ -83,15 +84,12 @@ class Observation:
 
     def eval_reset(self, ctx: RunContext, env) -> Any:
         """Reset the evaluation environment; return the first observation."""
-        raise NotImplementedError
 
     def eval_input(self, ctx: RunContext, obs: Any) -> torch.Tensor:
         """One evaluation observation as the agent's input (a batch of one)."""
-        raise NotImplementedError
 
     def eval_next(self, ctx: RunContext, env, obs: Any, env_obs: np.ndarray) -> Any:
         """The next evaluation observation, after the action's environment steps (``env_obs``: the last one's)."""
-        raise NotImplementedError
 
 
 class StateObs(Observation):
