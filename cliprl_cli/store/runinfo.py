@@ -27,8 +27,9 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from ..cpu_tuning import numeric_environment
@@ -92,12 +93,13 @@ def merge_run_fields(doc: Any, removed: Any) -> Any:
     return doc
 
 
-class RunSplit:
+class RunSplit(ABC):
     """A format whose ``_full_json()`` holds run metadata: ``to_json()`` is the hashed file's content without it,
     ``run_fields()`` what goes to ``run.json``; ``write(path)`` writes the first and records the second."""
 
+    @abstractmethod
     def _full_json(self) -> Any:
-        raise NotImplementedError
+        """The whole document, run metadata included."""
 
     def to_json(self) -> Any:
         return split_run_fields(self._full_json())[0]
