@@ -79,3 +79,16 @@ def test_relay_switches_off_after_threshold():
     assert relay_still_on(True, 2499, 2500)
     assert not relay_still_on(True, 2500, 2500)
     assert not relay_still_on(False, 0, 2500)  # never comes back
+
+
+def test_relay_baseline_stops_on_success_steps_at_an_episode_end():
+    # the authors' train_relay.py: success_cnt counts every step with task success; relay stops at an episode end
+    # once it reaches relay_threshold. Positive frames play no part.
+    on = lambda steps, ended, frames=0: relay_still_on(True, frames, 2500, rule="success-steps",  # noqa: E731
+                                                       success_steps=steps, episode_ended=ended)
+    assert on(2499, True) and on(0, True, frames=10_000)
+    assert not on(2500, True) and not on(2501, True)
+    assert on(2500, False) and on(4000, False)  # mid-episode: looked at only when an episode ends
+    assert not relay_still_on(False, 0, 2500, rule="success-steps", success_steps=0, episode_ended=True)
+    # FuRL's rule (the default) ignores the success steps
+    assert relay_still_on(True, 2499, 2500, success_steps=10_000) and not relay_still_on(True, 2500, 2500)

@@ -23,7 +23,8 @@ def test_profiles_keep_their_values():
                           if getattr(cfg, f.name) != getattr(FurlConfig(), f.name)}
     # ... and keep the choices they had before the paper profile took the authors' (Eq. 5 reduction, heads init,
     # one replay capacity for every variant)
-    kept = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000)
+    kept = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000, goal_protocol="mt1",
+                vlm_crop=True, relay_stop="positive-frames", eval_protocol="ours")
     assert differ(PROFILES["default"]) == dict(steps=20_000, random_steps=5_000, eval_every=5_000, eval_episodes=5,
                                                image_size=128, **kept)
     assert differ(PROFILES["cpu-small"]) == dict(steps=3_000, random_steps=1_000, eval_every=1_000, eval_episodes=2,
@@ -47,17 +48,46 @@ def test_paper_profile_takes_the_authors_choices():
     assert given.buffer_size == 1234
 
 
+def test_paper_profile_runs_the_authors_protocols_per_variant():
+    def resolved(**kw):
+        cfg = dataclasses.replace(FurlConfig(), **kw)
+        cfg.validate()
+        return cfg
+
+    relay, furl = resolved(variant="relay"), resolved(variant="furl")
+    assert furl.goal_protocol == relay.goal_protocol == "authors"
+    # their train_relay.py: stop on success steps, whole frames; their train_furl.py: positive frames, 75% crop
+    assert (relay.relay_stop, relay.vlm_crop) == ("success-steps", False)
+    assert (furl.relay_stop, furl.vlm_crop) == ("positive-frames", True)
+    # their evaluation: every max_timesteps // 10 steps, 1 episode (goal hidden) or 10 (random goals)
+    assert (furl.eval_every, furl.eval_episodes) == (100_000, 1)
+    assert (resolved(random_goal=True).eval_every, resolved(random_goal=True).eval_episodes) == (100_000, 10)
+    assert (resolved(steps=300).eval_every, resolved(steps=5).eval_every) == (30, 1)
+    assert (resolved(eval_protocol="ours").eval_every, resolved(eval_protocol="ours").eval_episodes) == (10_000, 10)
+    given = resolved(eval_every=7, eval_episodes=3, relay_stop="positive-frames", vlm_crop=True, variant="relay")
+    assert (given.eval_every, given.eval_episodes, given.relay_stop, given.vlm_crop) == (7, 3, "positive-frames", True)
+    from cliprl_cli.errors import CliprlError
+    with pytest.raises(CliprlError, match="unknown goal protocol 'x'"):
+        resolved(goal_protocol="x")
+
+
 def test_legacy_choices_stay_out_of_the_config_json():
     from cliprl_cli.furl.config import config_json
 
     small = dataclasses.replace(PROFILES["cpu-small"])
     small.validate()
-    assert not {"eq5_reduction", "heads_init", "vlm_quick_gelu"} & set(config_json(small))
+    assert not {"eq5_reduction", "heads_init", "vlm_quick_gelu", "goal_protocol", "vlm_crop", "relay_stop",
+                "eval_protocol"} & set(config_json(small))
     paper = FurlConfig()
     paper.validate()
     doc = config_json(paper)
     assert (doc["eq5_reduction"], doc["heads_init"], doc["buffer_size"]) == ("authors", "flax", 500_000)
     assert "vlm_quick_gelu" not in doc  # None: the automatic choice
+    assert (doc["goal_protocol"], doc["eval_protocol"], doc["eval_every"], doc["eval_episodes"]) == (
+        "authors", "authors", 100_000, 1)
+    relay = dataclasses.replace(FurlConfig(), variant="relay")
+    relay.validate()
+    assert (config_json(relay)["relay_stop"], config_json(relay)["vlm_crop"]) == ("success-steps", False)
 
 
 @pytest.mark.parametrize("field,value", [("eq5_reduction", "mean"), ("heads_init", "xavier")])

@@ -76,3 +76,70 @@ def test_task_names_instructions_and_experts():
     for task in MT10_TASKS:
         assert load_instruction(task)
         assert hasattr(expert_policy(task), "get_action")
+
+
+def test_authors_goal_protocol_hides_a_goal_the_seed_draws():
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_HIDDEN
+
+    before = np.random.get_state()[1].copy()
+    env = make_env("push-v3", seed=3, image_size=32, goal_protocol="authors", fast_render=True)
+    assert np.array_equal(np.random.get_state()[1], before)  # the constructor restores numpy's global RNG
+    goal = env.unwrapped._target_pos.copy()
+    for _ in range(2):
+        obs, _ = env.reset()
+        assert np.array_equal(obs[-3:], np.zeros(3))  # the goal is zero in the observation...
+        for _ in range(3):
+            obs, *_ = env.step(np.full(4, 0.5))
+            assert np.array_equal(obs[-3:], np.zeros(3))
+        assert np.array_equal(env.unwrapped._target_pos, goal)  # ... and fixed across episodes
+    assert render_upright(env).shape == (32, 32, 3)
+    # the goal Meta-World's goal-hidden constructor draws from the seed (the authors' make_env), not MT1's task
+    assert np.array_equal(goal, ALL_V3_ENVIRONMENTS_GOAL_HIDDEN["push-v3-goal-hidden"](seed=3)._target_pos)
+    again = make_env("push-v3", seed=3, image_size=None, goal_protocol="authors")
+    other = make_env("push-v3", seed=4, image_size=None, goal_protocol="authors")
+    mt1 = make_env("push-v3", seed=3, image_size=None)
+    assert np.array_equal(again.unwrapped._target_pos, goal)
+    assert not np.allclose(other.unwrapped._target_pos, goal)
+    assert not np.allclose(mt1.reset()[0][-3:], goal) and np.any(mt1.reset()[0][-3:] != 0)
+    steps = 0
+    again.reset()
+    while not any(again.step(np.zeros(4))[2:4]):
+        steps += 1
+    assert steps + 1 == 500  # Meta-World's own time limit, as MT1's TimeLimit
+    for e in (env, again, other, mt1):
+        close_env(e)
+
+
+def test_authors_random_goal_is_goal_observable_and_moves():
+    np.random.seed(0)
+    env = make_env("push-v3", seed=3, image_size=None, goal_protocol="authors", random_goal=True)
+    first, second = env.reset()[0][-3:], env.reset()[0][-3:]
+    assert np.any(first != 0) and not np.allclose(first, second)
+    close_env(env)
+
+
+def test_mt1_protocol_keeps_its_bytes():
+    import hashlib
+
+    np.random.seed(0)  # random goals draw from numpy's global RNG
+    h = hashlib.sha256()
+    for task, seed, random_goal in (("push-v3", 3, False), ("drawer-open-v3", 0, False), ("push-v3", 3, True)):
+        env = make_env(task, seed=seed, image_size=None, random_goal=random_goal, goal_protocol="mt1")
+        for _ in range(2):
+            obs, _ = env.reset()
+            h.update(obs.tobytes())
+            for t in range(5):
+                obs, *_ = env.step(np.full(4, 0.3 * (t % 3 - 1)))
+                h.update(obs.tobytes())
+        close_env(env)
+    # the hash of the same observations from make_env before the goal protocol existed (commit 587db6c)
+    assert h.hexdigest() == "f17abec1c102a8e29f61cd2c0c5ccffcecbaefc1ea3eba4ed1ae7352e9a5a71e"
+
+
+def test_experts_reach_a_hidden_goal():
+    from cliprl_cli.furl.goal_image import expert_rollout
+
+    # reach's expert steers by the goal position, which the goal-hidden observation zeroes; the rollout shows it
+    frames, success = expert_rollout("reach-v3", seed=0, image_size=16, fast_render=True, render="success",
+                                     goal_protocol="authors")
+    assert success == [True] and frames[0].shape == (16, 16, 3)

@@ -44,6 +44,26 @@ def test_preprocess_crops_uint8_first_with_the_same_result(tiny):
     assert torch.equal(tiny.preprocess(frames), ref)
 
 
+def test_whole_frames_without_the_crop_and_the_authors_resize_without_antialiasing():
+    """crop=False (the authors' Relay script) embeds the whole frame; the authors' style shrinks it as LIV's
+    ``transforms.Resize(224, antialias=None)`` does a tensor: bilinear, no antialiasing (checked against
+    torchvision 0.29 in the authors' environment: equal to F.interpolate(antialias=False), 0.2 off with it)."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    whole = dataclasses.replace(load_vlm(TINY_MODEL, "none", crop=False))
+    assert whole.identity().endswith("|nocrop") and not whole.crop
+    frames = np.random.default_rng(2).integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float().div_(255.0)
+    ours = F.interpolate(x, size=(64, 64), mode="bicubic", align_corners=False, antialias=True)
+    assert torch.equal(whole.preprocess(frames), (ours - whole.mean) / whole.std)
+    authors = dataclasses.replace(whole, preprocess_style="authors")
+    theirs = F.interpolate(x[:, [2, 1, 0]], size=(64, 64), mode="bilinear", align_corners=False, antialias=False)
+    assert torch.equal(authors.preprocess(frames), (theirs - whole.mean) / whole.std)
+
+
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
 def test_loads_a_checkpoint_file_saved_here(tiny, tmp_path, suffix):
     path = tmp_path / f"tiny{suffix}"

@@ -20,6 +20,7 @@ import typer
 
 from ..furl.config import (CHECKPOINT_EVERY_S, DEFAULT_PROFILE, LIV_MODEL, PROFILES, Device, Eq5Reduction,
                            HeadsInit, ObsKind, Profile, SacStyle, Variant, VlmPreprocess, profile_config)
+from ..furl.config import EvalProtocol, GoalProtocol, RelayStop
 from .common import TENSORBOARD_HELP
 
 _DEFAULT = PROFILES[DEFAULT_PROFILE]
@@ -72,6 +73,9 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
        to_config=False, typer_kw=dict(metavar="DIR")),
     _o("num_envs", int, _ENV, "Environments stepped together; their frames are embedded as one batch."),
     _o("random_goal", bool, _ENV, "New goal every episode (paper Table 2)."),
+    _o("goal_protocol", GoalProtocol, _ENV, "authors: Meta-World's goal-hidden environments, as the FuRL authors "
+       "build them (goal drawn from the seed, zeros in the observation; goal-observable with --random-goal); mt1: "
+       "the seeded MT1 task's goal, visible in the observation."),
     _o("image_size", int, _ENV, "Rendered frame side in px, before the VLM's 75% centre crop (the authors render "
        "256)."),
     _o("camera", str, _ENV, "Meta-World camera for the VLM (paper: corner2)."),
@@ -86,6 +90,9 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
     _o("vlm_preprocess", VlmPreprocess, _VLM, "authors: BGR frames, bilinear resize, raw embeddings, lower-case "
        "instruction (the FuRL authors' LIV input); ours: RGB, bicubic, unit-norm embeddings, Table 4 text.",
        shown=f"{_DEFAULT.preprocess_style}; {VlmPreprocess.AUTHORS.value} with --vlm-model {LIV_MODEL}"),
+    _o("vlm_crop", bool, _VLM, "Centre-crop frames to 75% before the VLM, or embed the whole render (the paper "
+       "profile: no crop for the relay variant, as the authors' Relay script).", "--vlm-crop/--vlm-no-crop",
+       shown="crop; the paper profile's relay: no crop"),
     _o("vlm_quick_gelu", bool, _VLM, "Build the VLM with QuickGELU (OpenAI's activation) or GELU; default: "
        "QuickGELU for OpenAI-architecture weights, however they are loaded.", "--vlm-quick-gelu/--vlm-gelu",
        shown="automatic"),
@@ -104,8 +111,14 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
        "i, as the authors' code) or pairs (averaged over the kept pairs, K/B times smaller)."),
     _o("heads_init", HeadsInit, _FURL, "How the reward heads start: flax (LeCun-normal weights, zero biases, the "
        "authors') or torch (nn.Linear's default)."),
+    _o("relay_stop", RelayStop, _FURL, "What stops relay for good after 2,500: success-steps (steps with task "
+       "success, the authors' Relay script) or positive-frames (frames in the alignment store, their FuRL script; "
+       "default; the paper profile's relay variant: success-steps).", shown="from --profile and --variant"),
     _o("goal_margin", float, _FURL, "Eq. 5's goal-distance margin m' (default: 0.25 with the authors' "
        "preprocessing, as in their code; 0.2 with ours, the paper's text)."),
+    _o("eval_protocol", EvalProtocol, _EVAL, "Defaults of the next two: authors (every steps/10 env steps, 1 "
+       "episode with a fixed goal, 10 with random goals; the authors' scripts) or ours (10 episodes every 1e4 "
+       "steps)."),
     _o("eval_every", int, _EVAL, "Evaluate every N env steps."),
     _o("eval_episodes", int, _EVAL, "Episodes per evaluation."),
     _o("obs", ObsKind, _PIX, "state: SAC on Meta-World's state; pixels: DrQ on stacked frames of the rendering "
@@ -121,7 +134,8 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
 # what the parser's one-line error calls each choice option
 _CHOICE_WORDS = {"variant": "variant", "profile": "profile", "vlm_preprocess": "VLM preprocessing",
                  "sac_style": "SAC style", "obs": "observation kind", "eq5_reduction": "Eq. 5 reduction",
-                 "heads_init": "heads initialisation"}
+                 "heads_init": "heads initialisation", "goal_protocol": "goal protocol",
+                 "relay_stop": "relay stop", "eval_protocol": "evaluation protocol"}
 
 
 def _shown(name: str) -> str | bool:

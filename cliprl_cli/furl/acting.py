@@ -3,7 +3,8 @@
 Relay (the FuRL paper's Section 4.3): while it is on, each environment follows the VLM-reward agent or the
 task-reward agent (Gaussian noise added, as in the authors' code) in turns of ``relay_len`` steps, ``relay_len``
 drawn per episode from :data:`RELAY_LENGTHS`, the starting agent alternating between episodes; relay stops for
-good once enough positive frames have been collected.
+good once enough positive frames have been collected (the authors' FuRL script) or, for the Relay baseline as the
+authors' ``train_relay.py`` runs it, once enough training steps have had task success (:func:`relay_still_on`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,18 @@ def relay_turn(ep_step, relay_len, first_agent):
     return ((np.asarray(ep_step) // np.asarray(relay_len)) + np.asarray(first_agent)) % 2 == 1
 
 
-def relay_still_on(relay_on: bool, positive_frames: int, threshold: int = 2500) -> bool:
-    """Relay stops for good once ``threshold`` positive frames have been collected."""
+def relay_still_on(relay_on: bool, positive_frames: int, threshold: int = 2500, *, rule: str = "positive-frames",
+                   success_steps: int = 0, episode_ended: bool = True) -> bool:
+    """Whether relay goes on: it stops for good once ``threshold`` is reached by
+
+    - ``rule="positive-frames"``: the positive frames in the alignment store (the authors' ``train_furl.py``;
+      they only grow when a trajectory ends);
+    - ``rule="success-steps"``: the training steps with task success so far, random steps included (the authors'
+      ``train_relay.py`` counts ``success_cnt`` on every step), looked at only when an episode ends
+      (``episode_ended``), as their script checks it.
+    """
+    if rule == "success-steps":
+        return relay_on and not (episode_ended and success_steps >= threshold)
     return relay_on and positive_frames < threshold
 
 

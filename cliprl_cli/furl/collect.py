@@ -49,6 +49,7 @@ def commit(st: RunState, ctx: RunContext, item: Any, emb: torch.Tensor | None) -
         goal_dist = ((emb.float() - ctx.goal_emb_cpu).norm(dim=-1) if ctx.goal_emb_cpu is not None
                      else torch.zeros(len(item.act)))
     ctx.observation.store(st, item, emb, goal_dist)
+    st.success_steps += int(np.count_nonzero(item.success))
     if st.store is None:
         return
     for i in range(len(item.act)):
@@ -58,4 +59,6 @@ def commit(st: RunState, ctx: RunContext, item: Any, emb: torch.Tensor | None) -
             st.store.add_trajectory(torch.stack(st.traj_emb[i]), st.traj_success[i], ctx.cfg.lag)
             st.traj_emb[i].clear()
             st.traj_success[i].clear()
-    st.relay_on = relay_still_on(st.relay_on, st.store.positive_frames, ctx.cfg.relay_threshold)
+    st.relay_on = relay_still_on(st.relay_on, st.store.positive_frames, ctx.cfg.relay_threshold,
+                                 rule=ctx.cfg.relay_stop, success_steps=st.success_steps,
+                                 episode_ended=bool(np.any(item.done)))

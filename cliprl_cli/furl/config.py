@@ -31,7 +31,14 @@ AUTHORS_BUFFER_OTHERS = 1_000_000
 # Fields that were not choices before the authors' behaviour became available: config.json and agent.json carry
 # them only when they differ from the one behaviour there was, so that the files of runs that keep it (the
 # cpu-small and default profiles) keep their bytes.
-LEGACY_VALUES = {"eq5_reduction": "pairs", "heads_init": "torch", "vlm_quick_gelu": None}
+LEGACY_VALUES = {"eq5_reduction": "pairs", "heads_init": "torch", "vlm_quick_gelu": None, "goal_protocol": "mt1",
+                 "vlm_crop": True, "relay_stop": "positive-frames", "eval_protocol": "ours"}
+# The evaluation when --eval-every / --eval-episodes are not given. "ours": 10 episodes every 1e4 steps. "authors"
+# (their train_*.py): an evaluation every max_timesteps // 10 steps (1e5 in a 1e6-step run), of 1 episode with a
+# fixed goal (their goal-hidden runs) and 10 with random goals.
+OURS_EVAL_EVERY, OURS_EVAL_EPISODES = 10_000, 10
+AUTHORS_EVAL_POINTS = 10
+AUTHORS_EVAL_EPISODES_FIXED, AUTHORS_EVAL_EPISODES_RANDOM = 1, 10
 
 
 class Choice(str, Enum):
@@ -113,6 +120,27 @@ class HeadsInit(Choice):
     TORCH = "torch"  # nn.Linear's default (Kaiming-uniform weights, uniform biases)
 
 
+class GoalProtocol(Choice):
+    """How the fixed goal is drawn and shown (``--goal-protocol``; :func:`cliprl_cli.furl.env.make_env`)."""
+
+    AUTHORS = "authors"  # Meta-World's goal-hidden env (goal from the seeded rand-vec, zeros in the observation)
+    MT1 = "mt1"          # the seeded MT1 wrapper's task (its goal in the observation)
+
+
+class RelayStop(Choice):
+    """When relay stops for good (``--relay-stop``; :func:`cliprl_cli.furl.acting.relay_still_on`)."""
+
+    SUCCESS_STEPS = "success-steps"      # relay_threshold steps with task success (the authors' train_relay.py)
+    POSITIVE_FRAMES = "positive-frames"  # relay_threshold positive frames in the alignment store (train_furl.py)
+
+
+class EvalProtocol(Choice):
+    """The default evaluation cadence and size (``--eval-protocol``); explicit --eval-every/--eval-episodes win."""
+
+    AUTHORS = "authors"  # every steps // 10 env steps; 1 episode with a fixed goal, 10 with random goals
+    OURS = "ours"        # 10 episodes every 1e4 env steps
+
+
 class ObsKind(Choice):
     """What the agent observes (``--obs``): the state (SAC) or the camera (DrQ, the paper's Section 5.4)."""
 
@@ -150,7 +178,8 @@ class Device(Choice):
 class FurlConfig:
     """One FuRL run: the task, the variant, and every setting. The defaults are the paper's run: its Table 5, and the
     authors' code where the paper leaves a choice open (Eq. 5's reduction, the heads' initialisation, the replay
-    capacity per variant, QuickGELU for OpenAI weights).
+    capacity per variant, QuickGELU for OpenAI weights, the goal-hidden environments, the Relay baseline's stop and
+    uncropped frames, the evaluation cadence).
 
     The field order is the key order of ``config.json`` and of the ``config`` of ``agent.json``: keep it.
     """
@@ -167,6 +196,9 @@ class FurlConfig:
     # (the renderer, Mesa llvmpipe, runs on the CPU too). Not part of a checkpoint's identity.
     threads: int | None = None
     random_goal: bool = False               # a new goal every episode (the paper's Table 2)
+    # GoalProtocol: "authors" (Meta-World's goal-hidden env, goal zeroed in the observation; goal-observable with
+    # --random-goal) or "mt1" (the seeded MT1 task's goal, visible)
+    goal_protocol: GoalProtocol = GoalProtocol.AUTHORS
     instruction: str | None = None          # None: the task's instruction from the paper's Table 4
     # ---- rendering and VLM
     camera: str = "corner2"                 # Meta-World camera of the frames (the authors' camera 2)
@@ -183,6 +215,9 @@ class FurlConfig:
     # VLM preprocessing (vlm.PREPROCESS_STYLES): "authors" (BGR, bilinear, raw embeddings, lower-case prompt) or
     # "ours" (RGB, bicubic, unit-norm, Table 4 text); None: "authors" for LIV, "ours" otherwise (set by validate)
     vlm_preprocess: VlmPreprocess | None = None
+    # centre-crop frames to 75% before the VLM; None: no crop for the relay variant (the authors' train_relay.py
+    # embeds the whole render), the crop otherwise (their train_furl.py); set by validate
+    vlm_crop: bool | None = None
     baseline_prompt: str = "A robot arm on a table."  # baseline prompt b of the vlm-rm-gb variant
     gb_alpha: float = 0.5                   # goal-baseline projection strength (vlm-rm-gb)
     goal_cache: str | None = None           # goal-image cache directory; None: ~/.cache/cliprl/furl-goals
@@ -207,12 +242,18 @@ class FurlConfig:
     lag: int = 10                           # k of Eq. 4's pos-pos pairs (frame i vs frame i-k)
     eq5_reduction: str = "authors"          # Eq5Reduction: "authors" (sum over j, mean over i) or "pairs" (mean)
     heads_init: str = "flax"                # HeadsInit: "flax" (the authors' Projection) or "torch" (nn.Linear's)
-    relay_threshold: int = 2500             # relay stops for good after this many positive frames
+    relay_threshold: int = 2500             # relay stops for good after this many positive frames / success steps
+    # RelayStop: what relay_threshold counts; None: success steps for the relay variant (the authors'
+    # train_relay.py), positive frames for FuRL (train_furl.py); set by validate
+    relay_stop: RelayStop | None = None
     relay_noise: float = 0.2                # Gaussian action noise of the task-reward agent during relay
     align_capacity: int = 20_000            # frames kept per kind (positive, negative) for alignment
     # ---- evaluation and logging
-    eval_every: int = 10_000                # evaluate (and write a curve point) every N environment steps
-    eval_episodes: int = 10                 # episodes per evaluation
+    # EvalProtocol: the defaults of the next two fields: "authors" (every steps // 10 steps; 1 episode with a fixed
+    # goal, 10 with random goals) or "ours" (10 episodes every 1e4 steps)
+    eval_protocol: EvalProtocol = EvalProtocol.AUTHORS
+    eval_every: int | None = None           # evaluate (and write a curve point) every N env steps; None: the protocol's
+    eval_episodes: int | None = None        # episodes per evaluation; None: the protocol's; set by validate
     sample_frames: int = 4                  # training frames saved under frames/ (evenly spaced)
     quiet: bool = False                     # no progress output
     # ---- pixels (the paper's Section 5.4, Table 5's DrQ rows; cliprl_cli.furl.drq, cliprl_cli.furl.frames). These
@@ -240,6 +281,7 @@ class FurlConfig:
         if self.variant not in VARIANTS:
             raise CliprlError(f"unknown variant {self.variant!r}; known variants: {', '.join(VARIANTS)}")
         self.variant = Variant(self.variant)
+        self.resolve_protocols()
         for name, enum in (("eq5_reduction", Eq5Reduction), ("heads_init", HeadsInit)):
             if getattr(self, name) not in [e.value for e in enum]:
                 raise CliprlError(f"unknown --{name.replace('_', '-')} {getattr(self, name)!r}; known: "
@@ -254,6 +296,26 @@ class FurlConfig:
             raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         check_furl(self)  # every float finite; rates, margins and weights in range (cliprl_cli.validate)
         self.validate_pixels()
+
+    def resolve_protocols(self) -> None:
+        """The goal, relay and evaluation protocols as members, and the fields left None set from them and the
+        variant (written resolved into config.json)."""
+        self.goal_protocol = as_choice(GoalProtocol, self.goal_protocol, "goal protocol")
+        self.eval_protocol = as_choice(EvalProtocol, self.eval_protocol, "evaluation protocol")
+        relay_baseline = self.variant == "relay"
+        if self.relay_stop is None:
+            self.relay_stop = RelayStop.SUCCESS_STEPS if relay_baseline else RelayStop.POSITIVE_FRAMES
+        self.relay_stop = as_choice(RelayStop, self.relay_stop, "relay stop")
+        if self.vlm_crop is None:
+            self.vlm_crop = not relay_baseline
+        authors = self.eval_protocol == "authors"
+        if self.eval_every is None:
+            self.eval_every = max(1, self.steps // AUTHORS_EVAL_POINTS) if authors else OURS_EVAL_EVERY
+        if self.eval_episodes is None:
+            if authors:
+                self.eval_episodes = AUTHORS_EVAL_EPISODES_RANDOM if self.random_goal else AUTHORS_EVAL_EPISODES_FIXED
+            else:
+                self.eval_episodes = OURS_EVAL_EPISODES
 
     def validate_pixels(self) -> None:
         """The pixel settings (``--obs pixels``): one-line errors; nothing is checked for state runs."""
@@ -307,7 +369,9 @@ class FurlConfig:
 
 # What the CPU profiles keep from before the authors' behaviour was the paper profile's: Eq. 5 averaged over the
 # kept pairs, PyTorch's heads initialisation, a 1e6 replay buffer for every variant (their outputs keep their bytes).
-_KEPT = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000)
+# The same for the goal (the seeded MT1 task's), relay (positive frames), the VLM crop and evaluation (ours).
+_KEPT = dict(eq5_reduction="pairs", heads_init="torch", buffer_size=1_000_000, goal_protocol=GoalProtocol.MT1,
+             vlm_crop=True, relay_stop=RelayStop.POSITIVE_FRAMES, eval_protocol=EvalProtocol.OURS)
 
 PROFILES: dict[str, FurlConfig] = {
     # The paper's budget (GPU work): 1e6 steps, 256 px frames, OpenAI's CLIP RN50, the authors' code's choices.

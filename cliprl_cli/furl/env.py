@@ -12,6 +12,12 @@ Choices (the paper leaves them open or they are Meta-World 3 specifics):
   are the goal position); the paper's "goal hidden" fixed-goal runs had them zeroed. With a fixed goal these three
   numbers are constant, so they carry no information either way; with ``--random-goal`` they tell the policy where
   the goal is, as in the authors' goal-observable random-goal environments.
+- **Goal protocol** (``goal_protocol``): ``mt1`` is the above (the seeded MT1 wrapper's goal configuration);
+  ``authors`` builds the environments as the FuRL authors' ``make_env`` does, from Meta-World's own constructors:
+  with a fixed goal the ``<task>-goal-hidden`` class (its constructor seeds numpy's global RNG with the seed, draws
+  the goal's rand-vec from it, restores the global RNG and freezes the rand-vec; the observation's goal entries are
+  zero), with ``--random-goal`` the ``<task>-goal-observable`` class with its rand-vec unfrozen. Neither goes
+  through gymnasium's registry, so the frame size and camera are set on the env's renderer after construction.
 - Episodes are 500 steps (Meta-World's TimeLimit); ``terminated`` is never set, so SAC bootstraps through the
   time-limit truncation (discount 1 on every stored transition, as in the authors' code).
 - The corner cameras render upside down: :func:`render_upright` flips the rows (and only the rows: the authors'
@@ -75,13 +81,29 @@ def check_task(task: str) -> str:
 
 
 def make_env(task: str, *, seed: int, image_size: int | None = 224, camera: str = "corner2",
-             random_goal: bool = False, fast_render: bool = False):
-    """One Meta-World env. ``image_size=None`` builds it without a renderer (evaluation, the `sac` variant)."""
+             random_goal: bool = False, fast_render: bool = False, goal_protocol: str = "mt1"):
+    """One Meta-World env. ``image_size=None`` builds it without a renderer (evaluation, the `sac` variant).
+    ``goal_protocol``: ``mt1`` (the seeded MT1 task's goal) or ``authors`` (the FuRL authors' goal-hidden
+    environments; module docstring)."""
     task = check_task(task)
     if camera not in CAMERAS:
         raise CliprlError(f"unknown camera {camera!r}; known cameras: {', '.join(CAMERAS)}")
+    from .config import GoalProtocol, as_choice  # here: config imports this module's task list
+
+    goal_protocol = as_choice(GoalProtocol, goal_protocol, "goal protocol")
     if image_size is not None:
         ensure_headless_gl()
+    if goal_protocol == "authors":
+        env = _make_authors_env(task, seed=seed, image_size=image_size, camera=camera, random_goal=random_goal)
+    else:
+        env = _make_mt1_env(task, seed=seed, image_size=image_size, camera=camera, random_goal=random_goal)
+    env.unwrapped._cliprl_fast_render = fast_render
+    if fast_render:  # read when the GL context is made, at the first render
+        env.unwrapped.model.vis.quality.offsamples = 0
+    return env
+
+
+def _make_mt1_env(task: str, *, seed: int, image_size: int | None, camera: str, random_goal: bool):
     import gymnasium as gym
     import metaworld  # noqa: F401  (registers the Meta-World/* ids)
 
@@ -98,10 +120,51 @@ def make_env(task: str, *, seed: int, image_size: int | None = 224, camera: str 
     if random_goal:
         env.unwrapped._freeze_rand_vec = False
     env.reset()
-    env.unwrapped._cliprl_fast_render = fast_render
-    if fast_render:  # read when the GL context is made, at the first render
-        env.unwrapped.model.vis.quality.offsamples = 0
     return env
+
+
+def _make_authors_env(task: str, *, seed: int, image_size: int | None, camera: str, random_goal: bool):
+    """The FuRL authors' environment: Meta-World's goal-hidden class for a fixed goal (goal drawn from numpy's
+    global RNG seeded with ``seed`` inside the constructor, which restores that RNG after), the goal-observable
+    class with an unfrozen rand-vec for random goals; then ``reset`` as their ``make_env`` does."""
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_HIDDEN, ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+
+    try:
+        if random_goal:
+            env = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[f"{task}-goal-observable"](seed=seed)
+            env._freeze_rand_vec = False
+        else:
+            env = ALL_V3_ENVIRONMENTS_GOAL_HIDDEN[f"{task}-goal-hidden"](seed=seed)
+    except KeyError:
+        raise CliprlError(f"Meta-World has no goal-hidden/goal-observable constructor for {task}") from None
+    if image_size is not None:
+        _attach_renderer(env, image_size, camera)
+    env.reset(seed=seed)  # Meta-World ignores the seed here (env.seed() in the constructor set its RNG)
+    env.action_space.seed(seed)
+    return env
+
+
+def _attach_renderer(env, image_size: int, camera: str) -> None:
+    """Give a directly constructed Meta-World env the renderer ``gymnasium.make(render_mode=...)`` would: RGB frames of
+    ``image_size`` px from ``camera`` (the constructors take no render arguments)."""
+    from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+    old = env.mujoco_renderer
+    env.render_mode = "rgb_array"
+    env.width = env.height = image_size
+    env.mujoco_renderer = MujocoRenderer(env.model, env.data, old.default_cam_config, image_size, image_size,
+                                         old.max_geom, None, camera, old._vopt)
+    old.close()
+
+
+def show_goal(env) -> None:
+    """Put the goal position back into a goal-hidden env's observation (the goal itself is unchanged): Meta-World's
+    scripted experts steer by it, and a goal-hidden reach/push/pick-place expert otherwise heads for the origin
+    (the authors' oracle script switches those tasks to the goal-observable env for the same reason)."""
+    base = env.unwrapped
+    if base._partially_observable:
+        base._partially_observable = False
+        base.__dict__.pop("sawyer_observation_space", None)  # a cached property; step() clips by its bounds
 
 
 def _find_wrapper(env, attribute: str):

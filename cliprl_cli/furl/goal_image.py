@@ -1,10 +1,11 @@
 """Goal image for Eq. 5: Meta-World's scripted expert, the first frame at success, cached per task/camera/VLM.
 
-The expert runs in an environment built exactly like the training one (same task, seed, so the same fixed goal;
-same camera, image size and scene flags). Only the success frame is rendered, so the rollout costs a few hundred
+The expert runs in an environment built exactly like the training one (same task, seed and goal protocol, so the
+same fixed goal; same camera, image size and scene flags). Only the success frame is rendered, so the rollout costs a few hundred
 state-only steps. Cache layout under ``cache_dir``:
 
-- ``<task>_<camera>_<size>px_<fast|full>_s<seed>.png``: the upright goal frame (VLM independent);
+- ``<task>_<camera>_<size>px_<fast|full>_s<seed>.png``: the upright goal frame (VLM independent); with the authors'
+  goal protocol (goal-hidden environments) the stem ends in ``_goalhidden``;
 - ``<same stem>__<vlm hash>.safetensors`` + ``.json``: its embedding (kind ``furl-goal-embedding``), keyed by the VLM's
   identity (model, weights, and the seed for random weights, whose values depend on it).
 
@@ -26,17 +27,20 @@ from ..cpu_tuning import numerics_tag
 from ..store.artifacts import load_artifact, save_artifact
 from ..store.atomic import atomic_write_bytes
 from ..errors import CliprlError
-from .env import EPISODE_STEPS, close_env, expert_policy, make_env, render_upright
+from .env import EPISODE_STEPS, close_env, expert_policy, make_env, render_upright, show_goal
 
 
 def expert_rollout(task: str, *, seed: int, image_size: int, camera: str = "corner2", fast_render: bool = False,
-                   render: str = "all", extra_after_success: int = 20, max_steps: int = EPISODE_STEPS):
+                   render: str = "all", extra_after_success: int = 20, max_steps: int = EPISODE_STEPS,
+                   goal_protocol: str = "mt1"):
     """Run the scripted expert; returns ``(frames, success_flags)``.
 
     ``render="all"`` renders every frame (stopping ``extra_after_success`` steps after the first success),
     ``render="success"`` renders only the first successful frame and stops there.
     """
-    env = make_env(task, seed=seed, image_size=image_size, camera=camera, fast_render=fast_render)
+    env = make_env(task, seed=seed, image_size=image_size, camera=camera, fast_render=fast_render,
+                   goal_protocol=goal_protocol)
+    show_goal(env)  # the expert steers by the goal position; the frames are the same with or without it
     policy = expert_policy(task)
     warnings.filterwarnings("ignore", message="Constant.*may be too high")  # Meta-World's experts, harmless
     try:
@@ -73,15 +77,17 @@ def read_png(path: Path) -> np.ndarray:
 
 
 def goal_image(task: str, vlm, *, seed: int, image_size: int, camera: str, fast_render: bool,
-               cache_dir: Path):
+               cache_dir: Path, goal_protocol: str = "mt1"):
     """``(frame uint8 (H, W, 3), embedding float32 (D,))``, from the cache when present."""
     stem = f"{task}_{camera}_{image_size}px_{'fast' if fast_render else 'full'}_s{seed}"
+    if goal_protocol == "authors":
+        stem += "_goalhidden"  # another goal than the MT1 task's for the same seed
     png = Path(cache_dir) / f"{stem}.png"
     if png.is_file():
         frame = read_png(png)
     else:
         frames, _ = expert_rollout(task, seed=seed, image_size=image_size, camera=camera, fast_render=fast_render,
-                                   render="success")
+                                   render="success", goal_protocol=goal_protocol)
         if not frames:
             raise CliprlError(f"the scripted expert for {task} never succeeded in {EPISODE_STEPS} steps "
                               "(no goal image); use --variant furl-no-goal")

@@ -110,7 +110,7 @@ def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:
     along one scripted-expert trajectory (the FuRL paper's Figure 11); return its frame count and first success."""
     cfg, vlm, text_emb = ctx.cfg, ctx.vlm, ctx.text_emb
     frames, success = expert_rollout(cfg.task, seed=cfg.seed, image_size=cfg.image_size, camera=cfg.camera,
-                                     fast_render=cfg.fast_render, render="all")
+                                     fast_render=cfg.fast_render, render="all", goal_protocol=cfg.goal_protocol)
     embs = torch.cat([vlm.encode_images(np.stack(frames[i:i + EXPERT_EMBED_BATCH]))
                       for i in range(0, len(frames), EXPERT_EMBED_BATCH)])
     embs = embs.float().to(text_emb.device)

@@ -32,7 +32,8 @@ import torch
 from ..store.formats import FurlPoint
 
 # 2: optimizers are cliprl_cli.adam.Adam (state as tensors; SAC's actor and log(alpha) share one)
-CHECKPOINT_FORMAT = 2
+# 3: the count of training steps with task success (the Relay baseline's stop)
+CHECKPOINT_FORMAT = 3
 TIMING_KEYS = ("env", "render", "embed_wait", "update", "eval")
 _SAC_OPTIMIZERS = ("actor_opt", "critic_opt")
 
@@ -83,6 +84,7 @@ class RunState:
     updates: int = 0               # gradient steps of the agent
     relay_on: bool = False         # relay still runs (it stops for good after enough positive frames)
     train_successes: int = 0       # finished training episodes with a success
+    success_steps: int = 0         # committed training env steps with task success (relay_stop "success-steps")
     curve: list[FurlPoint] = field(default_factory=list)  # the curve points so far
     # per-environment episode bookkeeping (one entry per environment)
     obs: Any = None                                    # current observations, float32 (num_envs, obs_dim)
@@ -172,7 +174,7 @@ class RunState:
         python_rng = random.getstate()
         state = {
             **meta, "step": self.step, "episodes": self.episodes, "updates": self.updates, "relay_on": self.relay_on,
-            "train_successes": self.train_successes, "curve": [p.to_json() for p in self.curve],
+            "train_successes": self.train_successes, "success_steps": self.success_steps, "curve": [p.to_json() for p in self.curve],
             "ep_step": self.ep_step.tolist(), "relay_len": self.relay_len.tolist(),
             "first_agent": self.first_agent.tolist(), "ep_success": self.ep_success.tolist(),
             "traj_success": self.traj_success, "ep_start_rng": self.ep_start_rng,
@@ -206,6 +208,7 @@ class RunState:
             self.store.load_state_tensors(tensors, state["store"], "align")
         self.step, self.episodes, self.updates = state["step"], state["episodes"], state["updates"]
         self.relay_on, self.train_successes = state["relay_on"], state["train_successes"]
+        self.success_steps = state["success_steps"]
         self.curve = [FurlPoint.from_json(p, f"{source}: curve[{i}]") for i, p in enumerate(state["curve"])]
         self.ep_step = np.asarray(state["ep_step"], dtype=np.int64)
         self.relay_len = np.asarray(state["relay_len"], dtype=self.relay_len.dtype)

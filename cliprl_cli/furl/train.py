@@ -164,7 +164,8 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     random_vlm = False
     if ctx.uses_vlm:
         ctx.vlm = load_vlm(cfg.vlm_model, None if cfg.vlm_checkpoint else cfg.vlm_pretrained, cfg.vlm_checkpoint,
-                           device=str(device), preprocess=cfg.preprocess_style, quick_gelu=cfg.vlm_quick_gelu)
+                           device=str(device), preprocess=cfg.preprocess_style, quick_gelu=cfg.vlm_quick_gelu,
+                           crop=cfg.vlm_crop)
         random_vlm = ctx.vlm.random_weights
         if random_vlm:
             print(f"warning: the VLM {cfg.vlm_model} has RANDOM weights (--vlm-pretrained none, or a checkpoint "
@@ -178,7 +179,8 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     if spec.eq5:
         cache = Path(cfg.goal_cache) if cfg.goal_cache else Path.home() / ".cache" / "cliprl" / "furl-goals"
         goal_frame, goal_emb = goal_image(cfg.task, ctx.vlm, seed=cfg.seed, image_size=cfg.image_size,
-                                          camera=cfg.camera, fast_render=cfg.fast_render, cache_dir=cache)
+                                          camera=cfg.camera, fast_render=cfg.fast_render, cache_dir=cache,
+                                          goal_protocol=cfg.goal_protocol)
         ctx.goal_emb = goal_emb.to(device)
         ctx.goal_emb_cpu = ctx.goal_emb.cpu()
     ctx.mark = {"vlm_random_weights": random_vlm}
@@ -188,12 +190,14 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     # ---- environments
     env_seeds = [cfg.seed + (1000 * i if cfg.random_goal else 0) for i in range(cfg.num_envs)]
     ctx.envs = [make_env(cfg.task, seed=s, image_size=cfg.image_size, camera=cfg.camera,
-                         random_goal=cfg.random_goal, fast_render=cfg.fast_render) for s in env_seeds]
+                         random_goal=cfg.random_goal, fast_render=cfg.fast_render, goal_protocol=cfg.goal_protocol)
+                for s in env_seeds]
     # an agent that acts from frames is evaluated on a rendering environment (the same camera and size)
     renders = ctx.observation.renders_eval
     ctx.eval_env = make_env(cfg.task, seed=cfg.seed + (100 if cfg.random_goal else 0),
                             image_size=cfg.image_size if renders else None, camera=cfg.camera,
-                            random_goal=cfg.random_goal, fast_render=cfg.fast_render and renders)
+                            random_goal=cfg.random_goal, fast_render=cfg.fast_render and renders,
+                            goal_protocol=cfg.goal_protocol)
 
     # ---- learners and the fresh state
     st = new_state(ctx, gen)

@@ -29,11 +29,13 @@ CPU smoke runs embed frames cheaply, without any download; it only exists with r
 saved from it.
 
 Preprocessing (``preprocess``; the paper leaves it to the authors' code). Both styles take the upright frame,
-centre-crop it to 75% of its side (the authors render 256 px and crop [32:224]), resize it to the model's input size
-and normalise it with the model's mean/std, as one batched torch op on the model's device:
+centre-crop it to 75% of its side (the authors render 256 px and crop [32:224]; ``crop=False`` keeps the whole
+frame, as the authors' Relay script does), resize it to the model's input size and normalise it with the model's
+mean/std, as one batched torch op on the model's device:
 
 - ``authors`` (the default for LIV, as the FuRL authors feed LIV): channels in BGR order (their frames come from
-  OpenCV-style arrays), bilinear resize (LIV's ``transforms.Resize``), embeddings NOT normalised (raw embeddings go
+  OpenCV-style arrays), bilinear resize without antialiasing (LIV's ``transforms.Resize(antialias=None)`` on a
+  tensor, which matters only when shrinking: an uncropped 256 px frame), embeddings NOT normalised (raw embeddings go
   into the heads, the cosines and the Eq. 5 goal distances), instructions lower-case without a final period
   (``open a drawer``).
 - ``ours`` (the default for every other model): RGB, bicubic resize (antialiased when shrinking), L2-normalised
@@ -248,6 +250,7 @@ class VLM:
     random_checkpoint: bool = False        # the checkpoint file is marked as holding RANDOM weights
     activation: str | None = None          # "quickgelu" or "gelu" where needs_quick_gelu's choice is not the
     #                                        openai-tag/LIV rule's alone (a checkpoint file, or an override)
+    crop: bool = True                      # centre-crop frames to CROP_FRACTION first (False: the whole frame)
 
     @property
     def random_weights(self) -> bool:
@@ -261,7 +264,7 @@ class VLM:
     def identity(self) -> str:
         """``model|weights`` (+ ``|sha256:<16 hex>`` for a checkpoint, ``|RANDOM`` if it is marked random,
         + ``|preprocess:authors`` when not ours, + ``|quickgelu`` or ``|gelu`` when the activation was chosen for
-        a checkpoint file or by an override):
+        a checkpoint file or by an override, + ``|nocrop`` for whole frames):
         what the embeddings depend on (the goal-image cache is keyed on it)."""
         ident = f"{self.name}|{self.weights}"
         if self.checkpoint_sha256:
@@ -272,6 +275,8 @@ class VLM:
             ident += f"|preprocess:{self.preprocess_style}"
         if self.activation:
             ident += f"|{self.activation}"
+        if not self.crop:
+            ident += "|nocrop"
         return ident
 
     def prompt(self, text: str) -> str:
@@ -282,7 +287,8 @@ class VLM:
         """uint8 ``(N, H, W, 3)`` array or tensor -> normalised ``(N, 3, S, S)`` on the model's device."""
         x = torch.as_tensor(frames)
         h, w = x.shape[1:3]
-        ch, cw = max(1, round(h * CROP_FRACTION)), max(1, round(w * CROP_FRACTION))
+        fraction = CROP_FRACTION if self.crop else 1.0
+        ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
         top, left = (h - ch) // 2, (w - cw) // 2
         # crop the uint8 frames first (a view): only the kept 56% of the pixels are copied and converted
         x = x[:, top:top + ch, left:left + cw].to(self.device, non_blocking=True)
@@ -292,7 +298,7 @@ class VLM:
             x = x[:, [2, 1, 0]]  # RGB -> BGR, as the FuRL authors' frames reach LIV
         if (ch, cw) != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear" if authors else "bicubic",
-                              align_corners=False, antialias=ch > self.image_size)
+                              align_corners=False, antialias=not authors and ch > self.image_size)
         x = (x - self.mean) / self.std
         return x.to(self.dtype)
 
@@ -317,13 +323,15 @@ class VLM:
 
 
 def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path | None = None,
-             device: str = "cpu", preprocess: str | None = None, quick_gelu: bool | None = None) -> VLM:
+             device: str = "cpu", preprocess: str | None = None, quick_gelu: bool | None = None,
+             crop: bool = True) -> VLM:
     """Load a frozen open_clip model; every failure is a one-line :class:`CliprlError`.
 
     ``pretrained`` is an open_clip tag or ``"none"`` (random weights); ``checkpoint`` a local state-dict file
     (for ``model="liv"``: LIV's ``model.pt`` or its safetensors conversion). Exactly one of them must be given.
     ``preprocess``: ``authors`` or ``ours``; None picks :func:`default_preprocess`. ``quick_gelu``: build with
-    QuickGELU or not; None picks :func:`needs_quick_gelu`'s choice.
+    QuickGELU or not; None picks :func:`needs_quick_gelu`'s choice. ``crop``: centre-crop frames first (False:
+    embed the whole frame).
     """
     if (checkpoint is None) == (pretrained is None):
         raise CliprlError("give exactly one of --vlm-pretrained (a tag, or 'none' for random weights) "
@@ -399,7 +407,7 @@ def load_vlm(model: str, pretrained: str | None = None, checkpoint: str | Path |
     return VLM(model=net, tokenizer=tokenizer, name=model, weights=weights, device=dev,
                dtype=torch.float16 if precision == "fp16" else torch.float32, image_size=size, mean=mean, std=std,
                embed_dim=dim, preprocess_style=preprocess, checkpoint_sha256=sha256, random_checkpoint=marked,
-               activation=activation)
+               activation=activation, crop=crop)
 
 
 def main(argv: list[str] | None = None) -> int:
