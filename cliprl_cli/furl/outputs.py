@@ -3,6 +3,7 @@ companions (summary.json, curve.json, expert_rewards.json) as one set, agent.jso
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,22 @@ def curve_mean(curve: list[FurlPoint], key: str) -> float | None:
     return round(float(np.mean(values)), 6) if values else None
 
 
+def eq5_idle_message(curve: list[FurlPoint], margin: float) -> str | None:
+    """A warning when Eq. 5 ran but its pair mask kept nothing in any update (None otherwise).
+
+    Eq. 5 learns only from pairs whose goal-image distances differ by more than m'; where every frame's distance is
+    the same to within m' the mask is empty, the loss is exactly 0 and the heads do not move before the first
+    success. A random-weight RN50 (a LIV-format test file) embeds every frame almost alike: its raw goal distances
+    spread by about 1e-3 against the authors' m' = 0.25 (docs/furl-authors.md).
+    """
+    kept = [p.train_stats["eq5_pairs_kept"] for p in curve if "eq5_pairs_kept" in p.train_stats]
+    if not kept or max(kept) > 0.0:
+        return None
+    return (f"warning: Eq. 5 kept no pair in any of its updates (the batches' goal-image distances never differed by "
+            f"more than m' = {margin:g}): its loss was 0 and the reward heads did not move before the first success; "
+            "a random-weight VLM embeds every frame almost alike (--goal-margin sets m')")
+
+
 def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) -> dict[str, Any]:
     """Write agent.safetensors, expert_rewards.json (VLM variants) and summary.json; remove the checkpoint."""
     cfg, out = ctx.cfg, ctx.out
@@ -75,6 +92,9 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
     if ctx.goal_emb is not None:
         tensors["goal_embedding"] = ctx.goal_emb
     final = st.curve[-1].to_json() if st.curve else {}
+    idle = eq5_idle_message(st.curve, cfg.eq5_margin)
+    if idle:
+        print(idle, file=sys.stderr)
     wall = time.perf_counter() - st.t_start
     summary = FurlSummary(
         vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant, seed=cfg.seed,
