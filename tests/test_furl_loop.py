@@ -256,3 +256,24 @@ def test_pending_transitions_survive_a_checkpoint():
     for a, b in zip(fresh.pending.item, st.pending.item):
         assert np.array_equal(a, b)
     assert torch.equal(fresh.pending.emb.result(), st.pending.emb.result())
+
+
+def test_relay_baseline_stops_once_enough_steps_succeeded_at_an_episode_end():
+    # the paper profile's relay variant (the authors' train_relay.py): relay_threshold counts committed training
+    # steps with task success, random steps included, and is looked at when an episode ends
+    ctx, st = make_run("relay", num_envs=2, relay_stop="success-steps", relay_threshold=3, steps=400)
+    items, seen, history = [], 0, []
+    while st.relay_on and len(items) < 400:
+        item, frames = step_envs(st, ctx, act(st, ctx))
+        items.append(item)
+        embed_and_commit(st, ctx, item, frames)  # commits the previous step's transitions
+        if len(items) >= 2:
+            seen += int(items[-2].success.sum())
+        history.append((st.success_steps, st.relay_on))
+    assert not st.relay_on, "no 3 success steps in 400 steps"
+    assert st.success_steps == seen >= 3
+    stopped = items[-2]  # the step whose commit turned relay off ended an episode
+    assert stopped.done.any()
+    # at every earlier episode end the count was below the threshold
+    ends = [i for i in range(len(items) - 2) if items[i].done.any()]
+    assert all(history[i + 1][0] < 3 for i in ends)
