@@ -143,3 +143,21 @@ def test_experts_reach_a_hidden_goal():
     frames, success = expert_rollout("reach-v3", seed=0, image_size=16, fast_render=True, render="success",
                                      goal_protocol="authors")
     assert success == [True] and frames[0].shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("protocol", ["authors", "mt1"])
+def test_fixed_goal_episodes_of_a_deterministic_policy_are_identical(protocol):
+    # why the authors' 1 evaluation episode loses nothing to 10 with a fixed goal (docs/furl-authors.md)
+    env = make_env("push-v3", seed=0, image_size=None, goal_protocol=protocol)
+    weights = np.random.default_rng(1).normal(size=(39, 4))
+    runs = []
+    for _ in range(2):
+        obs, _ = env.reset()
+        traj, done = [obs], False
+        while not done:
+            obs, _, term, trunc, _ = env.step(np.tanh(obs @ weights))
+            traj.append(obs)
+            done = term or trunc
+        runs.append(np.array(traj))
+    assert len(runs[0]) == 501 and np.array_equal(runs[0], runs[1])
+    close_env(env)
