@@ -248,6 +248,7 @@ class VLM:
     random_checkpoint: bool = False        # the checkpoint file is marked as holding RANDOM weights
     activation: str | None = None          # "quickgelu" or "gelu" where needs_quick_gelu's choice is not the
     #                                        openai-tag/LIV rule's alone (a checkpoint file, or an override)
+    reads_state = False  # embeds rendered frames (the synthetic VLM, cliprl_cli.furl.synthetic_vlm, reads the state)
 
     @property
     def random_weights(self) -> bool:
