@@ -30,8 +30,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cliprl_cli.report.furl_synthetic import (collect_furl_synthetic, groups, summary_row,  # noqa: E402
-                                              synthetic_plots)
+from cliprl_cli.report.furl_synthetic import (LAST_EVALS, collect_furl_synthetic, groups,  # noqa: E402
+                                              summary_row, synthetic_plots)
 
 STAGES = ("furl_synthetic_sac", "furl_synthetic")
 _VAR = re.compile(r"\$\{([^}]+)\}")
@@ -94,12 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                       "env_steps": s["steps"], "never_succeeded": s["never"],
                       **{k: {"mean": s[k][0], "ci95": s[k][1]}
                          for k in ("final_success_any", "final_success_last", "first_success_step")}})
+    timing = {"bench_wall_s": round(time.perf_counter() - t_bench, 1), "run_wall_s": walls}
+    if args.summarise_only and args.json and Path(args.json).is_file():  # keep the timing of the run that ran them
+        old = json.loads(Path(args.json).read_text())
+        timing = {k: old.get(k) for k in timing}
     doc = {"synthetic_vlm": True,
            "command": "python " + " ".join(shlex.quote(a) for a in [Path(__file__).relative_to(REPO).as_posix(),
                                                                      *(argv if argv is not None else sys.argv[1:])]),
            "settings": params["furl_synthetic"], "commands": [c for _, _, c in runs],
-           "bench_wall_s": round(time.perf_counter() - t_bench, 1) if not args.summarise_only else None,
-           "run_wall_s": walls, "table": table, "missing": sec.missing,
+           **timing, "success_over_last_evals": LAST_EVALS, "table": table, "missing": sec.missing,
            "runs": [{"task": r.task, "variant": r.variant, "misalignment": r.level, "seed": r.seed,
                      "curve": [{"step": p.step, "success_any": p.success_any, "success_last": p.success_last,
                                 "train_success_episodes": p.train_success_episodes} for p in r.curve]}

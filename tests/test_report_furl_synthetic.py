@@ -50,9 +50,10 @@ def test_collect_summarise_and_label(tmp_path):
     sac = summary_row([r for r in sec.runs if r.variant == "sac"])
     assert sac["first_success_step"][0] == pytest.approx(2500.0)  # (3000 + 2000) / 2: the censored seed kept
     assert sac["never"] == 1
-    assert sac["final_success_any"][0] == pytest.approx(0.5)
+    # each seed's mean over its last three evaluations: 0 and (0 + 0.4 + 1) / 3
+    assert sac["final_success_any"][0] == pytest.approx(0.7 / 3)
     lo, hi = sac["final_success_any"][1]
-    assert lo == pytest.approx(0.0) and hi == pytest.approx(1.0)  # two seeds 0 and 1: the bootstrap spans both
+    assert lo == pytest.approx(0.0) and hi == pytest.approx(1.4 / 3)  # two seeds: the bootstrap spans both
     furl = summary_row([r for r in sec.runs if r.variant == "furl" and r.level == 0.0])
     assert furl["first_success_step"][0] == pytest.approx(2000.0) and furl["never"] == 0
 

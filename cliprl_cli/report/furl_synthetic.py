@@ -10,8 +10,8 @@ FuRL section (which reads ``ARTIFACTS/furl`` only). Optionally the known-answer 
 
 What it shows, under a heading that says SYNTHETIC:
 
-* per variant and misalignment: the final evaluation's success rate (Meta-World's any-step success and the paper's
-  last-step success) and the env steps to the first evaluation with any success, each as the mean over seeds with
+* per variant and misalignment: the success rate over each seed's last three evaluations (Meta-World's any-step
+  success and the paper's last-step success) and the env steps to the first evaluation with any success, each as the mean over seeds with
   a percentile-bootstrap 95% interval over seeds (:func:`cliprl_cli.stats.bootstrap_ci`); a seed that never
   succeeded counts at its run's length and is counted in the "never" column (censored, never dropped);
 * one figure: mean any-step success against env steps, one panel per misalignment (SAC, which uses no VLM, drawn in
@@ -47,6 +47,9 @@ DIR = "furl-synthetic"
 _SEED = re.compile(r"^seed(\d+)$")
 _LEVEL = re.compile(r"^a(\d+(?:\.\d+)?)$")
 VARIANT_ORDER = ("sac", "vlm", "relay", "furl-no-goal", "furl", "vlm-proj", "vlm-rm")
+# Success is averaged over each seed's last evaluations: a fixed-goal evaluation of the deterministic (mean) action
+# repeats one episode, so a single evaluation is 0 or 1 and flickers while the policy is still moving.
+LAST_EVALS = 3
 KNOWN_ANSWER_CONDITIONS = ("zero-shot", "eq5", "eq4", "eq5+eq4")
 
 
@@ -148,10 +151,11 @@ def groups(runs: list[SyntheticRun]) -> dict[tuple[str, str, float | None], list
 
 
 def summary_row(runs: list[SyntheticRun]) -> dict[str, Any]:
-    """One table row's numbers: final any-step and last-step success, steps to the first success (a seed that
-    never succeeded counts at its run's last evaluated step, and is counted in ``never``)."""
-    final_any = [r.curve[-1].success_any for r in runs]
-    final_last = [r.curve[-1].success_last for r in runs]
+    """One table row's numbers: any-step and last-step success averaged over each seed's last
+    :data:`LAST_EVALS` evaluations, and steps to the first success (a seed that never succeeded counts at its run's
+    last evaluated step, and is counted in ``never``)."""
+    final_any = [float(np.mean([p.success_any for p in r.curve[-LAST_EVALS:]])) for r in runs]
+    final_last = [float(np.mean([p.success_last for p in r.curve[-LAST_EVALS:]])) for r in runs]
     firsts = [first_success_step(r.curve) for r in runs]
     steps = [float(f if f is not None else r.curve[-1].step) for f, r in zip(firsts, runs)]
     return {"seeds": [r.seed for r in runs], "final_success_any": mean_ci(final_any),
@@ -178,11 +182,14 @@ def synthetic_tables(sec: SyntheticSection) -> list[Table]:
         section=SECTION,
         note=("A SYNTHETIC VLM (cliprl furl --vlm-model synthetic: it embeds the state, its zero-shot reward points at "
               "a wrong target by the misalignment a), not a real one: these rows measure FuRL's mechanism, not a "
-              "VLM. Mean over seeds with a bootstrap 95% interval over seeds. Success at the final evaluation "
-              "(any step: Meta-World's; last step: the paper's). First success: env steps to the first evaluation "
+              "VLM. Mean over seeds with a bootstrap 95% interval over seeds. Success: each seed's mean over its "
+              f"last {LAST_EVALS} evaluations (any step: Meta-World's; last step: the paper's; a fixed-goal "
+              "evaluation of the mean action repeats one episode, so one evaluation is 0 or 1). First success: env "
+              "steps to the first evaluation "
               "with any success; a seed without one counts at its run's length (never dropped) and is counted in "
               "'never'. SAC uses no VLM: one row, shared by every misalignment."),
-        header=["task", "variant", "misalignment a", "seeds", "success (any step)", "success (last step)",
+        header=["task", "variant", "misalignment a", "seeds", f"success, last {LAST_EVALS} evals (any step)",
+                f"success, last {LAST_EVALS} evals (last step)",
                 "steps to first success", "never", "env steps"],
         rows=rows))
     ka = sec.known_answer
