@@ -91,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     for (task, variant, level), rs in groups(sec.runs).items():
         s = summary_row(rs)
         table.append({"task": task, "variant": variant, "misalignment": level, "seeds": s["seeds"],
-                      "env_steps": s["steps"], "never_succeeded": s["never"],
+                      "env_steps": s["steps"], "episodes": s["episodes"], "never_succeeded": s["never"],
                       **{k: {"mean": s[k][0], "ci95": s[k][1]}
-                         for k in ("final_success_any", "final_success_last", "first_success_step")}})
+                         for k in ("final_success_any", "final_success_last", "first_success_step",
+                                   "train_success_episodes")}})
     timing = {"bench_wall_s": round(time.perf_counter() - t_bench, 1), "run_wall_s": walls}
     if args.summarise_only and args.json and Path(args.json).is_file():  # keep the timing of the run that ran them
         old = json.loads(Path(args.json).read_text())

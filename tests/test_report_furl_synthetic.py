@@ -8,7 +8,7 @@ import pytest
 
 from cliprl_cli.report import build_report
 from cliprl_cli.report.furl_synthetic import HEADING, collect_furl_synthetic, first_success_step, summary_row
-from cliprl_cli.store.formats import FurlCurve, FurlPoint
+from cliprl_cli.store.formats import FurlCurve, FurlPoint, FurlRunConfig
 
 TASK = "drawer-close-v3"
 
@@ -29,7 +29,10 @@ def _write(root: Path, variant: str, level: str | None, seed: int, ys: list[floa
 def _artifacts(root: Path) -> None:
     _write(root, "sac", None, 0, [0.0, 0.0, 0.0])            # never succeeds: counts at 3000, "never" 1
     _write(root, "sac", None, 1, [0.0, 0.4, 1.0])            # first success at 2000
-    _write(root, "furl", "a0.0", 0, [0.2, 1.0, 1.0])         # 1000
+    _write(root, "furl", "a0.0", 0, [0.2, 1.0, 1.0])         # 2000: its random phase ends at 1000 (config.json)
+    FurlRunConfig(vlm_random_weights=False, config={"task": TASK, "random_steps": 1000}, instruction="Close a drawer.",
+                  device_resolved="cpu", vlm="synthetic|misalignment:0|distract:0.25|seed:0", vlm_synthetic=True).write(
+        root / "furl-synthetic" / TASK / "furl" / "a0.0" / "seed0" / "config.json")
     _write(root, "furl", "a0.0", 1, [0.0, 0.0, 0.6])         # 3000
     _write(root, "furl", "a1.0", 0, [0.0, 0.0, 0.0])
     _write(root, "vlm", "a1.0", 0, [0.0, 1.0, 1.0], synthetic=False)  # no mark: must be left out
@@ -38,6 +41,8 @@ def _artifacts(root: Path) -> None:
 def test_first_success_is_the_first_evaluation_with_any_success():
     assert first_success_step([_point(1000, 0.0), _point(2000, 0.2), _point(3000, 1.0)]) == 2000
     assert first_success_step([_point(1000, 0.0)]) is None
+    # the random phase's evaluations show the initial network: they do not count
+    assert first_success_step([_point(1000, 1.0), _point(2000, 0.0), _point(3000, 1.0)], after=1000) == 3000
 
 
 def test_collect_summarise_and_label(tmp_path):
@@ -55,7 +60,7 @@ def test_collect_summarise_and_label(tmp_path):
     lo, hi = sac["final_success_any"][1]
     assert lo == pytest.approx(0.0) and hi == pytest.approx(1.4 / 3)  # two seeds: the bootstrap spans both
     furl = summary_row([r for r in sec.runs if r.variant == "furl" and r.level == 0.0])
-    assert furl["first_success_step"][0] == pytest.approx(2000.0) and furl["never"] == 0
+    assert furl["first_success_step"][0] == pytest.approx(2500.0) and furl["never"] == 0  # (2000 + 3000) / 2
 
 
 def test_the_report_has_a_synthetic_section_with_both_tables_and_a_figure(tmp_path):

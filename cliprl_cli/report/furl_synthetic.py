@@ -13,7 +13,8 @@ What it shows, under a heading that says SYNTHETIC:
 * per variant and misalignment: the success rate over each seed's last three evaluations (Meta-World's any-step
   success and the paper's last-step success) and the env steps to the first evaluation with any success, each as the mean over seeds with
   a percentile-bootstrap 95% interval over seeds (:func:`cliprl_cli.stats.bootstrap_ci`); a seed that never
-  succeeded counts at its run's length and is counted in the "never" column (censored, never dropped);
+  succeeded counts at its run's length and is counted in the "never" column (censored, never dropped); and how
+  many training episodes reached the goal;
 * one figure: mean any-step success against env steps, one panel per misalignment (SAC, which uses no VLM, drawn in
   every panel), seeds' range shaded;
 * the known-answer table: Spearman correlation of the reward with true task progress, zero-shot vs heads trained
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from ..errors import CliprlError  # noqa: E402
 from ..stats import bootstrap_ci  # noqa: E402
-from ..store.formats import FurlCurve, FurlPoint  # noqa: E402
+from ..store.formats import FurlCurve, FurlPoint, FurlRunConfig  # noqa: E402
 from .palette import method_colour  # noqa: E402
 from .plots import AXIS_LABELS, Plot, _save, _steps_axis  # noqa: E402
 from .tables import Table, _ci, _f  # noqa: E402
@@ -62,6 +63,7 @@ class SyntheticRun:
     level: float | None
     seed: int
     curve: list[FurlPoint]
+    random_steps: int = 0  # from config.json: evaluations up to here show the initial policy, not a learned one
 
 
 @dataclass
@@ -93,7 +95,13 @@ def _read_run(d: Path, task: str, variant: str, level: float | None, seed: int,
     if not curve.curve:
         sec.missing.append(f"synthetic FuRL curve: {path} has no evaluation points")
         return
-    sec.runs.append(SyntheticRun(task, variant, level, seed, curve.curve))
+    random_steps = 0
+    if (d / "config.json").is_file():
+        try:
+            random_steps = int(FurlRunConfig.read(d / "config.json").config.get("random_steps") or 0)
+        except CliprlError as exc:
+            sec.missing.append(f"synthetic FuRL config: {exc}")
+    sec.runs.append(SyntheticRun(task, variant, level, seed, curve.curve, random_steps))
 
 
 def collect_furl_synthetic(root: Path, known_answer: str | Path | None = None) -> SyntheticSection:
@@ -122,9 +130,12 @@ def collect_furl_synthetic(root: Path, known_answer: str | Path | None = None) -
 
 
 # ------------------------------------------------------------------------------------------------------- numbers
-def first_success_step(curve: list[FurlPoint]) -> int | None:
-    """The env step of the first evaluation with any success (any-step success > 0); None if there was none."""
-    return next((p.step for p in curve if p.success_any > 0), None)
+def first_success_step(curve: list[FurlPoint], after: int = 0) -> int | None:
+    """The env step of the first evaluation after step ``after`` with any success (any-step success > 0); None if
+    there was none. ``after`` is the run's random phase: until it ends (and at its last step, after one gradient
+    pass) the evaluated mean action is the initial network's, and on drawer-close an initial network's constant
+    push can close the drawer: a success of the initialisation, not of learning."""
+    return next((p.step for p in curve if p.step > after and p.success_any > 0), None)
 
 
 def mean_ci(values: list[float]) -> tuple[float, tuple[float, float] | None]:
@@ -156,11 +167,13 @@ def summary_row(runs: list[SyntheticRun]) -> dict[str, Any]:
     last evaluated step, and is counted in ``never``)."""
     final_any = [float(np.mean([p.success_any for p in r.curve[-LAST_EVALS:]])) for r in runs]
     final_last = [float(np.mean([p.success_last for p in r.curve[-LAST_EVALS:]])) for r in runs]
-    firsts = [first_success_step(r.curve) for r in runs]
+    firsts = [first_success_step(r.curve, r.random_steps) for r in runs]
     steps = [float(f if f is not None else r.curve[-1].step) for f, r in zip(firsts, runs)]
+    train = [float(r.curve[-1].train_success_episodes) for r in runs]
     return {"seeds": [r.seed for r in runs], "final_success_any": mean_ci(final_any),
             "final_success_last": mean_ci(final_last), "first_success_step": mean_ci(steps),
-            "never": sum(f is None for f in firsts), "steps": max(r.curve[-1].step for r in runs)}
+            "never": sum(f is None for f in firsts), "steps": max(r.curve[-1].step for r in runs),
+            "train_success_episodes": mean_ci(train), "episodes": max(r.curve[-1].episodes for r in runs)}
 
 
 # ------------------------------------------------------------------------------------------------------- tables
@@ -176,7 +189,8 @@ def synthetic_tables(sec: SyntheticSection) -> list[Table]:
         s = summary_row(runs)
         rows.append([task, variant, _level_label(level), str(len(runs)), _cell(s["final_success_any"], 2),
                      _cell(s["final_success_last"], 2), _cell(s["first_success_step"], 0),
-                     f"{s['never']}/{len(runs)}", _f(s["steps"])])
+                     f"{s['never']}/{len(runs)}", _cell(s["train_success_episodes"], 1), _f(s["episodes"]),
+                     _f(s["steps"])])
     tables.append(Table(
         title="SYNTHETIC VLM bench: success and steps to first success per variant and misalignment",
         section=SECTION,
@@ -186,11 +200,14 @@ def synthetic_tables(sec: SyntheticSection) -> list[Table]:
               f"last {LAST_EVALS} evaluations (any step: Meta-World's; last step: the paper's; a fixed-goal "
               "evaluation of the mean action repeats one episode, so one evaluation is 0 or 1). First success: env "
               "steps to the first evaluation "
-              "with any success; a seed without one counts at its run's length (never dropped) and is counted in "
-              "'never'. SAC uses no VLM: one row, shared by every misalignment."),
+              "with any success after the random phase (before it ends the evaluated policy is the initial network); "
+              "a seed without one counts at its run's length (never dropped) and is counted in 'never'. Training "
+              "episodes with a success: the agent's own (and, in relay variants, its relay partner's) episodes "
+              "that reached the goal. SAC uses no VLM: one row, shared by every misalignment."),
         header=["task", "variant", "misalignment a", "seeds", f"success, last {LAST_EVALS} evals (any step)",
                 f"success, last {LAST_EVALS} evals (last step)",
-                "steps to first success", "never", "env steps"],
+                "steps to first success", "never", "training episodes with a success", "training episodes",
+                "env steps"],
         rows=rows))
     ka = sec.known_answer
     if ka is not None:
