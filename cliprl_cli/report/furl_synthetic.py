@@ -11,10 +11,10 @@ FuRL section (which reads ``ARTIFACTS/furl`` only). Optionally the known-answer 
 What it shows, under a heading that says SYNTHETIC:
 
 * per variant and misalignment: the success rate over each seed's last three evaluations (Meta-World's any-step
-  success and the paper's last-step success) and the env steps to the first evaluation with any success, each as the mean over seeds with
-  a percentile-bootstrap 95% interval over seeds (:func:`cliprl_cli.stats.bootstrap_ci`); a seed that never
-  succeeded counts at its run's length and is counted in the "never" column (censored, never dropped); and how
-  many training episodes reached the goal;
+  success and the paper's last-step success) and the env steps to the first evaluation with any success, each as
+  the mean over seeds with a percentile-bootstrap 95% interval over seeds (:func:`cliprl_cli.stats.bootstrap_ci`);
+  a seed that never succeeded counts at its run's length and is counted in the "never" column (censored, never
+  dropped); and how many training episodes reached the goal;
 * one figure: mean any-step success against env steps, one panel per misalignment (SAC, which uses no VLM, drawn in
   every panel), seeds' range shaded;
 * the known-answer table: Spearman correlation of the reward with true task progress, zero-shot vs heads trained
@@ -95,6 +95,8 @@ def _read_run(d: Path, task: str, variant: str, level: float | None, seed: int,
     if not curve.curve:
         sec.missing.append(f"synthetic FuRL curve: {path} has no evaluation points")
         return
+    if not (d / "summary.json").is_file():
+        sec.notes.append(f"{d}: no summary.json (run unfinished?); its curve up to step {curve.curve[-1].step} is used")
     random_steps = 0
     if (d / "config.json").is_file():
         try:
