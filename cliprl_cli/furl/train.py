@@ -30,7 +30,7 @@ Loop (:func:`run_furl`), per environment step (``num_envs`` environments stepped
 4. ``num_envs`` gradient steps (:func:`~cliprl_cli.furl.learn.update`, one per environment step) once
    ``random_steps`` steps are collected: the VLM reward is recomputed from the sampled embeddings with the current
    heads; the heads take one alignment step on the same cadence; while relay is on, the task-reward agent takes a
-   step on the same batch with ``r_task`` alone;
+   step on the same batch with ``r_task`` alone (with ``--update-every N``, only on every N-th pass of the loop);
 5. every ``eval_every`` steps, evaluate the agent's mean action and write a curve point
    (:func:`~cliprl_cli.furl.outputs.log_point`).
 
@@ -128,7 +128,8 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = CHECKPOINT_EVERY_S)
                 item, frames = ctx.observation.step(st, ctx, actions)
                 # 3. embed the frames in the background; commit the previous step's transitions
                 embed_and_commit(st, ctx, item, frames)
-                # 4. learn: one gradient step per environment step (agent, heads, relay agent)
+                # 4. learn: one gradient step per environment step (agent, heads, relay agent), every
+                #    update_every-th pass
                 if (st.step >= cfg.random_steps and ctx.observation.can_learn(st)
                         and (st.step // per) % cfg.update_every == 0):
                     t0 = time.perf_counter()
