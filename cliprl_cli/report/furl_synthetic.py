@@ -15,8 +15,9 @@ What it shows, under a heading that says SYNTHETIC:
   the mean over seeds with a percentile-bootstrap 95% interval over seeds (:func:`cliprl_cli.stats.bootstrap_ci`);
   a seed that never succeeded counts at its run's length and is counted in the "never" column (censored, never
   dropped); and how many training episodes reached the goal;
-* one figure: mean any-step success against env steps, one panel per misalignment (SAC, which uses no VLM, drawn in
-  every panel), seeds' range shaded;
+* one figure per task: success against env steps (averaged over each seed's last three evaluations, then over
+  seeds) and the fraction of seeds that have succeeded once, one column per misalignment (SAC, which uses no VLM,
+  drawn in every column);
 * the known-answer table: Spearman correlation of the reward with true task progress, zero-shot vs heads trained
   with Eq. 5 / Eq. 4, per misalignment (mean and 95% interval over seeds).
 """
@@ -236,34 +237,50 @@ def synthetic_tables(sec: SyntheticSection) -> list[Table]:
 
 
 # ------------------------------------------------------------------------------------------------------- figure
+def smoothed_success(curve: list[FurlPoint]) -> list[float]:
+    """Any-step success at each evaluation averaged with the evaluations before it, :data:`LAST_EVALS` in all (the
+    table's measure, along the run)."""
+    ys = [p.success_any for p in curve]
+    return [float(np.mean(ys[max(0, i + 1 - LAST_EVALS):i + 1])) for i in range(len(ys))]
+
+
 def synthetic_plots(sec: SyntheticSection, plots_dir: Path) -> list[Plot]:
-    """Per task: mean any-step success against env steps, one panel per misalignment, seeds' range shaded."""
+    """Per task, one column per misalignment (SAC, without a VLM, in each): top, the seeds' mean success over their
+    last :data:`LAST_EVALS` evaluations; bottom, the fraction of seeds whose learned policy has succeeded once."""
     plots = []
     for task in dict.fromkeys(r.task for r in sec.runs):
         runs = [r for r in sec.runs if r.task == task]
         levels = sorted({r.level for r in runs if r.level is not None}) or [None]
-        fig, axes = plt.subplots(1, len(levels), figsize=(3.6 * len(levels), 3.2), sharey=True, squeeze=False)
-        for ax, level in zip(axes[0], levels):
+        fig, axes = plt.subplots(2, len(levels), figsize=(3.6 * len(levels), 5.6), sharey=True, sharex=True,
+                                 squeeze=False)
+        for col, level in enumerate(levels):
+            top, bottom = axes[0][col], axes[1][col]
             shown = [r for r in runs if r.level is None or r.level == level]
             for (_, variant, _), rs in groups(shown).items():
                 steps = sorted(set.intersection(*[{p.step for p in r.curve} for r in rs]))
                 if not steps:
                     continue
-                ys = np.array([[next(p.success_any for p in r.curve if p.step == s) for s in steps] for r in rs])
                 colour = method_colour(variant)
-                ax.plot(steps, ys.mean(0), color=colour, lw=1.5, label=f"{variant} ({len(rs)} seeds)")
-                ax.fill_between(steps, ys.min(0), ys.max(0), color=colour, alpha=0.15, lw=0)
-            ax.set_title("misalignment a = " + ("-" if level is None else f"{level:g}"), fontsize=9)
-            ax.set_xlabel(AXIS_LABELS["step"])
-            _steps_axis(ax)
-            ax.set_ylim(-0.05, 1.05)
-        axes[0][0].set_ylabel("mean " + AXIS_LABELS["success_any"])
+                smooth = np.array([[y for p, y in zip(r.curve, smoothed_success(r.curve)) if p.step in steps]
+                                   for r in rs])
+                top.plot(steps, smooth.mean(0), color=colour, lw=1.5, label=f"{variant} ({len(rs)} seeds)")
+                firsts = [first_success_step(r.curve, r.random_steps) for r in rs]
+                reached = [np.mean([f is not None and f <= s for f in firsts]) for s in steps]
+                bottom.step(steps, reached, where="post", color=colour, lw=1.5)
+            top.set_title("misalignment a = " + ("-" if level is None else f"{level:g}"), fontsize=9)
+            bottom.set_xlabel(AXIS_LABELS["step"])
+            _steps_axis(bottom)
+            for ax in (top, bottom):
+                ax.set_ylim(-0.05, 1.05)
+        axes[0][0].set_ylabel(f"success, last {LAST_EVALS} evals\n(mean over seeds)")
+        axes[1][0].set_ylabel("fraction of seeds that\nhave succeeded once")
         axes[0][-1].legend(fontsize=7)
-        fig.suptitle(f"SYNTHETIC VLM bench, {task}: evaluation success (mean over seeds, range shaded)",
-                     fontsize=10, y=1.03)
+        fig.suptitle(f"SYNTHETIC VLM bench, {task}: sparse-reward learning per misalignment", fontsize=10, y=1.0)
         plots.append(_save(fig, plots_dir, f"furl_synthetic_{task}.png",
-                           f"SYNTHETIC VLM, {task}: mean evaluation success at any step per variant, one panel per "
-                           "misalignment (SAC, without a VLM, in every panel); shading: the seeds' range.", SECTION))
+                           f"SYNTHETIC VLM, {task}: top, evaluation success at any step averaged over each seed's "
+                           f"last {LAST_EVALS} evaluations (mean over seeds); bottom, the fraction of seeds whose "
+                           "policy has succeeded in an evaluation after the random phase. One column per "
+                           "misalignment; SAC, without a VLM, in every column.", SECTION))
     return plots
 
 
