@@ -111,7 +111,7 @@ def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:
     """Write ``expert_rewards.json``: the zero-shot and (if heads) aligned VLM reward, and the training reward,
     along one scripted-expert trajectory (the FuRL paper's Figure 11); return its frame count and first success."""
     cfg, vlm, text_emb = ctx.cfg, ctx.vlm, ctx.text_emb
-    if vlm.reads_state:  # the synthetic VLM: the expert's states, nothing rendered
+    if ctx.vlm_reads_state:  # the synthetic VLM: the expert's states, nothing rendered
         rows, success = vlm.expert_inputs()
         frames = list(rows)
     else:
