@@ -1,7 +1,7 @@
 """The DVC pipeline (dvc.yaml + params.yaml) as a cacheable DAG, run for real with tiny parameters.
 
 A temporary git + DVC repository holds a copy of the project (the package, dvc.yaml, params.yaml, artifacts/
-.gitignore, .gitignore, .dvcignore, docs/profiles.md, .dvc/plots) with tiny parameters: one 5x5 grid, the four base
+.gitignore, .gitignore, .dvcignore, docs/profiles.md, the known-answer result, .dvc/plots) with tiny parameters: one 5x5 grid, the four base
 tasks, two transfer trials, a 200-step FuRL SAC run.
 The stage commands run the copy's code (PYTHONPATH points at it). Which stages ran is read from `dvc repro`'s
 own output ("Running stage 'X'" vs "Stage 'X' didn't change, skipping").
@@ -92,7 +92,8 @@ def _make_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copytree(ROOT / "cliprl_cli", repo / "cliprl_cli", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("dvc.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md"):
+    for name in ("dvc.yaml", "artifacts/.gitignore", ".gitignore", ".dvcignore", "docs/profiles.md",
+                 "benchmarks/results/furl_known_answer.json"):  # the report's SYNTHETIC section reads it
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
     shutil.copy2(ROOT / "params-smoke.yaml", repo / "params.yaml")  # the smoke profile, made tinier still

@@ -89,6 +89,9 @@ SECTIONS = {
                               "profile": "the --profile the options replace fields of"}),
     "furl_pixels": ([_FURL_FIELDS], {"variants": "matrix axis", "seeds": "matrix axis",
                                      "profile": "the --profile the options replace fields of"}),
+    "furl_synthetic": ([_FURL_FIELDS], {"variants": "matrix axis", "seeds": "matrix axis",
+                                        "misalignments": "matrix axis (synthetic_misalignment)",
+                                        "profile": "the --profile the options replace fields of"}),
 }
 PIPELINE_ONLY_SECTIONS = {"profile": "its description, shown by the report", "paths": "where artifacts live",
                           "report": "the report's title"}

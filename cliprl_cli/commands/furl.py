@@ -83,7 +83,7 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
        "faster on Mesa.", "--fast-render/--full-render", "--no-shadows/--shadows"),
     _o("instruction", str, _VLM, "Override the task's instruction (default: the paper's Table 4)."),
     _o("vlm_model", str, _VLM, f"open_clip model name, {LIV_MODEL} (LIV, the paper's Table 1 VLM; needs "
-       "--vlm-checkpoint), or cliprl-tiny."),
+       "--vlm-checkpoint), cliprl-tiny, or synthetic (a SYNTHETIC VLM of the state, cliprl_cli.furl.synthetic_vlm)."),
     _o("vlm_pretrained", str, _VLM, "open_clip pretrained tag, or 'none' for RANDOM weights (paper: openai)."),
     _o("vlm_checkpoint", str, _VLM, "Local open_clip state-dict file (overrides --vlm-pretrained); with --vlm-model "
        f"{LIV_MODEL}, LIV's official model.pt or its safetensors conversion."),
@@ -96,13 +96,18 @@ FURL_OPTIONS: tuple[FurlOption, ...] = (
     _o("vlm_quick_gelu", bool, _VLM, "Build the VLM with QuickGELU (OpenAI's activation) or GELU; default: "
        "QuickGELU for OpenAI-architecture weights, however they are loaded.", "--vlm-quick-gelu/--vlm-gelu",
        shown="automatic"),
+    _o("synthetic_misalignment", float, _VLM, "With --vlm-model synthetic (a SYNTHETIC VLM that embeds the state; "
+       "nothing renders): 0 points its instruction at the goal, 1 at a wrong target."),
+    _o("synthetic_distract", float, _VLM, "With --vlm-model synthetic: scale of its per-step distractor features."),
     _o("baseline_prompt", str, _VLM, "Baseline prompt b of the vlm-rm-gb variant."),
     _o("gb_alpha", float, _VLM, "Goal-baseline projection strength a (vlm-rm-gb)."),
     _o("goal_cache", str, _VLM, "Goal-image cache directory (default ~/.cache/cliprl/furl-goals)."),
+    _o("hidden", int, _SAC, "Hidden units of the actor and critic MLPs (paper 256)."),
     _o("batch_size", int, _SAC, "SAC batch size (paper 256)."),
     _o("buffer_size", int, _SAC, "Replay capacity in transitions (paper 1e6; the paper profile takes the authors' per "
        "variant: 5e5 with reward heads, 1e6 otherwise)."),
     _o("random_steps", int, _SAC, "Uniform-random steps before learning (paper 10k)."),
+    _o("update_every", int, _SAC, "Gradient passes every N environment steps (update-to-data ratio 1/N; paper 1)."),
     _o("sac_style", SacStyle, _SAC, "authors: the FuRL authors' SAC (softplus std + 1e-3, flax init, actor and "
        "critic stepped from the same old parameters); cleanrl: log-std squashed into [-5, 2], PyTorch init, critic "
        "first."),

@@ -18,6 +18,9 @@ def report_command(
     profile_notes: Optional[Path] = typer.Option(None, "--profile-notes", help="Markdown file with one '## <name>' "
                                                  "section per profile (docs/profiles.md): the prose shown under the "
                                                  "title for the params' profile.name."),
+    known_answer: Optional[Path] = typer.Option(None, "--known-answer", help="The synthetic-VLM known-answer JSON "
+                                                "(benchmarks/results/furl_known_answer.json): a table in the "
+                                                "SYNTHETIC section."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (matplotlib, Agg)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing or an expected "
                                 "section has no data (the report is written either way)."),
@@ -30,7 +33,8 @@ def report_command(
     from ..errors import CliprlError
     from ..report import REPORT_HTML, build_report
 
-    data = build_report(artifacts, out, params=params, plots=plots, profile_notes=profile_notes)
+    data = build_report(artifacts, out, params=params, plots=plots, profile_notes=profile_notes,
+                        known_answer=known_answer)
     if not quiet:
         typer.echo(f"report -> {out / REPORT_HTML} ({len(data['plots'])} plots, "
                    f"{len(data['missing'])} missing or incomplete)", err=True)

@@ -1,17 +1,20 @@
 """FuRL (Fu et al., ICML 2024) on Meta-World in torch: ``cliprl furl``.
 
 Modules: ``config`` (FurlConfig, the variant table, the CLI profiles as named FurlConfig instances), ``env``
-(Meta-World + headless upright rendering), ``vlm`` (open_clip, frozen), ``rewards`` (Eqs. 2-5, goal-baseline
-reward), ``sac*`` and ``drq`` (the state and pixel agents), ``buffer`` and ``frames`` (replay with fp16 embeddings,
-alignment samples; the pixel frame buffer), ``goal_image`` (scripted expert goal frame, cached), ``state``
-(everything a run mutates, saved to and restored from a checkpoint). The loop: ``train`` (``run_furl``: set-up,
-the loop, checkpoints) over ``context`` (what a run uses but does not change), ``observation`` (the state and
-pixel observation strategies), ``acting`` (random, agent and relay actions), ``episodes`` (resets and episode
+(Meta-World + headless upright rendering), ``vlm`` (open_clip, frozen), ``synthetic`` and ``synthetic_vlm`` (a
+SYNTHETIC VLM with a known error: the known-answer test, and ``--vlm-model synthetic``), ``rewards`` (Eqs. 2-5,
+goal-baseline reward), ``sac*`` and ``drq`` (the state and pixel agents), ``buffer`` and ``frames`` (replay with
+fp16 embeddings, alignment samples; the pixel frame buffer), ``goal_image`` (scripted expert goal frame, cached),
+``state`` (everything a run mutates, saved to and restored from a checkpoint). The loop: ``train`` (``run_furl``:
+set-up, the loop, checkpoints) over ``context`` (what a run uses but does not change), ``observation`` (the state
+and pixel observation strategies), ``acting`` (random, agent and relay actions), ``episodes`` (resets and episode
 ends), ``collect`` (background embedding, commits to the replay and the alignment store), ``learn`` (one gradient
 step), ``evaluate`` and ``outputs`` (curve points, the final artifacts).
 
 Run outputs under ``--out DIR`` (every JSON file carries a top-level ``"vlm_random_weights"``: true when the VLM had
-random weights, i.e. its rewards are noise):
+random weights, i.e. its rewards are noise; a ``--vlm-model synthetic`` run's config.json, curve.json, summary.json
+and agent.json also carry ``"vlm_synthetic": true``, and its ``vlm`` identity starts ``synthetic|``:
+``synthetic_vlm``):
 
 - ``config.json``: the resolved :class:`~cliprl_cli.furl.config.FurlConfig` plus ``instruction``, ``vlm`` (model and
   weights) and ``device_resolved``.

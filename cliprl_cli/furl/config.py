@@ -32,7 +32,8 @@ AUTHORS_BUFFER_OTHERS = 1_000_000
 # them only when they differ from the one behaviour there was, so that the files of runs that keep it (the
 # cpu-small and default profiles) keep their bytes.
 LEGACY_VALUES = {"eq5_reduction": "pairs", "heads_init": "torch", "vlm_quick_gelu": None, "goal_protocol": "mt1",
-                 "vlm_crop": True, "relay_stop": "positive-frames", "eval_protocol": "ours"}
+                 "vlm_crop": True, "relay_stop": "positive-frames", "eval_protocol": "ours",
+                 "update_every": 1}
 # The evaluation when --eval-every / --eval-episodes are not given. "ours": 10 episodes every 1e4 steps. "authors"
 # (their train_*.py): an evaluation every max_timesteps // 10 steps (1e5 in a 1e6-step run), of 1 episode with a
 # fixed goal (their goal-hidden runs) and 10 with random goals.
@@ -150,6 +151,8 @@ class ObsKind(Choice):
 
 PIXEL_FIELDS = ("obs", "pixel_size", "frame_stack", "action_repeat", "pixel_buffer_size", "drq_feature_dim",
                 "drq_pad", "drq_init_temperature", "amp")
+SYNTHETIC_MODEL = "synthetic"  # --vlm-model of the synthetic VLM (cliprl_cli.furl.synthetic_vlm; no torch here)
+SYNTHETIC_FIELDS = ("synthetic_misalignment", "synthetic_distract")
 
 
 def config_json(cfg: "FurlConfig") -> dict:
@@ -159,6 +162,9 @@ def config_json(cfg: "FurlConfig") -> dict:
     doc = dataclasses.asdict(cfg)
     if cfg.obs == "state":
         for name in PIXEL_FIELDS:
+            doc.pop(name)
+    if cfg.vlm_model != SYNTHETIC_MODEL:
+        for name in SYNTHETIC_FIELDS:
             doc.pop(name)
     for name, legacy in LEGACY_VALUES.items():
         if doc[name] == legacy:
@@ -231,6 +237,9 @@ class FurlConfig:
     # otherwise (their SAC, LIV and Relay scripts; the paper's Table 5 says 1e6); set by validate
     buffer_size: int | None = None
     random_steps: int = 10_000              # uniform-random steps before learning starts
+    # gradient passes every N environment-step passes (update-to-data ratio 1/N; 1: the paper's one per step). A
+    # CPU bench knob: fewer updates per step buys more environment steps (exploration) for the same compute.
+    update_every: int = 1
     # SAC parameterisation, init and update order (SacStyle); "authors" since this is a reproduction
     sac_style: SacStyle = SacStyle.AUTHORS
     # ---- FuRL
@@ -268,6 +277,10 @@ class FurlConfig:
     drq_pad: int = 4                        # random-shift padding in pixels
     drq_init_temperature: float = 0.1       # DrQ's initial alpha (DrQ's and jaxrl's value)
     amp: bool = False                       # bfloat16 autocast of DrQ's conv trunk on CUDA (CPU: ignored)
+    # ---- the synthetic VLM (--vlm-model synthetic, cliprl_cli.furl.synthetic_vlm): embeds the state, renders nothing.
+    # These fields reach config.json and agent.json only when vlm_model == "synthetic" (config_json).
+    synthetic_misalignment: float = 0.0     # a: 0 the instruction points at the goal, 1 at a wrong target
+    synthetic_distract: float = 0.25        # beta: scale of the per-step distractor features
 
     def validate(self) -> None:
         """Check the values (one-line :class:`CliprlError` each); map a ``-v2`` task name to ``-v3``."""
@@ -287,7 +300,8 @@ class FurlConfig:
                 raise CliprlError(f"unknown --{name.replace('_', '-')} {getattr(self, name)!r}; known: "
                                   f"{', '.join(e.value for e in enum)}")
         self.buffer_size = self.replay_capacity  # written resolved into config.json
-        for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes"):
+        for name in ("steps", "num_envs", "image_size", "batch_size", "buffer_size", "eval_every", "eval_episodes",
+                     "hidden", "update_every"):
             if getattr(self, name) < 1:
                 raise CliprlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.random_steps < 0:
@@ -295,6 +309,7 @@ class FurlConfig:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise CliprlError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         check_furl(self)  # every float finite; rates, margins and weights in range (cliprl_cli.validate)
+        self.validate_synthetic()
         self.validate_pixels()
 
     def resolve_protocols(self) -> None:
@@ -316,6 +331,20 @@ class FurlConfig:
                 self.eval_episodes = AUTHORS_EVAL_EPISODES_RANDOM if self.random_goal else AUTHORS_EVAL_EPISODES_FIXED
             else:
                 self.eval_episodes = OURS_EVAL_EPISODES
+
+    def validate_synthetic(self) -> None:
+        """The synthetic VLM's knobs, and the runs it can serve (its instruction is built from the one fixed goal,
+        and it reads the state): one-line errors."""
+        if not 0.0 <= self.synthetic_misalignment <= 1.0:
+            raise CliprlError(f"--synthetic-misalignment must be in [0, 1], got {self.synthetic_misalignment}")
+        if not 0.0 <= self.synthetic_distract < float("inf"):
+            raise CliprlError(f"--synthetic-distract must be finite and >= 0, got {self.synthetic_distract}")
+        if self.vlm_model != SYNTHETIC_MODEL:
+            return
+        if self.random_goal or self.obs != "state" or self.variant == "vlm-rm-gb" or self.goal_protocol != "mt1":
+            raise CliprlError("--vlm-model synthetic serves fixed-goal state runs with --goal-protocol mt1 (not "
+                              "--random-goal, --obs pixels, the authors' goal-hidden goals, or the vlm-rm-gb variant, "
+                              "whose baseline prompt it cannot embed)")
 
     def validate_pixels(self) -> None:
         """The pixel settings (``--obs pixels``): one-line errors; nothing is checked for state runs."""

@@ -79,6 +79,12 @@ class RunContext:
         return self.spec.vlm is not None
 
     @property
+    def vlm_reads_state(self) -> bool:
+        """The VLM embeds the environment's state, not frames (the synthetic VLM); a VLM object without the
+        ``reads_state`` attribute embeds frames."""
+        return self.vlm is not None and getattr(self.vlm, "reads_state", False)
+
+    @property
     def observation(self) -> Observation:
         """How the agent sees the environment (``--obs``): :class:`~cliprl_cli.furl.observation.StateObs` or
         :class:`~cliprl_cli.furl.observation.PixelObs`."""

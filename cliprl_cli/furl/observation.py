@@ -133,7 +133,9 @@ class StateObs(Observation):
         st.step += n
         frames = None
         sample_due = _sample_due(st, ctx, n)
-        if ctx.uses_vlm or sample_due:
+        if ctx.uses_vlm and ctx.vlm_reads_state:
+            frames = ctx.vlm.inputs(final_obs, st.step - n + 1)  # the synthetic VLM's rows: state, frame ids
+        elif ctx.uses_vlm or sample_due:
             frames = np.stack([ctx.render(env) for env in ctx.envs])
             if sample_due:
                 _save_sample(st, ctx, frames)

@@ -48,7 +48,8 @@ def curve_record(st: RunState, ctx: RunContext) -> FurlCurve:
     """curve.json's content: the curve points so far, headed by the run's identity."""
     cfg = ctx.cfg
     return FurlCurve(vlm_random_weights=ctx.mark["vlm_random_weights"], task=cfg.task, variant=cfg.variant,
-                     seed=cfg.seed, curve=st.curve, obs=obs_mark(cfg))
+                     seed=cfg.seed, curve=st.curve, obs=obs_mark(cfg),
+                     vlm_synthetic=ctx.mark.get("vlm_synthetic", False))
 
 
 def obs_mark(cfg: FurlConfig) -> str | None:
@@ -105,7 +106,8 @@ def write_artifacts(st: RunState, ctx: RunContext, cpu_tuning: dict[str, bool]) 
         torch_threads=ctx.threads, vlm=ctx.vlm.identity() if ctx.vlm else None,
         vlm_checkpoint_sha256=ctx.vlm.checkpoint_sha256 if ctx.vlm else None, sac_style=cfg.sac_style,
         eq5_pairs_kept_mean=curve_mean(st.curve, "eq5_pairs_kept"),
-        eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"), obs=obs_mark(cfg))
+        eq4_hinge_nonzero_mean=curve_mean(st.curve, "eq4_hinge_nonzero"), obs=obs_mark(cfg),
+        vlm_synthetic=ctx.mark.get("vlm_synthetic", False))
     if ctx.uses_vlm:
         summary.expert_rewards = expert_rewards(st, ctx)
     ctx.close()
@@ -129,8 +131,13 @@ def expert_rewards(st: RunState, ctx: RunContext) -> dict[str, Any]:
     """Write ``expert_rewards.json``: the zero-shot and (if heads) aligned VLM reward, and the training reward,
     along one scripted-expert trajectory (the FuRL paper's Figure 11); return its frame count and first success."""
     cfg, vlm, text_emb = ctx.cfg, ctx.vlm, ctx.text_emb
-    frames, success = expert_rollout(cfg.task, seed=cfg.seed, image_size=cfg.image_size, camera=cfg.camera,
-                                     fast_render=cfg.fast_render, render="all", goal_protocol=cfg.goal_protocol)
+    if ctx.vlm_reads_state:  # the synthetic VLM: the expert's states, nothing rendered
+        rows, success = vlm.expert_inputs()
+        frames = list(rows)
+    else:
+        frames, success = expert_rollout(cfg.task, seed=cfg.seed, image_size=cfg.image_size, camera=cfg.camera,
+                                         fast_render=cfg.fast_render, render="all",
+                                         goal_protocol=cfg.goal_protocol)
     embs = torch.cat([vlm.encode_images(np.stack(frames[i:i + EXPERT_EMBED_BATCH]))
                       for i in range(0, len(frames), EXPERT_EMBED_BATCH)])
     embs = embs.float().to(text_emb.device)

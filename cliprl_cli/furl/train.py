@@ -30,7 +30,7 @@ Loop (:func:`run_furl`), per environment step (``num_envs`` environments stepped
 4. ``num_envs`` gradient steps (:func:`~cliprl_cli.furl.learn.update`, one per environment step) once
    ``random_steps`` steps are collected: the VLM reward is recomputed from the sampled embeddings with the current
    heads; the heads take one alignment step on the same cadence; while relay is on, the task-reward agent takes a
-   step on the same batch with ``r_task`` alone;
+   step on the same batch with ``r_task`` alone (with ``--update-every N``, only on every N-th pass of the loop);
 5. every ``eval_every`` steps, evaluate the agent's mean action and write a curve point
    (:func:`~cliprl_cli.furl.outputs.log_point`).
 
@@ -64,7 +64,7 @@ import torch
 
 from ..adam import Adam
 from ..cpu_tuning import tuned_for_training
-from ..errors import PreemptedError
+from ..errors import CliprlError, PreemptedError
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from ..store.atomic import atomic_write_bytes
@@ -73,7 +73,7 @@ from ..store.formats import FurlRunConfig
 from .acting import act
 from .buffer import AlignmentStore
 from .collect import commit, embed_and_commit
-from .config import CHECKPOINT_EVERY_S, VARIANTS, FurlConfig, config_json
+from .config import CHECKPOINT_EVERY_S, SYNTHETIC_MODEL, VARIANTS, FurlConfig, config_json
 from .context import RunContext, default_threads, load_instruction, resolve_device
 from .env import make_env
 from .episodes import start_episodes
@@ -82,6 +82,7 @@ from .learn import update
 from .outputs import log_point, write_artifacts
 from .rewards import Heads
 from .state import CHECKPOINT_FORMAT, RunState
+from .synthetic_vlm import load_state_vlm
 from .vlm import load_vlm
 
 __all__ = ["VARIANTS", "FurlConfig", "RunState", "RunContext", "run_furl", "setup", "new_state", "CHECKPOINT_FILE",
@@ -127,8 +128,10 @@ def run_furl(cfg: FurlConfig, *, checkpoint_every_s: float = CHECKPOINT_EVERY_S)
                 item, frames = ctx.observation.step(st, ctx, actions)
                 # 3. embed the frames in the background; commit the previous step's transitions
                 embed_and_commit(st, ctx, item, frames)
-                # 4. learn: one gradient step per environment step (agent, heads, relay agent)
-                if st.step >= cfg.random_steps and ctx.observation.can_learn(st):
+                # 4. learn: one gradient step per environment step (agent, heads, relay agent), every
+                #    update_every-th pass
+                if (st.step >= cfg.random_steps and ctx.observation.can_learn(st)
+                        and (st.step // per) % cfg.update_every == 0):
                     t0 = time.perf_counter()
                     for _ in range(n):
                         st.accumulate(update(st, ctx))
@@ -162,7 +165,14 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
 
     # ---- VLM, text and goal embeddings
     random_vlm = False
-    if ctx.uses_vlm:
+    synthetic = cfg.vlm_model == SYNTHETIC_MODEL
+    if ctx.uses_vlm and synthetic:
+        print(f"note: the VLM is SYNTHETIC (misalignment {cfg.synthetic_misalignment:g}): it embeds the state; "
+              "every artifact of this run is marked vlm_synthetic", file=sys.stderr)
+        ctx.vlm = load_state_vlm(cfg.task, cfg.seed, cfg.synthetic_misalignment, cfg.synthetic_distract)
+        ctx.instruction = ctx.vlm.prompt(ctx.instruction)
+        ctx.text_emb = ctx.vlm.encode_text(ctx.instruction).to(device)
+    elif ctx.uses_vlm:
         ctx.vlm = load_vlm(cfg.vlm_model, None if cfg.vlm_checkpoint else cfg.vlm_pretrained, cfg.vlm_checkpoint,
                            device=str(device), preprocess=cfg.preprocess_style, quick_gelu=cfg.vlm_quick_gelu,
                            crop=cfg.vlm_crop)
@@ -176,7 +186,10 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
         if spec.vlm == "goal-baseline":
             ctx.baseline_emb = ctx.vlm.encode_text(ctx.vlm.prompt(cfg.baseline_prompt)).to(device)
     goal_frame = None
-    if spec.eq5:
+    if spec.eq5 and synthetic:
+        ctx.goal_emb = ctx.vlm.goal_embedding().to(device)  # the goal position embedded; no frame, nothing cached
+        ctx.goal_emb_cpu = ctx.goal_emb.cpu()
+    elif spec.eq5:
         cache = Path(cfg.goal_cache) if cfg.goal_cache else Path.home() / ".cache" / "cliprl" / "furl-goals"
         goal_frame, goal_emb = goal_image(cfg.task, ctx.vlm, seed=cfg.seed, image_size=cfg.image_size,
                                           camera=cfg.camera, fast_render=cfg.fast_render, cache_dir=cache,
@@ -184,16 +197,21 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
         ctx.goal_emb = goal_emb.to(device)
         ctx.goal_emb_cpu = ctx.goal_emb.cpu()
     ctx.mark = {"vlm_random_weights": random_vlm}
+    if synthetic:  # every variant of a synthetic run (sac too: its rows belong to the synthetic bench)
+        ctx.mark["vlm_synthetic"] = True
     # only now: a VLM or goal image that cannot be loaded (an unknown model name) leaves no empty OUT behind
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- environments
     env_seeds = [cfg.seed + (1000 * i if cfg.random_goal else 0) for i in range(cfg.num_envs)]
-    ctx.envs = [make_env(cfg.task, seed=s, image_size=cfg.image_size, camera=cfg.camera,
+    ctx.envs = [make_env(cfg.task, seed=s, image_size=None if synthetic else cfg.image_size, camera=cfg.camera,
                          random_goal=cfg.random_goal, fast_render=cfg.fast_render, goal_protocol=cfg.goal_protocol)
                 for s in env_seeds]
     # an agent that acts from frames is evaluated on a rendering environment (the same camera and size)
     renders = ctx.observation.renders_eval
+    if ctx.vlm is not None and synthetic and not np.allclose(ctx.envs[0].unwrapped._target_pos, ctx.vlm.goal):
+        raise CliprlError("the synthetic VLM's goal is not the training environment's: it serves the fixed-goal "
+                          "environments of make_env(task, seed) only")
     ctx.eval_env = make_env(cfg.task, seed=cfg.seed + (100 if cfg.random_goal else 0),
                             image_size=cfg.image_size if renders else None, camera=cfg.camera,
                             random_goal=cfg.random_goal, fast_render=cfg.fast_render and renders,
@@ -202,12 +220,15 @@ def setup(cfg: FurlConfig) -> tuple[RunContext, RunState]:
     # ---- learners and the fresh state
     st = new_state(ctx, gen)
     start_episodes(st, ctx)
-    ctx.sample_at = frozenset(np.linspace(1, cfg.steps, max(cfg.sample_frames, 1), dtype=int).tolist())
+    # nothing renders in a synthetic run, so no sample frames either
+    ctx.sample_at = frozenset() if synthetic else frozenset(
+        np.linspace(1, cfg.steps, max(cfg.sample_frames, 1), dtype=int).tolist())
     ctx.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1) if ctx.uses_vlm else None
     st.t_start = st.last_eval_wall = time.perf_counter()
 
     FurlRunConfig(vlm_random_weights=random_vlm, config=config_json(cfg), instruction=ctx.instruction,
-                  device_resolved=str(device), vlm=ctx.vlm.identity() if ctx.vlm else None).write(out / "config.json")
+                  device_resolved=str(device), vlm=ctx.vlm.identity() if ctx.vlm else None,
+                  vlm_synthetic=synthetic).write(out / "config.json")
     if goal_frame is not None:
         atomic_write_bytes(out / "frames" / "goal.png", png_bytes(goal_frame))
 

@@ -251,6 +251,7 @@ class VLM:
     activation: str | None = None          # "quickgelu" or "gelu" where needs_quick_gelu's choice is not the
     #                                        openai-tag/LIV rule's alone (a checkpoint file, or an override)
     crop: bool = True                      # centre-crop frames to CROP_FRACTION first (False: the whole frame)
+    reads_state = False  # embeds rendered frames (the synthetic VLM, cliprl_cli.furl.synthetic_vlm, reads the state)
 
     @property
     def random_weights(self) -> bool:

@@ -22,6 +22,9 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/library_size/results.json   (optional: benchmarks/library_size_study.py --out ARTIFACTS/library_size)
     ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
                                                                       (cliprl furl)
+    ARTIFACTS/furl-synthetic/{task}/sac/seed{S}/, .../{task}/{variant}/a{A}/seed{S}/   (cliprl furl --vlm-model
+                                                                      synthetic; its own SYNTHETIC section:
+                                                                      :mod:`.furl_synthetic`)
 
 Each file is read by its one reader in :mod:`cliprl_cli.store.formats`, the module that defines its format.
 
@@ -47,6 +50,7 @@ from ..store.atomic import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
 from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables
+from .furl_synthetic import collect_furl_synthetic, synthetic_notes, synthetic_plots, synthetic_tables
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
 from .plots import PLOTS_DIR, make_plots
@@ -99,7 +103,7 @@ def coincidence_notes(found: list[Coincidence]) -> list[str]:
 
 
 # Where each kind of artifact lives under ARTIFACTS; a directory with none of these holds no pipeline output.
-ARTIFACT_DIRS = ("base", "align", "transfer", "library_size", "colour_shape", "furl", "furl-pixels")
+ARTIFACT_DIRS = ("base", "align", "transfer", "library_size", "colour_shape", "furl", "furl-pixels", "furl-synthetic")
 _STAGE_FILES = ("results.json", "policy.json", "heads.json", "summary.json", "curve.json")
 
 
@@ -133,7 +137,8 @@ def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any) -> li
 
 
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
-                 plots: bool = True, profile_notes: str | Path | None = None) -> dict[str, Any]:
+                 plots: bool = True, profile_notes: str | Path | None = None,
+                 known_answer: str | Path | None = None) -> dict[str, Any]:
     """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics/ to ``out_dir``.
 
     ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. ``profile_notes``: a
@@ -142,7 +147,8 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     as plain data: ``tables`` (title, header, rows), ``missing`` (one line per missing or incomplete artifact, with
     the stage that makes it), ``warnings``, ``plots``, ``metrics``, and the collected ``base``, ``align``,
     ``transfer``, ``furl`` data, ``verdicts`` (the answers of the first screen) and ``empty_sections`` (expected
-    sections without any data). Never raises for missing or malformed artifacts; raises :class:`CliprlError` for an
+    sections without any data). ``known_answer``: the synthetic-VLM known-answer JSON
+    (``benchmarks/results/furl_known_answer.json``), a table of the SYNTHETIC section. Never raises for missing or malformed artifacts; raises :class:`CliprlError` for an
     unusable ``out_dir`` or params file, and for an ``artifacts_dir`` that is absent or holds no pipeline output.
     """
     root = Path(artifacts_dir)
@@ -162,6 +168,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     colour_shape = collect_colour_shape(root, prm)  # ARTIFACTS/colour_shape (its own section)
     log.missing.extend(colour_shape.missing)
     log.notes.extend(colour_shape.notes)
+    synthetic = collect_furl_synthetic(root, known_answer)  # ARTIFACTS/furl-synthetic (its own section)
+    log.missing.extend(synthetic.missing)
+    log.notes.extend(synthetic.notes)
 
     # ---- plots: a plotting failure must not lose the tables
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +185,10 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
         except Exception as exc:  # noqa: BLE001 - a plotting failure must not lose the tables
             log.notes.append(f"plots failed: {exc.__class__.__name__}: {exc}")
         try:
+            drawn += synthetic_plots(synthetic, plots_dir)
+        except Exception as exc:  # noqa: BLE001 - likewise
+            log.notes.append(f"synthetic-VLM plots failed: {exc.__class__.__name__}: {exc}")
+        try:
             drawn += colour_shape_plots(colour_shape, plots_dir)
         except Exception as exc:  # noqa: BLE001 - likewise
             log.notes.append(f"colour x shape layout pictures failed: {exc.__class__.__name__}: {exc}")
@@ -184,10 +197,12 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     provenance = collect_provenance(prm, None if isinstance(params, dict) else params)
     verdicts: list[Verdict] = all_verdicts(collected, colour_shape)
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
-                    tables=build_tables(collected) + colour_shape_tables(colour_shape), plots=drawn,
+                    tables=build_tables(collected) + colour_shape_tables(colour_shape) + synthetic_tables(synthetic),
+                    plots=drawn,
                     notes=log.notes, provenance=provenance,
                     section_notes={"clip": coincidence_notes(collected.transfer.coincident),
-                                   "colour_shape": colour_shape_notes(colour_shape)},
+                                   "colour_shape": colour_shape_notes(colour_shape),
+                                   "furl_synthetic": synthetic_notes(synthetic)},
                     verdicts=verdicts)
     metrics = write_metrics(collected, verdicts, out)
     (out / METRICS_FILE).unlink(missing_ok=True)

@@ -12,6 +12,11 @@ from .common import Json, _field, _floats, _items, _number, _object, _obs_key
 
 
 # ------------------------------------------------------------------------------------------------ FuRL
+def _synthetic_key(synthetic: bool) -> Json:
+    """``{"vlm_synthetic": true}`` for a run of the synthetic VLM, nothing otherwise (other runs keep their bytes)."""
+    return {"vlm_synthetic": True} if synthetic else {}
+
+
 _FURL_POINT_HEAD = ("step", "success_any", "success_last", "return", "sparse_return")
 _FURL_POINT_TAIL = ("episodes", "train_success_episodes", "positive_frames", "relay_on", "updates", "wall_s",
                     "env_steps_per_s")
@@ -73,10 +78,12 @@ class FurlCurve(RunSplit):
     seed: int
     curve: list[FurlPoint]
     obs: str | None = None  # "pixels" for a DrQ run; absent (None) for the state agent's files
+    vlm_synthetic: bool = False  # a --vlm-model synthetic run (written only when true)
 
     def _full_json(self) -> Json:
         return {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
-                "seed": self.seed, "curve": [p.to_json() for p in self.curve], **_obs_key(self.obs)}
+                "seed": self.seed, "curve": [p.to_json() for p in self.curve], **_obs_key(self.obs),
+                **_synthetic_key(self.vlm_synthetic)}
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "FurlCurve":
@@ -86,7 +93,8 @@ class FurlCurve(RunSplit):
                    seed=int(_field(doc, "seed", int, where)),
                    curve=[FurlPoint.from_json(p, f"{where}: curve[{i}]")
                           for i, p in enumerate(_field(doc, "curve", list, where))],
-                   obs=_field(doc, "obs", str, where, optional=True))
+                   obs=_field(doc, "obs", str, where, optional=True),
+                   vlm_synthetic=bool(_field(doc, "vlm_synthetic", bool, where, optional=True)))
 
     @classmethod
     def read(cls, path: str | Path) -> "FurlCurve":
@@ -125,6 +133,7 @@ class FurlSummary(RunSplit):
     eq5_pairs_kept_mean: float | None = None
     eq4_hinge_nonzero_mean: float | None = None
     obs: str | None = None  # "pixels" for a DrQ run; absent (None) for the state agent's files
+    vlm_synthetic: bool = False  # a --vlm-model synthetic run (written only when true)
 
     def _full_json(self) -> Json:
         doc: Json = {"vlm_random_weights": self.vlm_random_weights, "task": self.task, "variant": self.variant,
@@ -139,6 +148,7 @@ class FurlSummary(RunSplit):
         if self.expert_rewards is not None:
             doc["expert_rewards"] = self.expert_rewards
         doc.update(_obs_key(self.obs))
+        doc.update(_synthetic_key(self.vlm_synthetic))
         return doc
 
     @classmethod
@@ -162,7 +172,8 @@ class FurlSummary(RunSplit):
                    sac_style=_field(doc, "sac_style", str, where, optional=True),
                    eq5_pairs_kept_mean=_number(doc, "eq5_pairs_kept_mean", where, optional=True),
                    eq4_hinge_nonzero_mean=_number(doc, "eq4_hinge_nonzero_mean", where, optional=True),
-                   obs=_field(doc, "obs", str, where, optional=True))
+                   obs=_field(doc, "obs", str, where, optional=True),
+                   vlm_synthetic=bool(_field(doc, "vlm_synthetic", bool, where, optional=True)))
 
     def final_point(self, where: str = "summary.json") -> FurlPoint | None:
         """``final`` as a typed point; None for a run that never evaluated (its writer then writes ``{}``)."""
@@ -237,10 +248,11 @@ class FurlRunConfig:
     instruction: str
     device_resolved: str
     vlm: str | None  # the VLM's identity, "<model>|<weights>"; None for variants without one
+    vlm_synthetic: bool = False  # a --vlm-model synthetic run (written only when true)
 
     def to_json(self) -> Json:
         return {"vlm_random_weights": self.vlm_random_weights, **self.config, "instruction": self.instruction,
-                "device_resolved": self.device_resolved, "vlm": self.vlm}
+                "device_resolved": self.device_resolved, "vlm": self.vlm, **_synthetic_key(self.vlm_synthetic)}
 
     def write(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json())
@@ -249,12 +261,13 @@ class FurlRunConfig:
     def from_json(cls, doc: Any, where: str) -> "FurlRunConfig":
         doc = _object(doc, where)
         # "instruction" stays in ``config`` too: it is a FurlConfig field, so it keeps its place in the file.
-        tail = ("vlm_random_weights", "device_resolved", "vlm")
+        tail = ("vlm_random_weights", "device_resolved", "vlm", "vlm_synthetic")
         return cls(vlm_random_weights=_field(doc, "vlm_random_weights", bool, where),
                    config={k: v for k, v in doc.items() if k not in tail},
                    instruction=_field(doc, "instruction", str, where),
                    device_resolved=_field(doc, "device_resolved", str, where),
-                   vlm=_field(doc, "vlm", str, where, optional=True))
+                   vlm=_field(doc, "vlm", str, where, optional=True),
+                   vlm_synthetic=bool(_field(doc, "vlm_synthetic", bool, where, optional=True)))
 
     @classmethod
     def read(cls, path: str | Path) -> "FurlRunConfig":
