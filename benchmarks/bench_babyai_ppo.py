@@ -149,7 +149,8 @@ def main() -> None:
     sb3 = {"env_steps_per_s": float(np.median([r["sb3"]["env_steps_per_s"] for r in runs]))}
     print(f"ours / SB3 (median of {args.repeats} alternated pairs): {ratio:.2f}x")
     record = {"level": "BabyAI-GoToRedBall-v0", "instruction": TASK, "num_envs": args.num_envs,
-              "num_steps": args.num_steps, "steps": args.steps, "ours_median": ours, "sb3_median": sb3, "ratio_median": round(ratio, 3), "runs": runs, "missions": missions, "resets": args.resets,
+              "num_steps": args.num_steps, "steps": args.steps, "ours_median": ours, "sb3_median": sb3,
+              "ratio_median": round(ratio, 3), "runs": runs, "missions": missions, "resets": args.resets,
               "cpus": os.cpu_count(), "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
               "python": platform.python_version(), "torch": torch.__version__}
     if args.json is not None:

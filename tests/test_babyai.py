@@ -247,6 +247,7 @@ def test_pinned_goto_local_layouts_are_the_levels():
     env = make_env(suite, "go to the green key")
     for seed in range(10):
         env.reset(seed=seed)
-        objs = [(o.color, o.type) for o in env.unwrapped.grid.grid if o is not None and o.type in ("key", "ball", "box")]
+        cells = env.unwrapped.grid.grid
+        objs = [(o.color, o.type) for o in cells if o is not None and o.type in ("key", "ball", "box")]
         assert len(objs) == 8 and objs.count(("green", "key")) == 1
     env.close()
