@@ -125,6 +125,16 @@ def check_methods(methods: Any) -> None:
         raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(ALL_METHODS)}")
 
 
+# BabyAI suites (cliprl_cli.clip_rl.babyai): random layouts, so convergence is judged on fixed evaluation seeds.
+# The BabyAI paper calls a level solved at 99% success; a memoryless MLP on a partial view can circle when the target
+# is out of sight, so the threshold here is 95% of 100 seeds, with episodes at most 25% longer than BabyAI's bot's
+# (which explores too when the target is hidden). Set before any base policy was trained.
+BABYAI_EVAL_EPISODES = 100
+BABYAI_SUCCESS_THRESHOLD = 0.95
+BABYAI_BOT_LENGTH_BOUND = 0.25
+EPISODE_RULE_FIELDS = ("eval_episodes", "success_threshold", "bot_length_bound")
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """PPO hyperparameters and the step budget of one training run (recorded in every artifact).
@@ -149,12 +159,22 @@ class PPOConfig:
     eval_every: int = setting(1, "PPO iterations between exhaustive convergence checks.", min=1)
     path_tolerance: float = setting(0.05, "Converged: mean greedy path length within this fraction of the "
                                           "shortest.")
+    # The convergence rule of worlds with random layouts (BabyAI suites, cliprl_cli.clip_rl.babyai). None elsewhere,
+    # and then left out of to_dict(), so the records of the exact worlds keep their bytes; resolve_ppo fills them.
+    eval_episodes: int | None = setting(None, "BabyAI suites: greedy evaluation episodes (fixed seeds) per "
+                                              f"convergence check (default there: {BABYAI_EVAL_EPISODES}).", min=1)
+    success_threshold: float | None = setting(None, "BabyAI suites: converged when the greedy success rate on "
+                                                    "those seeds is at least this (default there: "
+                                                    f"{BABYAI_SUCCESS_THRESHOLD}).")
+    bot_length_bound: float | None = setting(None, "BabyAI suites: and when the mean length of its solved "
+                                                   "episodes is at most 1 + this times BabyAI's bot's on the same "
+                                                   f"seeds (default there: {BABYAI_BOT_LENGTH_BOUND}).")
 
     def __post_init__(self) -> None:
         validate.check_ppo(self)  # finite floats in range, documented size bounds (cliprl_cli.validate)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if not (k in EPISODE_RULE_FIELDS and v is None)}
 
 
 @dataclass(frozen=True)
@@ -170,6 +190,8 @@ class TrainBaseConfig:
                           min=1)
     layers: int = setting(2, "Hidden layers.", min=1)
     threads: int = setting(1, "torch CPU threads; fixed so a seed gives the same bytes on any machine.", min=1)
+    env_workers: int = setting(2, "BabyAI suites: processes that step the environments (1: in this process; the "
+                                  "results do not depend on it).", min=1)
     checkpoint_every_s: float = setting(60.0, "Seconds between checkpoints (also written on SIGTERM/SIGUSR1, then "
                                               "exit 75; rerunning the command resumes).",
                                         flag="--checkpoint-every", min=0.0)
@@ -231,6 +253,21 @@ COLOUR_SHAPE_ENT_COEF = 0.001
 # 256 environments trained all 18 base policies from scratch in 53-201k env steps. `cliprl transfer --num-envs`
 # overrides it.
 COLOUR_SHAPE_NUM_ENVS = 256
+# BabyAI suites' rollout: 256 levels x 16 steps per PPO iteration, train-base's default, also in transfer (whose 32
+# would make the 100-episode evaluation cost more than the training between two checks), 4 minibatches; gamma 0.99
+# as BabyAI's own PPO (episodes of up to 64-576 steps, where 0.95 would make a target 30 steps away worth 0.2 of one
+# in front); the greedy evaluation plays 100 episodes, so it runs every 4 iterations (16,384 env steps: the
+# resolution of steps to convergence there).
+BABYAI_NUM_ENVS = 256
+BABYAI_GAMMA = 0.99
+BABYAI_MINIBATCHES = 4
+BABYAI_EVAL_EVERY = 4
+# The smaller entropy bonus of the colour x shape world, for the same reason: the rule judges the greedy policy, and
+# with 0.01 "go to the red ball" (seed 0) stayed at 54-76% greedy success from 262k to 508k env steps, its failed
+# episodes a loop (turning left, or walking into a wall, forever) in views the sampling policy leaves undecided.
+# Chosen on that base task before any transfer was run; with 0.001 it reached 76-89% from 500k to 1M, still short of
+# the rule (docs/babyai.md), while the nine GoToObj policies met it in 82-131k env steps.
+BABYAI_ENT_COEF = 0.001
 AUC_HORIZON = 100_000  # env steps: every trial's success-rate curve is integrated over [0, AUC_HORIZON]
 
 
@@ -283,7 +320,13 @@ def resolve_ppo(ppo: PPOConfig, suite: Any, *, num_envs: int | None = None) -> P
     to base training and to every transfer method, and recorded in each artifact's ``ppo`` config."""
     if num_envs is not None:
         ppo = replace(ppo, num_envs=num_envs)
-    if suite.fixes_world:
+    if getattr(suite, "random_layouts", False):  # BabyAI: its rule's numbers where not given, its rollout shape
+        rule = {"eval_episodes": BABYAI_EVAL_EPISODES, "success_threshold": BABYAI_SUCCESS_THRESHOLD,
+                "bot_length_bound": BABYAI_BOT_LENGTH_BOUND}
+        ppo = replace(ppo, **{k: v for k, v in rule.items() if getattr(ppo, k) is None},
+                      num_envs=num_envs or BABYAI_NUM_ENVS, gamma=BABYAI_GAMMA, minibatches=BABYAI_MINIBATCHES,
+                      eval_every=BABYAI_EVAL_EVERY, ent_coef=BABYAI_ENT_COEF)
+    elif suite.fixes_world:
         ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
     return ppo
 
