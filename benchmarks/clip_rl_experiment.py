@@ -38,6 +38,20 @@ from cliprl_cli.clip_rl.config import METHODS, AlignConfig, TrainBaseConfig, Tra
 from cliprl_cli.clip_rl.tasks import load_suite, slug  # noqa: E402
 from cliprl_cli.clip_rl.train_base import train_base  # noqa: E402
 from cliprl_cli.clip_rl.transfer import transfer  # noqa: E402
+from cliprl_cli.report.intervals import location_intervals  # noqa: E402
+
+
+def intervals(trials: list[dict]) -> dict:
+    """Per method, under both criteria (steps to convergence; steps to greedy success 1.0 from every start): the
+    mean, median and IQM of the per-trial steps with bootstrap 95% intervals, censored trials at the budget (the
+    report's transfer table shows the same)."""
+    out: dict = {}
+    for method in dict.fromkeys(t["method"] for t in trials):
+        mine = [t for t in trials if t["method"] == method]
+        out[method] = {"converged": location_intervals([t["env_steps"] for t in mine])}
+        if all(t.get("steps_to_success") is not None for t in mine):
+            out[method]["success"] = location_intervals([t["steps_to_success"] for t in mine])
+    return out
 
 
 def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = "weights",
@@ -71,7 +85,7 @@ def run(sizes, trials, workers, work: Path, methods=METHODS, policy_repr: str = 
                           "success_summary": results.get("success_summary"),
                           "similarities": results["similarities"], "step_resolution": results["step_resolution"],
                           "auc_horizon": results["auc_horizon"], "sources": results["sources"],
-                          "trials": results["trials"],
+                          "trials": results["trials"], "intervals": intervals(results["trials"]),
                           "align": {k: v for k, v in align_metrics.items() if k != "loss_curve"},
                           "seconds": {"train_base": t1 - t0, "align": t2 - t1, "transfer": t3 - t2},
                           "fine_tune_env_steps": fine_steps, "fine_tune_wall_s": fine_wall}
@@ -122,7 +136,15 @@ def main() -> None:
                         help="what align's policy head reads (cliprl align --policy-repr)")
     parser.add_argument("--start-entropy", type=float, default=None,
                         help="entropy-matched starts (cliprl transfer --start-entropy NATS), every method alike")
+    parser.add_argument("--add-intervals", type=Path, default=None,
+                        help="run nothing: add the median and IQM intervals to a saved --json from its trials")
     args = parser.parse_args()
+    if args.add_intervals:
+        saved = json.loads(args.add_intervals.read_text())
+        for entry in saved["per_size"].values():
+            entry["intervals"] = intervals(entry["trials"])
+        args.add_intervals.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+        return
     torch.set_num_threads(1)
     work = args.work or Path(tempfile.mkdtemp(prefix="cliprl-experiment-"))
     start = time.perf_counter()

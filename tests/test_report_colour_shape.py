@@ -80,8 +80,10 @@ def test_weights_table_sums_the_useful_group_per_layout_and_seed(artifacts):
     assert rows["uniform"] == ["0.500", "0.500"]
     # steps: one row per layout x target x seed x method, with the CI, censored count and initial success
     lang = [r for r in steps.rows if r[0] == "by-colour" and r[2] == "0" and r[3] == "language"]
+    # median and IQM of two trials with their intervals; no second criterion recorded: "-" (not zero)
     assert lang == [["by-colour", "go to the red key", "0", "language", "2", "600,000", "[200,000, 1,000,000]",
-                     "1/2", "0.375", "0.300"]]
+                     "600,000 [200,000, 1,000,000]", "600,000 [200,000, 1,000,000]", "1/2", "-", "-", "0.375",
+                     "0.300"]]
     assert len(steps.rows) == 3 * 4
     assert "1,000,000 env steps" in steps.note and "4,096" in steps.note
 
@@ -127,3 +129,27 @@ def test_an_unreadable_run_is_a_note_not_a_crash(artifacts, tmp_path):
     data = collect_colour_shape(artifacts)
     assert len(data.runs) == 3 and len(data.notes) == 1 and "seed2" in data.notes[0]
     assert len(colour_shape_tables(data)) == 2
+
+
+def test_steps_table_shows_plateaued_runs_success_and_start_temperature(tmp_path):
+    """A censored trial that reached success 1.0 is counted as plateaued, apart from one that never succeeded; the
+    second criterion's mean and the start temperature of entropy-matched starts are shown; the note gives the clock."""
+    weights = {"go to the red ball": 1.0, "go to the red box": 0.0, "go to the green key": 0.0,
+               "go to the blue key": 0.0}
+    results = _results("by-colour", ["go to the red ball", "go to the red box"], {"nearest-language": weights},
+                       {"nearest-language": [1_000_000, 1_000_000, 40_960]})
+    reached = {0: (409_600, False), 1: (1_000_000, True), 2: (36_864, False)}  # trial 0 plateaued, 1 never succeeded
+    trials = [TransferTrial(**{**t.__dict__, "steps_to_success": reached[t.trial][0],
+                               "success_censored": reached[t.trial][1], "start_temperature": 2.5,
+                               "start_entropy": 0.7}) for t in results.trials]
+    success = MethodSummary(n=3, censored=1, mean=482_154.7, median=409_600.0, iqm=482_154.7, std=0.0,
+                            ci95=(36_864.0, 1_000_000.0), auc_mean=0.5)
+    results = TransferResults(**{**results.__dict__, "trials": trials, "success_summary": {"nearest-language": success}})
+    _write(tmp_path, "by_colour", 0, results)
+    _, steps = colour_shape_tables(collect_colour_shape(tmp_path))
+    row = dict(zip(steps.header, steps.rows[0]))
+    assert (row["censored"], row["plateaued"]) == ("2/3", "1")
+    assert row["to success 1.0"] == "482,155 [36,864, 1,000,000]"
+    assert row["median [95% CI]"].startswith("1,000,000 [40,960, 1,000,000]")
+    assert row["start T"] == "2.50"
+    assert "4,096 env steps" in steps.note and "12,288 env steps" in steps.note

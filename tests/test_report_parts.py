@@ -120,6 +120,10 @@ def test_a_transfer_row_counts_plateaued_runs_apart_from_failures():
     success = MethodSummary(n=3, censored=1, mean=637.3, median=512, iqm=512, std=0, ci95=(400, 1000), auc_mean=0.5)
     row = _transfer_row(8, "language", s, 1000, trials, success)
     assert (row.censored, row.plateaued, row.success_mean) == (2, 1, 637.3)
+    # median and IQM intervals from the per-trial steps [1000, 1000, 600]: a resample's median is 600 when it
+    # draws the 600 at least twice (7/27 of resamples), else 1000; the IQM of three is their mean, 600 only when
+    # all three are the 600 (1/27 > 2.5%), 1000 when none is (8/27)
+    assert (row.median_ci95, row.iqm_ci95, row.success_ci95) == ((600, 1000), (600, 1000), (400, 1000))
     # results written before the second criterion existed: no count, not zero
     old = [TransferTrial(**{**t.__dict__, "steps_to_success": None, "success_censored": None}) for t in trials]
     assert _transfer_row(8, "language", s, 1000, old, None).plateaued is None

@@ -25,6 +25,7 @@ from ..store.formats import (AlignMetrics, BaseCurve, BasePolicyRecord, CurvePoi
                        FurlRunConfig, FurlSummary, LibrarySizeResults, MethodSummary, TransferCurves,
                        TransferResults, TransferTrial, finite_or_none)
 from ..stats import summarize
+from .intervals import location_intervals
 from .paper import furl_paper_reference, vlm_family
 
 T = TypeVar("T")
@@ -191,6 +192,11 @@ class TransferRow:
     # optimum), and the mean steps to success 1.0 (the second criterion); None for results that do not record it
     plateaued: int | None = None
     success_mean: float | None = None
+    # bootstrap 95% intervals of the median and the IQM, computed here from the per-trial steps (results.json
+    # stores the mean's only), and the second criterion's mean interval; None without trials
+    median_ci95: Pair | None = None
+    iqm_ci95: Pair | None = None
+    success_ci95: Pair | None = None
 
 
 @dataclass(frozen=True)
@@ -403,9 +409,12 @@ def _transfer_row(n: int, method: str, s: MethodSummary, budget: int, trials: li
                   success: MethodSummary | None) -> TransferRow:
     recorded = bool(trials) and all(t.success_censored is not None for t in trials)
     plateaued = sum(t.censored and not t.success_censored for t in trials) if recorded else None
+    spread = location_intervals([t.env_steps for t in trials]) if trials else {}
     return TransferRow(n, method, s.n, s.censored, finite_or_none(s.mean), finite_or_none(s.median),
                        finite_or_none(s.iqm), _interval(s.ci95), budget, plateaued,
-                       None if success is None else finite_or_none(success.mean))
+                       None if success is None else finite_or_none(success.mean),
+                       median_ci95=_interval(spread.get("median_ci95")), iqm_ci95=_interval(spread.get("iqm_ci95")),
+                       success_ci95=None if success is None else _interval(success.ci95))
 
 
 def collect_transfer(root: Path, sizes: list[int], exp: Expected, log: Log) -> TransferSection:

@@ -14,8 +14,11 @@ What it shows:
 * the primary measure: each method's total weight on the useful group, per target and layout; the mean over
   alignment seeds with each seed's value (methods that do not read the heads give one value);
 * steps to convergence per layout, target, alignment seed and method: the mean over trials with its bootstrap 95%
-  interval as ``cliprl transfer`` computed it, the censored count (counted at the budget, never dropped), and the
-  mean initial success rate (the averaged policy's greedy success from every start before any fine-tuning).
+  interval as ``cliprl transfer`` computed it, the median and the IQM with theirs (computed here from the per-trial
+  steps), the censored count (counted at the budget, never dropped) and how many of those plateaued (reached greedy
+  success 1.0 from every start, held back by the path rule), the mean steps to success 1.0 (the second
+  criterion), the mean initial success rate (the averaged policy's greedy success from every start before any
+  fine-tuning), and with entropy-matched starts the start temperature.
 
 When nothing is under ``ARTIFACTS/colour_shape``, and params expect nothing there, the section says so in one line;
 with params naming a ``colour_shape`` section, each expected but absent run is listed under "Missing or incomplete"
@@ -39,7 +42,8 @@ from ..clip_rl.colour_shape_env import render_layout  # noqa: E402
 from ..errors import CliprlError  # noqa: E402
 from ..store.formats import TransferResults  # noqa: E402
 from .plots import PLOTS_DIR, Plot  # noqa: E402
-from .tables import Table  # noqa: E402
+from .intervals import location_intervals  # noqa: E402
+from .tables import Table, with_interval  # noqa: E402
 
 SECTION = "colour_shape"
 HEADING = "CLIP-RL on the MiniGrid colour x shape world"
@@ -173,26 +177,50 @@ def colour_shape_tables(data: ColourShapeData) -> list[Table]:
               "there. Several alignment seeds: their mean, then each seed."),
         header=header, rows=rows)
     step_rows = []
+    matched = any(t.start_temperature is not None for r in data.runs for t in r.results.trials)
     for run in sorted(data.runs, key=lambda r: (r.layout_dir, r.target, r.align_seed)):
+        success_summary = run.results.success_summary or {}
         for method, summary in run.results.summary.items():
-            initial = [t.initial_success_rate for t in run.results.trials if t.method == method]
-            step_rows.append([run.layout, run.target, str(run.align_seed), method, str(summary.n),
-                              _steps(summary.mean),
-                              f"[{_steps(summary.ci95[0])}, {_steps(summary.ci95[1])}]",
-                              f"{summary.censored}/{summary.n}",
-                              _fmt(sum(initial) / len(initial) if initial else None),
-                              _fmt(run.group_weight(method))])
+            trials = [t for t in run.results.trials if t.method == method]
+            initial = [t.initial_success_rate for t in trials]
+            spread = location_intervals([t.env_steps for t in trials]) if trials else {}
+            recorded = bool(trials) and all(t.success_censored is not None for t in trials)
+            success = success_summary.get(method)
+            row = [run.layout, run.target, str(run.align_seed), method, str(summary.n),
+                   _steps(summary.mean), f"[{_steps(summary.ci95[0])}, {_steps(summary.ci95[1])}]",
+                   with_interval(spread.get("median"), spread.get("median_ci95")),
+                   with_interval(spread.get("iqm"), spread.get("iqm_ci95")),
+                   f"{summary.censored}/{summary.n}",
+                   # censored by the path rule after reaching greedy success 1.0 from every start: near-optimal
+                   str(sum(t.censored and not t.success_censored for t in trials)) if recorded else "-",
+                   "-" if success is None else with_interval(success.mean, success.ci95),
+                   _fmt(sum(initial) / len(initial) if initial else None),
+                   _fmt(run.group_weight(method))]
+            if matched:
+                temperatures = {t.start_temperature for t in trials if t.start_temperature is not None}
+                row.append(_fmt(next(iter(temperatures)), 2) if len(temperatures) == 1 else "-")
+            step_rows.append(row)
     budget = sorted({r.results.budget for r in data.runs})
     resolution = sorted({r.results.step_resolution for r in data.runs if r.results.step_resolution})
+    clock = (f"Resolution: {', '.join(f'{r:,}' for r in resolution)} env steps, one PPO iteration (the greedy "
+             f"policy changes only at an update): a difference under about three iterations "
+             f"({', '.join(f'{3 * r:,}' for r in resolution)} env steps) is within a few ticks of the clock. "
+             if resolution else "Resolution: ? env steps. ")
     steps = Table(
         title="Steps to convergence on the target (colour x shape)", section=SECTION,
-        note=(f"Mean env steps until the greedy policy reaches the target from every start within 1.05x the "
-              f"shortest path (BFS over cell x direction), over the trials, with the bootstrap 95% interval; "
-              f"censored trials count at the budget ({', '.join(f'{b:,}' for b in budget)} env steps), never "
-              f"dropped. Resolution: {', '.join(f'{r:,}' for r in resolution) or '?'} env steps. Initial success: "
-              "the averaged policy's greedy success rate from every start before fine-tuning."),
-        header=["layout", "target", "align seed", "method", "trials", "mean steps", "95% CI", "censored",
-                "initial success", "useful-group weight"],
+        note=(f"Env steps until the greedy policy reaches the target from every start within 1.05x the "
+              f"shortest path (BFS over cell x direction): mean, median and interquartile mean (IQM) over the "
+              f"trials, each with its bootstrap 95% interval; censored trials count at the budget "
+              f"({', '.join(f'{b:,}' for b in budget)} env steps), never dropped. 'plateaued': censored trials "
+              f"that reached greedy success 1.0 from every start but never the path rule (near-optimal, not "
+              f"failing), apart from those that never succeed. 'to success 1.0': mean steps to greedy success "
+              f"from every start [95% interval], the criterion without the path rule. {clock}Initial success: "
+              "the averaged policy's greedy success rate from every start before fine-tuning."
+              + (" Start T: the temperature the start's logits were divided by (entropy-matched starts, "
+                 "cliprl transfer --start-entropy; 1 = left as it was)." if matched else "")),
+        header=["layout", "target", "align seed", "method", "trials", "mean steps", "95% CI", "median [95% CI]",
+                "IQM [95% CI]", "censored", "plateaued", "to success 1.0", "initial success",
+                "useful-group weight", *(["start T"] if matched else [])],
         rows=step_rows)
     return [weights, steps]
 

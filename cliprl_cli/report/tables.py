@@ -43,6 +43,14 @@ def _ci(ci: Pair | None, digits: int = 0) -> str:
     return f"[{_f(ci[0], digits)}, {_f(ci[1], digits)}]"
 
 
+def with_interval(value: Any, ci: Pair | None, digits: int = 0) -> str:
+    """A value and its interval in one cell, "600 [400, 900]"; the value alone when there is no interval."""
+    if finite_or_none(value) is None:
+        return "-"
+    interval = _ci(ci, digits)
+    return _f(value, digits) if interval == "-" else f"{_f(value, digits)} {interval}"
+
+
 def _saving(ratio: float | None) -> str:
     """A clip/language ratio in words: "25% fewer steps" for 0.75."""
     if ratio is None:
@@ -66,22 +74,25 @@ def transfer_table(c: Collected) -> Table:
         ratio = ratio_by.get(r.grid_size) if r.method == "clip" else None
         rows.append([f"{r.grid_size}x{r.grid_size}", r.method, str(r.n if r.n is not None else "-"),
                      f"{r.censored if r.censored is not None else '-'}", _f(r.mean), _ci(r.ci95),
-                     _f(r.median), _f(r.iqm), f"{r.plateaued if r.plateaued is not None else '-'}",
-                     _f(r.success_mean), _f(r.budget),
+                     with_interval(r.median, r.median_ci95), with_interval(r.iqm, r.iqm_ci95),
+                     f"{r.plateaued if r.plateaued is not None else '-'}",
+                     with_interval(r.success_mean, r.success_ci95), _f(r.budget),
                      (f"{_f(ratio.ratio, 3)} {_ci(ratio.ci95, 3)}" if ratio else "")])
     trial_counts = [r.n for r in tr.rows if r.n is not None]
     few = (f" Only {max(trial_counts)} trial(s) per method here (the paper: 10): the intervals are rough."
            if trial_counts and max(trial_counts) < 10 else "")
     return Table(
         title="CLIP-RL: env steps to convergence on the target, per grid size and method", section="clip",
-        note=("Mean over trials with a 95% interval; censored runs (budget exhausted) are counted at the "
-              "budget, never dropped. 'plateaued': censored runs that reached success 1.0 from every start but "
-              "never the path rule (near-optimal, not failing). 'to success 1.0': mean steps to greedy success "
-              "from every start, the criterion without the path rule. "
+        note=("Mean, median and interquartile mean (IQM) over trials, each with its bootstrap 95% interval "
+              "(heavy tails: a few censored trials move the mean far more than the median or the IQM); censored "
+              "runs (budget exhausted) are counted at the budget, never dropped. 'plateaued': censored runs that "
+              "reached success 1.0 from every start but never the path rule (near-optimal, not failing). 'to "
+              "success 1.0': mean steps to greedy success from every start [95% interval], the criterion without "
+              "the path rule. "
               "Ratio = clip mean / language mean (Algorithm 2 / Algorithm 1); paper: "
               f"about {CLIP_RL_PAPER_RATIO} on average (no per-size numbers in the text).{few}"),
-        header=["grid", "method", "trials", "censored", "mean steps", "95% CI", "median", "IQM", "plateaued",
-                "to success 1.0", "budget", "clip/language ratio [95% CI]"],
+        header=["grid", "method", "trials", "censored", "mean steps", "95% CI", "median [95% CI]", "IQM [95% CI]",
+                "plateaued", "to success 1.0", "budget", "clip/language ratio [95% CI]"],
         rows=rows)
 
 
