@@ -139,6 +139,16 @@ def check_methods(methods: Any) -> None:
         raise CliprlError(f"unknown method(s) {unknown}; known: {', '.join(ALL_METHODS)}")
 
 
+# BabyAI suites (cliprl_cli.clip_rl.babyai): random layouts, so convergence is judged on fixed evaluation seeds.
+# The BabyAI paper calls a level solved at 99% success; a memoryless MLP on a partial view can circle when the target
+# is out of sight, so the threshold here is 95% of 100 seeds, with episodes at most 25% longer than BabyAI's bot's
+# (which explores too when the target is hidden). Set before any base policy was trained.
+BABYAI_EVAL_EPISODES = 100
+BABYAI_SUCCESS_THRESHOLD = 0.95
+BABYAI_BOT_LENGTH_BOUND = 0.25
+EPISODE_RULE_FIELDS = ("eval_episodes", "success_threshold", "bot_length_bound")
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """PPO hyperparameters and the step budget of one training run (recorded in every artifact).
@@ -163,12 +173,22 @@ class PPOConfig:
     eval_every: int = setting(1, "PPO iterations between exhaustive convergence checks.", min=1)
     path_tolerance: float = setting(0.05, "Converged: mean greedy path length within this fraction of the "
                                           "shortest.")
+    # The convergence rule of worlds with random layouts (BabyAI suites, cliprl_cli.clip_rl.babyai). None elsewhere,
+    # and then left out of to_dict(), so the records of the exact worlds keep their bytes; resolve_ppo fills them.
+    eval_episodes: int | None = setting(None, "BabyAI suites: greedy evaluation episodes (fixed seeds) per "
+                                              f"convergence check (default there: {BABYAI_EVAL_EPISODES}).", min=1)
+    success_threshold: float | None = setting(None, "BabyAI suites: converged when the greedy success rate on "
+                                                    "those seeds is at least this (default there: "
+                                                    f"{BABYAI_SUCCESS_THRESHOLD}).")
+    bot_length_bound: float | None = setting(None, "BabyAI suites: and when the mean length of its solved "
+                                                   "episodes is at most 1 + this times BabyAI's bot's on the same "
+                                                   f"seeds (default there: {BABYAI_BOT_LENGTH_BOUND}).")
 
     def __post_init__(self) -> None:
         validate.check_ppo(self)  # finite floats in range, documented size bounds (cliprl_cli.validate)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if not (k in EPISODE_RULE_FIELDS and v is None)}
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,8 @@ class TrainBaseConfig:
                           min=1)
     layers: int = setting(2, "Hidden layers.", min=1)
     threads: int = setting(1, "torch CPU threads; fixed so a seed gives the same bytes on any machine.", min=1)
+    env_workers: int = setting(2, "BabyAI suites: processes that step the environments (1: in this process; the "
+                                  "results do not depend on it).", min=1)
     checkpoint_every_s: float = setting(60.0, "Seconds between checkpoints (also written on SIGTERM/SIGUSR1, then "
                                               "exit 75; rerunning the command resumes).",
                                         flag="--checkpoint-every", min=0.0)
@@ -279,6 +301,7 @@ COLOUR_SHAPE_ENT_COEF = 0.001
 # 256 environments trained all 18 base policies from scratch in 53-201k env steps. `cliprl transfer --num-envs`
 # overrides it.
 COLOUR_SHAPE_NUM_ENVS = 256
+BABYAI_NUM_ENVS = 64
 AUC_HORIZON = 100_000  # env steps: every trial's success-rate curve is integrated over [0, AUC_HORIZON]
 
 
@@ -331,7 +354,12 @@ def resolve_ppo(ppo: PPOConfig, suite: Any, *, num_envs: int | None = None) -> P
     to base training and to every transfer method, and recorded in each artifact's ``ppo`` config."""
     if num_envs is not None:
         ppo = replace(ppo, num_envs=num_envs)
-    if suite.fixes_world:
+    if getattr(suite, "random_layouts", False):  # BabyAI: its rule's numbers where not given, its rollout shape
+        rule = {"eval_episodes": BABYAI_EVAL_EPISODES, "success_threshold": BABYAI_SUCCESS_THRESHOLD,
+                "bot_length_bound": BABYAI_BOT_LENGTH_BOUND}
+        ppo = replace(ppo, **{k: v for k, v in rule.items() if getattr(ppo, k) is None},
+                      num_envs=num_envs or BABYAI_NUM_ENVS)
+    elif suite.fixes_world:
         ppo = replace(ppo, ent_coef=COLOUR_SHAPE_ENT_COEF, num_envs=num_envs or COLOUR_SHAPE_NUM_ENVS)
     return ppo
 
