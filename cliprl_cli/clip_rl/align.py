@@ -31,8 +31,9 @@ from .clip_math import info_nce, standardize
 from .config import AlignConfig, HeadKind, PolicyRepr, Rollouts
 from ..errors import CliprlError
 from ..store.formats import AlignMetrics
+from .babyai import ENCODING as BABYAI_ENCODING
 from .policy import PolicySpec, behaviour_vector, flatten_params
-from .policy_repr import (Trajectories, TrajectoryEncoder, env_factory, library_rollouts, planner_walks, probe_set,
+from .policy_repr import (GRID_ENCODING, Trajectories, TrajectoryEncoder, env_factory, library_rollouts, planner_walks, probe_set,
                           save_probes, tensor_sha256)
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
@@ -54,6 +55,7 @@ class Library:
     paths: list[Path]
     goals: list[tuple[int, int] | None] = field(default_factory=list)  # as recorded in each policy's sidecar
     layouts: list[str | None] = field(default_factory=list)  # colour-shape: each policy's recorded layout
+    environments: list[str | None] = field(default_factory=list)  # BabyAI: each policy's recorded level
 
     def flat(self) -> torch.Tensor:
         """The policies' parameters flattened in the documented order, one row per instruction."""
@@ -71,14 +73,25 @@ class Library:
         edited after the policies were trained, or the wrong ``--tasks``): transfer would then average policies
         for goals other than the ones their instructions name."""
         size = self.spec.grid_size
-        if suite.fixes_world != (self.spec.height is not None):
-            kind = "the colour-shape world" if self.spec.height is not None else "a grid world"
+        levels = getattr(suite, "random_layouts", False)
+        if (suite.fixes_world != (self.spec.encoding != GRID_ENCODING)
+                or levels != (self.spec.encoding == BABYAI_ENCODING)):
+            kind = ("the colour-shape world" if self.spec.height is not None else
+                    "BabyAI levels" if self.spec.encoding == BABYAI_ENCODING else "a grid world")
             raise CliprlError(f"{self.paths[0].parent.parent}: the policies were trained on {kind}, but suite "
                               f"{suite.name!r} ({suite.source}) is not for it; pass the suite they were trained "
                               "with (--tasks)")
+        if levels:
+            for instruction, level, path in zip(self.instructions, self.environments or [None] * len(self.paths),
+                                                self.paths):
+                if level != suite.environment(instruction):
+                    raise CliprlError(f"{path}: the policy for {instruction!r} was trained on level {level!r}, but "
+                                      f"suite {suite.name!r} ({suite.source}) poses it on "
+                                      f"{suite.environment(instruction)!r}; pass the suite it was trained with "
+                                      "(--tasks)")
         for instruction, layout, path in zip(self.instructions, self.layouts or [None] * len(self.paths),
                                              self.paths):
-            if suite.fixes_world and layout != suite.layout.name:
+            if suite.fixes_world and not levels and layout != suite.layout.name:
                 raise CliprlError(f"{path}: the policy for {instruction!r} was trained in layout {layout!r}, but "
                                   f"suite {suite.name!r} ({suite.source}) uses layout {suite.layout.name!r}; "
                                   "pass the suite it was trained with (--tasks)")
@@ -88,6 +101,13 @@ class Library:
                 raise CliprlError(f"{path}: the policy for {instruction!r} was trained for goal {list(goal)}, but "
                                   f"suite {suite.name!r} ({suite.source}) puts it at {list(expected)} in a "
                                   f"{size}x{size} grid; retrain it or pass the suite it was trained with (--tasks)")
+
+
+def world_label(suite: Any, size: int) -> str:
+    """How progress lines name a suite's world: a BabyAI suite's name, a colour-shape layout, or the grid's size."""
+    if getattr(suite, "random_layouts", False):
+        return suite.label
+    return suite.layout.name if suite.fixes_world else f"{size}x{size}"
 
 
 def default_sources(suite: TaskSuite, sources: Sequence[str] | None) -> list[str] | None:
@@ -137,8 +157,9 @@ def load_library(base_dir: str | Path, sources: Sequence[str] | None = None) -> 
         raise CliprlError(f"{base_dir}: more than one policy for {sorted(dupes)}")
     goals = [tuple(item[0][1]["goal"]) if isinstance(item[0][1].get("goal"), list) else None for item in loaded]
     layouts = [(item[0][1].get("config") or {}).get("layout") for item in loaded]
+    levels = [(item[0][1].get("config") or {}).get("environment") for item in loaded]
     return Library(instructions=instructions, params=[item[0][0] for item in loaded], spec=reference_spec,
-                   paths=[item[1] for item in loaded], goals=goals, layouts=layouts)
+                   paths=[item[1] for item in loaded], goals=goals, layouts=layouts, environments=levels)
 
 
 def make_head(kind: HeadKind | str, in_dim: int, out_dim: int, hidden: int) -> nn.Module:
@@ -245,7 +266,7 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     heads = Heads(config, text.shape[1], policy_input_dim(weights_z))
     optimizer = Adam(heads.parameters(), lr=config.lr)
     loss_curve: list[float] = []
-    label = suite.layout.name if suite.fixes_world else f"{library.spec.grid_size}x{library.spec.grid_size}"
+    label = world_label(suite, library.spec.grid_size)
     with ProgressReporter(f"align {label}", config.epochs,
                           quiet=quiet, unit="epochs") as progress:
         for epoch in range(config.epochs):

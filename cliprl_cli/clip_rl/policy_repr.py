@@ -43,8 +43,9 @@ from .ppo import sample_actions
 
 PROBES_FILE = "probes.safetensors"
 PROBES_KIND = "probe-set"
+GRID_ENCODING = "onehot-row-col"  # the paper's grid world (PolicySpec's default encoding)
 # Encodings whose every state :func:`cliprl_cli.clip_rl.policy.probe_states` lists (one row per state).
-ENUMERATED_ENCODINGS = ("onehot-row-col", XYDIR_ENCODING)
+ENUMERATED_ENCODINGS = (GRID_ENCODING, XYDIR_ENCODING)
 
 EnvFactory = Callable[[int, torch.Generator], Any]
 
@@ -56,7 +57,13 @@ def enumerable(spec: PolicySpec) -> bool:
 
 def env_factory(suite: Any, instruction: str, spec: PolicySpec) -> EnvFactory:
     """``(num_envs, generator) -> batched environment`` of ``instruction``'s task: the suite's own world when it
-    fixes one (its ``env_factory``), else the paper's grid world of the policies' size with the task's goal."""
+    fixes one (its ``env_factory``; a BabyAI level stepped in this process, its convergence rule unused by a
+    walk), else the paper's grid world of the policies' size with the task's goal."""
+    if getattr(suite, "random_layouts", False):
+        from .babyai import episode_rule
+        from .config import PPOConfig, resolve_ppo
+
+        return suite.env_factory(instruction, episode_rule(resolve_ppo(PPOConfig(), suite)), workers=1)
     if suite.fixes_world:
         return suite.env_factory(instruction)
     goal = suite.goal(instruction, spec.grid_size)
@@ -77,25 +84,31 @@ class Walks:
 @torch.no_grad()
 def walk(env: Any, act: Callable[[torch.Tensor], torch.Tensor], steps: int) -> Walks:
     """Step every environment of ``env`` from a fresh reset for ``steps`` steps, choosing ``act(obs)``'s actions,
-    and keep each one's observations and actions until its first episode ends."""
-    env.reset()
-    obs = env.observe()
-    count = obs.shape[0]
-    out_obs = torch.zeros(count, steps, obs.shape[1])
-    out_actions = torch.zeros(count, steps, dtype=torch.long)
-    alive = torch.ones(count, dtype=torch.bool)
-    lengths = torch.zeros(count, dtype=torch.long)
-    for t in range(steps):
-        action = act(obs)
-        out_obs[alive, t] = obs[alive]
-        out_actions[alive, t] = action[alive]
-        lengths += alive.long()
-        states, _, terminated, truncated = env.step(action)
-        alive &= ~(terminated | truncated)
-        if not bool(alive.any()):
-            break
-        obs = env.observe(states)
-    return Walks(out_obs, out_actions, lengths)
+    and keep each one's observations and actions until its first episode ends. Closes ``env`` when it can be
+    closed (the worker processes of a BabyAI level)."""
+    try:
+        env.reset()
+        obs = env.observe()
+        count = obs.shape[0]
+        out_obs = torch.zeros(count, steps, obs.shape[1])
+        out_actions = torch.zeros(count, steps, dtype=torch.long)
+        alive = torch.ones(count, dtype=torch.bool)
+        lengths = torch.zeros(count, dtype=torch.long)
+        for t in range(steps):
+            action = act(obs)
+            out_obs[alive, t] = obs[alive]
+            out_actions[alive, t] = action[alive]
+            lengths += alive.long()
+            states, _, terminated, truncated = env.step(action)
+            alive &= ~(terminated.bool() | truncated.bool())
+            if not bool(alive.any()):
+                break
+            obs = env.observe(states)
+        return Walks(out_obs, out_actions, lengths)
+    finally:
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
 
 
 def sampler(logits_of: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator | None) -> Callable:
@@ -156,9 +169,50 @@ def probe_set(suite: Any, spec: PolicySpec, instructions: Sequence[str], *, seed
 
 
 def planner_walks(suite: Any) -> Callable[..., torch.Tensor] | None:
-    """The planner whose walks join a drawn probe set in ``suite``'s world; None where the world has none (the
-    grid worlds list every state, so they never draw)."""
-    return None
+    """The planner whose walks join a drawn probe set in ``suite``'s world: BabyAI's bot on BabyAI suites; None
+    elsewhere (the grid worlds list every state, so they never draw)."""
+    return babyai_bot_walks if getattr(suite, "random_layouts", False) else None
+
+
+def babyai_bot_walks(suite: Any, instruction: str, spec: PolicySpec, *, episodes: int, steps: int,
+                     seed: int) -> torch.Tensor:
+    """The encoded observations along ``episodes`` episodes of MiniGrid's BabyAI bot in ``instruction``'s level,
+    at most ``steps`` each. Episode k is reset with the seed ``seed * episodes + k`` modulo 2^31 (below the
+    convergence rule's evaluation seeds, which start at 2^31)."""
+    import numpy as np
+    from minigrid.utils.baby_ai_bot import BabyAIBot
+
+    from .babyai import encode_observation, make_env
+
+    env = make_env(suite, instruction)
+    rows = []
+    try:
+        for k in range(episodes):
+            obs, _ = env.reset(seed=(seed * episodes + k) % 2 ** 31)
+            bot = BabyAIBot(env.unwrapped)
+            for _ in range(steps):
+                rows.append(encode_observation(obs))
+                obs, _, terminated, truncated, _ = env.step(bot.replan())
+                if terminated or truncated:
+                    break
+    finally:
+        env.close()
+    return torch.from_numpy(np.stack(rows)).to(torch.float32)
+
+
+def level_starts(suite: Any, instruction: str, episodes: int) -> torch.Tensor:
+    """The encoded first observations of ``instruction``'s level on the convergence rule's ``episodes`` evaluation
+    seeds: the start states a BabyAI policy is judged from (where ``transfer`` measures a start's entropy)."""
+    import numpy as np
+
+    from .babyai import encode_observation, eval_seeds, make_env
+
+    env = make_env(suite, instruction)
+    try:
+        rows = [encode_observation(env.reset(seed=s)[0]) for s in eval_seeds(episodes)]
+    finally:
+        env.close()
+    return torch.from_numpy(np.stack(rows)).to(torch.float32)
 
 
 def flatten_walks(walks: Walks) -> torch.Tensor:

@@ -13,7 +13,8 @@ from .common import quiet_option, tensorboard_option
 from .options import with_config
 
 
-@with_config(TrainBaseConfig, ppo=("max_env_steps", "num_envs", "num_steps", "lr"), before="quiet")
+@with_config(TrainBaseConfig, ppo=("max_env_steps", "num_envs", "num_steps", "lr", "eval_episodes", "success_threshold",
+                                  "bot_length_bound"), before="quiet")
 def train_base_command(
     task: Optional[str] = typer.Option(None, "--task", "-t",
                                        help="Instruction from the task suite, e.g. \"top left first\"."),

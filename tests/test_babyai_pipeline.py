@@ -1,0 +1,60 @@
+"""BabyAI end to end through the CLI: a tiny base library, an alignment on a drawn probe set, one transfer trial.
+
+The base policies are trained under a rule loose enough to be met within a few thousand steps (one solved
+evaluation seed, any length): the test is of the pipeline's plumbing (the probe set stored and named, the level's
+environments in fine-tuning, the records), not of learning."""
+
+import json
+
+import torch
+
+from cliprl_cli.cli import main
+from cliprl_cli.clip_rl.policy_repr import load_probes, tensor_sha256
+
+SUITE = """name: tiny
+kind: babyai
+tasks:
+  go to the red ball: BabyAI-GoToObj-v0
+  go to the blue box: BabyAI-GoToObj-v0
+  go to the red box: BabyAI-GoToObj-v0
+base_tasks: [go to the red ball, go to the blue box]
+target: go to the red box
+"""
+LOOSE_RULE = ["--eval-episodes", "32", "--success-threshold", "0", "--bot-length-bound", "1000"]
+
+
+def test_base_align_transfer_on_a_babyai_suite(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    base, heads, out = tmp_path / "base", tmp_path / "align", tmp_path / "transfer"
+    assert main(["train-base", "--all", "--tasks", str(suite), "--out", str(base), "--max-env-steps", "4096",
+                 "--num-envs", "16", "--env-workers", "1", *LOOSE_RULE, "-q"]) == 0
+    assert main(["align", "--base", str(base), "--tasks", str(suite), "--out", str(heads), "--policy-repr",
+                 "behaviour", "--epochs", "30", "--probe-episodes", "2", "--probe-steps", "8", "-q"]) == 0
+    sidecar = json.loads((heads / "heads.json").read_text())
+    probe_info = sidecar["probe_set"]
+    assert probe_info["kind"] == "drawn" and probe_info["planner"] is True
+    per_task = probe_info["tasks"]
+    assert sorted(per_task) == ["go to the blue box", "go to the red ball"]
+    assert all(0 < c["random"] <= 2 * 8 and 0 < c["planner"] <= 2 * 8 for c in per_task.values())
+    assert probe_info["count"] == sum(c["random"] + c["planner"] for c in per_task.values())
+    probes = load_probes(heads)
+    assert probes.observations.shape == (probe_info["count"], 984)
+    assert tensor_sha256(probes.observations) == probe_info["sha256"]
+    # every probe is a view: 49 cells, each with one object, one colour and one state, and one direction
+    assert torch.equal(probes.observations.sum(dim=1), torch.full((probe_info["count"],), 49 * 3 + 1.0))
+    assert sidecar["weight_dim"] == probe_info["count"] * 7  # MiniGrid's seven actions per probe
+
+    assert main(["transfer", "--target", "go to the red box", "--base", str(base), "--align", str(heads),
+                 "--tasks", str(suite), "--methods", "scratch,clip", "--trials", "1", "--num-envs", "8",
+                 "--max-env-steps", "2048", *LOOSE_RULE, "-q"] + ["--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    config = results["config"]
+    assert config["probe_set_sha256"] == probe_info["sha256"]
+    assert (config["environment"], config["mission_mode"], config["goal"]) == ("BabyAI-GoToObj-v0", "pinned", [])
+    assert config["ppo"]["eval_episodes"] == 32 and config["ppo"]["num_envs"] == 8
+    assert [(t["method"], t["trial"]) for t in results["trials"]] == [("scratch", 0), ("clip", 0)]
+    clip_weights = results["trials"][1]["weights"]
+    assert abs(sum(clip_weights.values()) - 1.0) < 1e-6
+    for trial in results["trials"]:
+        assert trial["censored"] or trial["env_steps"] <= 2048
