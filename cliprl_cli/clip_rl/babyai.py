@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import gymnasium
 import numpy as np
 
 from ..errors import CliprlError
@@ -225,7 +226,6 @@ def parse_suite(data: dict, source: str) -> BabyAISuite:
 def check_level(env_id: str, where: str = "") -> None:
     """One line unless ``env_id`` is a registered MiniGrid level whose missions BabyAI's bot can read (a
     ``RoomGridLevel``: the convergence rule measures lengths against that bot)."""
-    import gymnasium
     import minigrid  # noqa: F401  (registers the ids)
     from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 
@@ -253,7 +253,6 @@ def check_instruction(env_id: str, instruction: str, where: str = "") -> None:
             raise CliprlError(f"{where}{env_id} never poses {instruction!r}: its missions are "
                               f"\"{_readable(pattern)}\"")
         return
-    import gymnasium
     import minigrid  # noqa: F401
 
     seen: set[str] = set()
@@ -294,52 +293,47 @@ def _pinned_gen_mission(level: Any, colour: str, kind: str) -> None:
 
 
 def _make_mission_env(env_id: str, instruction: str, seed: int | None = None):
-    """The level with its mission held to ``instruction`` (the gymnasium.Wrapper class is built lazily, so this
-    module imports no gymnasium until an environment is made)."""
-    import gymnasium
-    import minigrid  # noqa: F401
+    """The level with its mission held to ``instruction``."""
+    import minigrid  # noqa: F401  (registers the ids)
 
     check_instruction(env_id, instruction)
     with _quiet():
         env = gymnasium.make(env_id)
-    if env_id in PINNED:
-        colour, kind = instruction.split()[-2:]
-        level = env.unwrapped
-        level.gen_mission = functools.partial(_pinned_gen_mission, level, colour, kind)
-    return _mission_wrapper_class()(env, instruction, seed)
+    return MissionEnv(env, instruction, seed)
 
 
-@functools.lru_cache(maxsize=1)
-def _mission_wrapper_class():
-    import gymnasium
+class MissionEnv(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+    """A level whose every episode poses ``instruction``: a pinned level places the named object; others are
+    reset with ``seed=s`` and then without a seed until the mission is ``instruction`` (deterministic in
+    ``s``). The first reset without a seed uses the seed given to :func:`make_env`. Recorded in the env's spec,
+    so ``gymnasium.make(env.spec)`` rebuilds the same environment."""
 
-    class MissionEnv(gymnasium.Wrapper):
-        """A level whose every episode poses ``instruction``: ``reset(seed=s)`` and then ``reset()`` until it does
-        (deterministic in ``s``). The first reset without a seed uses the seed given to :func:`make_env`."""
+    def __init__(self, env, instruction: str, seed: int | None = None):
+        gymnasium.utils.RecordConstructorArgs.__init__(self, instruction=instruction, seed=seed)
+        super().__init__(env)
+        if env.spec is not None and env.spec.id in PINNED:
+            colour, kind = instruction.split()[-2:]
+            level = env.unwrapped
+            level.gen_mission = functools.partial(_pinned_gen_mission, level, colour, kind)
+        self.instruction = instruction
+        self._first_seed = seed
+        self.draws = 0  # layouts drawn in the last reset (1: the first one already posed the instruction)
 
-        def __init__(self, env, instruction: str, seed: int | None):
-            super().__init__(env)
-            self.instruction = instruction
-            self._first_seed = seed
-            self.draws = 0  # layouts drawn in the last reset (1: the first one already posed the instruction)
-
-        def reset(self, *, seed: int | None = None, options: dict | None = None):
-            if seed is None and self._first_seed is not None:
-                seed = self._first_seed
-            self._first_seed = None
-            with _quiet():
-                obs, info = self.env.reset(seed=seed, options=options)
-                draws = 1
-                while obs["mission"] != self.instruction:
-                    if draws >= MAX_REDRAWS:
-                        raise CliprlError(f"{self.env.spec.id} did not pose {self.instruction!r} in {MAX_REDRAWS} "
-                                          "layouts in a row")
-                    obs, info = self.env.reset(options=options)
-                    draws += 1
-            self.draws = draws
-            return obs, info
-
-    return MissionEnv
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is None and self._first_seed is not None:
+            seed = self._first_seed
+        self._first_seed = None
+        with _quiet():
+            obs, info = self.env.reset(seed=seed, options=options)
+            draws = 1
+            while obs["mission"] != self.instruction:
+                if draws >= MAX_REDRAWS:
+                    raise CliprlError(f"{self.env.spec.id} did not pose {self.instruction!r} in {MAX_REDRAWS} "
+                                      "layouts in a row")
+                obs, info = self.env.reset(options=options)
+                draws += 1
+        self.draws = draws
+        return obs, info
 
 
 def make_env(suite: BabyAISuite, instruction: str, seed: int | None = None):
@@ -417,9 +411,11 @@ def eval_seeds(n: int) -> list[int]:
 
 
 def rule_converged(evaluation: Mapping[str, float], rule: EpisodeRule) -> bool:
-    """The convergence rule on an evaluation from :func:`evaluate_policy` (or :meth:`BabyAIBatch.evaluate_greedy`)."""
-    return (evaluation["success_rate"] >= rule.success_threshold
-            and evaluation["path_ratio"] <= 1.0 + rule.bot_length_bound)
+    """The convergence rule on an evaluation from :func:`evaluate_policy` (or :meth:`BabyAIBatch.evaluate_greedy`).
+    The length bound is over the solved seeds, so it holds vacuously when none was solved (which only a threshold
+    of 0 lets through)."""
+    lengths_ok = evaluation["success_rate"] == 0.0 or evaluation["path_ratio"] <= 1.0 + rule.bot_length_bound
+    return evaluation["success_rate"] >= rule.success_threshold and lengths_ok
 
 
 def summarize_episodes(success: Sequence[bool], lengths: Sequence[int], bot: Sequence[int]) -> dict[str, float]:
@@ -629,7 +625,6 @@ class BabyAIVectorEnv:
     metadata = {"autoreset_mode": "SameStep"}
 
     def __init__(self, env_id: str, instruction: str, num_envs: int, *, seed: int = 0, workers: int = 1):
-        import gymnasium
         from gymnasium import spaces
 
         check_level(env_id)
