@@ -10,6 +10,7 @@ import torch
 
 from cliprl_cli.cli import main
 from cliprl_cli.clip_rl.policy_repr import load_probes, tensor_sha256
+from cliprl_cli.report.babyai import babyai_tables, collect_babyai, shared_weight
 
 SUITE = """name: tiny
 kind: babyai
@@ -26,7 +27,8 @@ LOOSE_RULE = ["--eval-episodes", "32", "--success-threshold", "0", "--bot-length
 def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
-    base, heads, out = tmp_path / "base", tmp_path / "align", tmp_path / "transfer"
+    base, heads = tmp_path / "base", tmp_path / "align"
+    out = tmp_path / "artifacts" / "babyai" / "tiny" / "transfer" / "go-to-the-red-box"  # where the report looks
     assert main(["train-base", "--all", "--tasks", str(suite), "--out", str(base), "--max-env-steps", "4096",
                  "--num-envs", "16", "--env-workers", "1", *LOOSE_RULE, "-q"]) == 0
     assert main(["align", "--base", str(base), "--tasks", str(suite), "--out", str(heads), "--policy-repr",
@@ -58,3 +60,22 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     assert abs(sum(clip_weights.values()) - 1.0) < 1e-6
     for trial in results["trials"]:
         assert trial["censored"] or trial["env_steps"] <= 2048
+
+    # the report's section reads the run back, and a target the params expect but nobody ran is missing
+    data = collect_babyai(tmp_path / "artifacts", {"babyai": {"suite": "tiny",
+                                                              "targets": ["go-to-the-red-box", "go-to-the-red-key"]}})
+    assert [r.target for r in data.runs] == ["go to the red box"], data.notes
+    assert data.missing == ["BabyAI: babyai/tiny/transfer/go-to-the-red-key/results.json "
+                            "(dvc stage babyai_transfer@go-to-the-red-key)"]
+    rows = babyai_tables(data)[0].rows
+    assert [row[2] for row in rows] == ["scratch", "clip"]
+    assert rows[0][8:] == ["-", "-"]  # scratch averages nothing
+    assert rows[1][8:] == [f"{clip_weights['go to the red ball']:.3f}", f"{clip_weights['go to the blue box']:.3f}"]
+
+
+def test_shared_weight_sums_the_sources_that_name_the_target_s_colour_or_object():
+    weights = {"go to the red ball": 0.5, "go to the red box": 0.2, "go to the blue key": 0.3}
+    assert shared_weight(weights, "go to the red key", -2) == 0.5 + 0.2   # red
+    assert shared_weight(weights, "go to the red key", -1) == 0.3         # key
+    assert shared_weight(weights, "open the green door", -1) == 0.0
+    assert shared_weight(None, "go to the red key", -2) is None
