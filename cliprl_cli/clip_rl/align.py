@@ -33,8 +33,8 @@ from ..errors import CliprlError
 from ..store.formats import AlignMetrics
 from .babyai import ENCODING as BABYAI_ENCODING
 from .policy import PolicySpec, behaviour_vector, flatten_params
-from .policy_repr import (GRID_ENCODING, Trajectories, TrajectoryEncoder, env_factory, library_rollouts, planner_walks, probe_set,
-                          save_probes, tensor_sha256)
+from .policy_repr import (GRID_ENCODING, Trajectories, TrajectoryEncoder, env_factory, library_rollouts,
+                          planner_walks, probe_set, save_probes, tensor_sha256)
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from .tasks import TaskSuite, load_suite
