@@ -49,7 +49,7 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
 
     assert main(["transfer", "--target", "go to the red box", "--base", str(base), "--align", str(heads),
                  "--tasks", str(suite), "--methods", "scratch,clip", "--trials", "1", "--num-envs", "8",
-                 "--max-env-steps", "2048", *LOOSE_RULE, "-q"] + ["--out", str(out)]) == 0
+                 "--max-env-steps", "2048", "--start-entropy", "1.9", *LOOSE_RULE, "-q"] + ["--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     config = results["config"]
     assert config["probe_set_sha256"] == probe_info["sha256"]
@@ -60,6 +60,10 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     assert abs(sum(clip_weights.values()) - 1.0) < 1e-6
     for trial in results["trials"]:
         assert trial["censored"] or trial["env_steps"] <= 2048
+    # entropy-matched starts, measured on the first views of the rule's 32 evaluation seeds (ln 7 = 1.946 is uniform)
+    clip_trial = results["trials"][1]
+    assert clip_trial["start_temperature"] >= 1.0 and clip_trial["start_entropy"] >= 1.9 - 1e-4
+    assert all(point["entropy"] is not None for point in json.loads((out / "curves.json").read_text())["clip"][0])
 
     # the report's section reads the run back, and a target the params expect but nobody ran is missing
     data = collect_babyai(tmp_path / "artifacts", {"babyai": {"suite": "tiny",
