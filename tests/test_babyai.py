@@ -41,10 +41,10 @@ def test_check_env_every_shipped_task(suite_file, task):
 
 
 def test_missions_match_instruction_over_seeds():
-    """Many seeds of a redrawn level (GoToLocal: about 1 layout in 18 poses it) and of the pinned one (GoToObj);
-    the same seed gives the same layout."""
+    """Many seeds of redrawn levels (GoToDoor: about 1 layout in 9 poses it) and of pinned ones (GoToObj,
+    GoToLocal); the same seed gives the same layout."""
     suite = load_suite(SUITES[0])
-    for task in ("go to the green key", "go to the red key", "go to the red ball"):
+    for task in ("go to the green key", "go to the red key", "go to the red ball", "go to the blue door"):
         env = make_env(suite, task)
         draws = []
         for seed in range(25):
@@ -53,9 +53,9 @@ def test_missions_match_instruction_over_seeds():
             draws.append(env.draws)
             again, _ = env.reset(seed=seed)
             assert np.array_equal(obs["image"], again["image"]) and obs["direction"] == again["direction"]
-        if task == "go to the red key":
+        if task in ("go to the red key", "go to the green key"):
             assert set(draws) == {1}  # pinned: the object is placed, never redrawn
-        if task == "go to the green key":
+        if task == "go to the blue door":
             assert max(draws) > 1     # redrawn
         env.close()
 
@@ -63,7 +63,8 @@ def test_missions_match_instruction_over_seeds():
 def test_shipped_modes():
     suite = load_suite(SUITES[0])
     assert suite.mission_mode("go to the blue box") == "pinned"
-    assert suite.mission_mode("go to the green key") == "redraw"
+    assert suite.mission_mode("go to the green key") == "pinned"
+    assert suite.mission_mode("go to the blue door") == "redraw"
     assert suite.record("open the red door") == {"suite_kind": "babyai", "environment": "BabyAI-OpenRedDoor-v0",
                                                  "mission_mode": "redraw"}
     assert suite.base_tasks[0] == "go to the red ball" and suite.target == "go to the red key"
@@ -136,6 +137,7 @@ def test_ppo_rule_fields_only_in_babyai_records():
     assert "eval_episodes" not in PPOConfig().to_dict()
     ppo = resolve_ppo(PPOConfig(), load_suite(SUITES[0]))
     assert ppo.to_dict()["eval_episodes"] == 100 and ppo.success_threshold == 0.95 and ppo.bot_length_bound == 0.25
+    assert (ppo.gamma, ppo.num_envs, ppo.minibatches, ppo.eval_every, ppo.ent_coef) == (0.99, 64, 4, 4, 0.001)
     assert resolve_ppo(PPOConfig(success_threshold=0.5), load_suite(SUITES[0])).success_threshold == 0.5
     with pytest.raises(CliprlError):
         PPOConfig(success_threshold=1.5)
@@ -226,3 +228,24 @@ def test_train_base_tiny_budget_writes_the_rule(tmp_path):
     curve = json.loads((out / "curve.json").read_text())
     assert curve and {"env_steps", "success_rate", "path_ratio"} <= set(curve[0])
     assert (out / "policy.safetensors").is_file() and not (out / "checkpoint.safetensors").exists()
+
+
+def test_useful_group_shares_colour_or_object():
+    suite = load_suite(SUITES[1])
+    assert suite.useful_group("go to the red key", list(suite.base_tasks)) == [
+        "go to the red ball", "go to the red box", "go to the green key", "go to the blue key", "go to the grey key"]
+    assert load_suite(SUITES[0]).useful_group("open the blue door", ["go to the blue door", "open the red door",
+                                                                    "go to the red ball"]) == [
+        "go to the blue door", "open the red door"]
+
+
+def test_pinned_goto_local_layouts_are_the_levels():
+    """GoToLocal pinned to "go to the green key": exactly one green key, eight objects, all reachable, as the level's
+    own layouts that pose this mission are (drawn here by redrawing the unpinned level)."""
+    suite = load_suite(SUITES[0])
+    env = make_env(suite, "go to the green key")
+    for seed in range(10):
+        env.reset(seed=seed)
+        objs = [(o.color, o.type) for o in env.unwrapped.grid.grid if o is not None and o.type in ("key", "ball", "box")]
+        assert len(objs) == 8 and objs.count(("green", "key")) == 1
+    env.close()

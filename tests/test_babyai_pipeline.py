@@ -48,14 +48,17 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     assert sidecar["weight_dim"] == probe_info["count"] * 7  # MiniGrid's seven actions per probe
 
     assert main(["transfer", "--target", "go to the red box", "--base", str(base), "--align", str(heads),
-                 "--tasks", str(suite), "--methods", "scratch,clip", "--trials", "1", "--num-envs", "8",
+                 "--tasks", str(suite), "--methods", "scratch,clip,oracle-group", "--trials", "1", "--num-envs", "8",
                  "--max-env-steps", "2048", "--start-entropy", "1.9", *LOOSE_RULE, "-q"] + ["--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     config = results["config"]
     assert config["probe_set_sha256"] == probe_info["sha256"]
     assert (config["environment"], config["mission_mode"], config["goal"]) == ("BabyAI-GoToObj-v0", "pinned", [])
     assert config["ppo"]["eval_episodes"] == 32 and config["ppo"]["num_envs"] == 8
-    assert [(t["method"], t["trial"]) for t in results["trials"]] == [("scratch", 0), ("clip", 0)]
+    assert [(t["method"], t["trial"]) for t in results["trials"]] == [("scratch", 0), ("clip", 0), ("oracle-group", 0)]
+    # both sources share an attribute with "the red box" (red ball: the colour, blue box: the object)
+    assert sorted(config["useful_group"]) == ["go to the blue box", "go to the red ball"]
+    assert results["trials"][2]["weights"] == {"go to the blue box": 0.5, "go to the red ball": 0.5}
     clip_weights = results["trials"][1]["weights"]
     assert abs(sum(clip_weights.values()) - 1.0) < 1e-6
     for trial in results["trials"]:
@@ -72,7 +75,7 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     assert data.missing == ["BabyAI: babyai/tiny/transfer/go-to-the-red-key/results.json "
                             "(dvc stage babyai_transfer@go-to-the-red-key)"]
     rows = babyai_tables(data)[0].rows
-    assert [row[2] for row in rows] == ["scratch", "clip"]
+    assert [row[2] for row in rows] == ["scratch", "clip", "oracle-group"]
     assert rows[0][8:] == ["-", "-"]  # scratch averages nothing
     assert rows[1][8:] == [f"{clip_weights['go to the red ball']:.3f}", f"{clip_weights['go to the blue box']:.3f}"]
 

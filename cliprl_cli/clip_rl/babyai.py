@@ -34,8 +34,9 @@ The interface other modules use (everything else here is internal):
 
 **Missions.** A BabyAI level draws a new mission with every layout. Where the level allows it, the named object is
 fixed (``BabyAI-GoToObj-v0``: the one object is placed with the instruction's colour and type, the level's own
-placement; the same distribution as redrawing, without 18 resets per episode). Everywhere else the layout is
-redrawn until the mission matches: ``reset(seed=s)``, then ``reset()`` until the mission is the instruction, so an
+placement; the same distribution as redrawing, without 18 resets per episode; ``BabyAI-GoToLocal-v0``: the named
+object placed and the other seven drawn from the other 17 colour x type pairs, the level's law conditioned on the
+mission, without 22). Everywhere else the layout is redrawn until the mission matches: ``reset(seed=s)``, then ``reset()`` until the mission is the instruction, so an
 episode is a function of its seed (``BabyAI-GoToRedBall-v0`` and ``BabyAI-OpenRedDoor-v0`` nearly always or always
 pose their one mission; ``GoToRedBall`` says "go to a red ball" when a distractor is a red ball too, and that
 layout is redrawn). Which levels can pose which missions is a table of regular expressions for the shipped levels
@@ -100,7 +101,9 @@ MISSIONS: dict[str, str] = {
     "BabyAI-OpenRedDoor-v0": r"open the red door",
     "BabyAI-Open-v0": rf"open (the|a) {_C} door",
 }
-PINNED = ("BabyAI-GoToObj-v0",)  # levels whose target object is fixed to the instruction's instead of redrawn
+# Levels whose target object is fixed to the instruction's instead of redrawn: the level's gen_mission conditioned on
+# the mission (GoToObj: ~18 layouts per episode otherwise, GoToLocal: ~22, each with a reachability search).
+PINNED = {"BabyAI-GoToObj-v0": "_pin_goto_obj", "BabyAI-GoToLocal-v0": "_pin_goto_local"}
 PROBE_DRAWS = 500            # layouts drawn to learn whether an unlisted level can pose an instruction
 MAX_REDRAWS = 10_000         # a level that needs more draws than this for one episode is an error, not a loop
 EVAL_SEED_BASE = 2 ** 31     # evaluation seeds 2^31 + i; training seeds are below 2^31, so the two never meet
@@ -169,8 +172,28 @@ class BabyAISuite:
             out.update({"environment": self.environment(instruction), "mission_mode": self.mission_mode(instruction)})
         return out
 
-    def env_factory(self, instruction: str, rule: "EpisodeRule", workers: int = 1) -> Callable[[int, Any], "BabyAIBatch"]:
-        """A picklable ``(num_envs, generator) -> BabyAIBatch`` for ``instruction`` (the trainer calls it)."""
+    def attributes(self, instruction: str) -> tuple[str, str]:
+        """The instruction's last two words, ``(colour, object)`` ("open the blue door" -> ("blue", "door"))."""
+        self.environment(instruction)  # a known task
+        words = instruction.split()
+        return (words[-2], words[-1]) if len(words) >= 2 else ("", instruction)
+
+    def useful_group(self, target: str, sources: Sequence[str]) -> list[str]:
+        """The sources that share the target's colour or its object (what a policy for the target must recognise);
+        the oracle-group baseline averages exactly these."""
+        colour, obj = self.attributes(target)
+        useful = []
+        for source in sources:
+            source_colour, source_obj = self.attributes(source)
+            if source_colour == colour or source_obj == obj:
+                useful.append(source)
+        return useful
+
+    def env_factory(self, instruction: str, rule: "EpisodeRule | None" = None,
+                    workers: int = 1) -> Callable[[int, Any], "BabyAIBatch"]:
+        """A picklable ``(num_envs, generator) -> BabyAIBatch`` for ``instruction`` (the trainer calls it); ``rule``
+        defaults to the configured defaults (:func:`default_rule`)."""
+        rule = rule or default_rule()
         check_instruction(self.environment(instruction), instruction)
         return functools.partial(BabyAIBatch, self.environment(instruction), instruction, rule=rule, workers=workers)
 
@@ -282,13 +305,36 @@ def _quiet():
 
 
 # ------------------------------------------------------------------------------------------------ one environment
-def _pinned_gen_mission(level: Any, colour: str, kind: str) -> None:
+def _pin_goto_obj(level: Any, colour: str, kind: str) -> None:
     """``GoToObj``'s ``gen_mission`` with the object's colour and type given: the agent placed, then one object
     placed as the level places its one distractor (uniformly in the room)."""
     from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc
 
     level.place_agent()
     obj, _ = level.add_object(0, 0, kind, colour)
+    level.instrs = GoToInstr(ObjDesc(obj.type, obj.color))
+
+
+def _pin_goto_local(level: Any, colour: str, kind: str) -> None:
+    """``GoToLocal``'s ``gen_mission`` conditioned on its mission being "go to the <colour> <kind>": the level
+    draws ``num_dists`` objects independently (uniform colour and type, uniform free cells) and names one at random,
+    "the" when no other object matches. Conditioned on that, the named object is the target and the other
+    ``num_dists - 1`` are independent draws of the other 17 (colour, type) pairs; placement order does not change
+    the joint law of uniform sequential placement, so the target is placed first. Reachability as the level checks
+    it (a rejected layout is redrawn by MiniGrid)."""
+    from minigrid.core.constants import COLOR_NAMES
+    from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc
+
+    level.place_agent()
+    obj, _ = level.add_object(0, 0, kind, colour)
+    placed = 1
+    while placed < level.num_dists:
+        other = (level._rand_elem(COLOR_NAMES), level._rand_elem(["key", "ball", "box"]))
+        if other == (colour, kind):
+            continue
+        level.add_object(0, 0, other[1], other[0])
+        placed += 1
+    level.check_objs_reachable()
     level.instrs = GoToInstr(ObjDesc(obj.type, obj.color))
 
 
@@ -314,7 +360,8 @@ class MissionEnv(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         if env.spec is not None and env.spec.id in PINNED:
             colour, kind = instruction.split()[-2:]
             level = env.unwrapped
-            level.gen_mission = functools.partial(_pinned_gen_mission, level, colour, kind)
+            pin = globals()[PINNED[env.spec.id]]
+            level.gen_mission = functools.partial(pin, level, colour, kind)
         self.instruction = instruction
         self._first_seed = seed
         self.draws = 0  # layouts drawn in the last reset (1: the first one already posed the instruction)
@@ -403,6 +450,13 @@ def episode_rule(ppo: Any) -> EpisodeRule:
         raise CliprlError("the BabyAI convergence rule needs eval_episodes, success_threshold and bot_length_bound "
                           "(resolve_ppo fills them for BabyAI suites)")
     return EpisodeRule(ppo.eval_episodes, ppo.success_threshold, ppo.bot_length_bound)
+
+
+def default_rule() -> EpisodeRule:
+    """The rule with the defaults of :mod:`cliprl_cli.clip_rl.config` (``BABYAI_*``)."""
+    from .config import BABYAI_BOT_LENGTH_BOUND, BABYAI_EVAL_EPISODES, BABYAI_SUCCESS_THRESHOLD
+
+    return EpisodeRule(BABYAI_EVAL_EPISODES, BABYAI_SUCCESS_THRESHOLD, BABYAI_BOT_LENGTH_BOUND)
 
 
 def eval_seeds(n: int) -> list[int]:

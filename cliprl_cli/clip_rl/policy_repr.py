@@ -57,13 +57,8 @@ def enumerable(spec: PolicySpec) -> bool:
 
 def env_factory(suite: Any, instruction: str, spec: PolicySpec) -> EnvFactory:
     """``(num_envs, generator) -> batched environment`` of ``instruction``'s task: the suite's own world when it
-    fixes one (its ``env_factory``; a BabyAI level stepped in this process, its convergence rule unused by a
-    walk), else the paper's grid world of the policies' size with the task's goal."""
-    if getattr(suite, "random_layouts", False):
-        from .babyai import episode_rule
-        from .config import PPOConfig, resolve_ppo
-
-        return suite.env_factory(instruction, episode_rule(resolve_ppo(PPOConfig(), suite)), workers=1)
+    fixes one (its ``env_factory``; a BabyAI level is stepped in this process), else the paper's grid world of the
+    policies' size with the task's goal."""
     if suite.fixes_world:
         return suite.env_factory(instruction)
     goal = suite.goal(instruction, spec.grid_size)

@@ -8,10 +8,10 @@ convergence rule as ``train-base``):
 - ``clip`` (Algorithm 2): ``w`` from ``cos(P_L(tau(target)), P_L(tau(l_i)))`` with the trained text head.
 - ``uniform``: ``w_i = 1/N``.
 - ``nearest-language`` / ``nearest-clip``: all weight on the single most similar source.
-- ``oracle-group`` (colour-shape suites only, not in the default list): uniform over the sources whose objects
-  share the target's group, i.e. its room (same colour in ``by-colour``, same shape in ``by-shape``): what a
+- ``oracle-group`` (colour-shape and BabyAI suites only, not in the default list): uniform over the sources whose
+  objects share the target's group, i.e. its room (same colour in ``by-colour``, same shape in ``by-shape``): what a
   method that knew the layout would do. The suite's world, its ``group_by`` and the ``useful_group`` are recorded
-  in ``config``.
+  in ``config``. On a BabyAI suite the group is the sources that name the target's colour or its object.
 
 Similarities become weights by :func:`cliprl_cli.clip_rl.clip_math.similarity_weights`: ``normalized`` (the paper's
 ``d_i / sum d``, with negative similarities clamped to 0 and a uniform fallback when none is positive) or
@@ -279,8 +279,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     # ---- similarities -> initial policies
     language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
     levels = getattr(suite, "random_layouts", False)  # BabyAI: the level's own environments and rule
-    grouped = suite.fixes_world and not levels  # colour-shape: its layout groups the objects
-    useful = suite.useful_group(target, library.instructions) if grouped else None
+    # colour-shape: the sources in the target's room; BabyAI: those naming the target's colour or object
+    useful = suite.useful_group(target, library.instructions) if suite.fixes_world else None
     group = None if useful is None else [s in useful for s in library.instructions]
     inits = initial_policies(methods, library, language_sims, clip_sims, cfg.weighting.value,
                              cfg.softmax_temperature, group)
@@ -299,8 +299,8 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
               "seed": seed, "ppo": ppo.to_dict(), "weighting": cfg.weighting.value,
               "softmax_temperature": cfg.softmax_temperature, "sources": library.instructions,
               "spec": library.spec.to_dict(), "threads": threads, "auc_horizon": cfg.auc_horizon, **align_info}
-    if levels:  # the suite, the target's level and how its mission is held
-        config.update({"suite": suite.name, **suite.record(target)})
+    if levels:  # the suite, the target's level, how its mission is held, the sources sharing an attribute with it
+        config.update({"suite": suite.name, **suite.record(target), "useful_group": useful})
     elif suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
         config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
     if cfg.start_entropy is not None:
