@@ -1,7 +1,7 @@
 """BabyAI end to end through the CLI: a tiny base library, an alignment on a drawn probe set, one transfer trial.
 
 The base policies are trained under a rule loose enough to be met within a few thousand steps (one solved
-evaluation seed, any length): the test is of the pipeline's plumbing (the probe set stored and named, the level's
+evaluation seed of 32, any length): the test is of the pipeline's plumbing (the probe set stored and named, the level's
 environments in fine-tuning, the records), not of learning."""
 
 import json
@@ -21,7 +21,7 @@ tasks:
 base_tasks: [go to the red ball, go to the blue box]
 target: go to the red box
 """
-LOOSE_RULE = ["--eval-episodes", "32", "--success-threshold", "0", "--bot-length-bound", "1000"]
+LOOSE_RULE = ["--eval-episodes", "32", "--success-threshold", "0.03", "--bot-length-bound", "1000"]
 
 
 def test_base_align_transfer_on_a_babyai_suite(tmp_path):
@@ -31,6 +31,9 @@ def test_base_align_transfer_on_a_babyai_suite(tmp_path):
     out = tmp_path / "artifacts" / "babyai" / "tiny" / "transfer" / "go-to-the-red-box"  # where the report looks
     assert main(["train-base", "--all", "--tasks", str(suite), "--out", str(base), "--max-env-steps", "4096",
                  "--num-envs", "16", "--env-workers", "1", *LOOSE_RULE, "-q"]) == 0
+    for policy in sorted(base.glob("*/policy.json")):  # each passed the loose rule: one of 32 seeds solved
+        metrics = json.loads(policy.read_text())["metrics"]
+        assert metrics["converged"] and metrics["final_success_rate"] >= 1 / 32
     assert main(["align", "--base", str(base), "--tasks", str(suite), "--out", str(heads), "--policy-repr",
                  "behaviour", "--epochs", "30", "--probe-episodes", "2", "--probe-steps", "8", "-q"]) == 0
     sidecar = json.loads((heads / "heads.json").read_text())
