@@ -122,7 +122,11 @@ def test_trajectory_alignment_repeats_its_bytes_and_transfer_reads_its_heads(tmp
                  "-q"]) == 0
     args = ["align", "--base", str(tmp_path / "b"), "--tasks", str(suite), "--policy-repr", "trajectory",
             "--epochs", "30", "--rollouts", "3", "--rollout-steps", "8", "--gru-hidden", "16", "-q"]
+    (tmp_path / "a1").mkdir()
+    for stale in ("probes.safetensors", "probes.json"):  # left by an earlier alignment that drew a probe set
+        (tmp_path / "a1" / stale).write_text("stale")
     assert main([*args, "--out", str(tmp_path / "a1")]) == 0
+    assert not (tmp_path / "a1" / "probes.safetensors").exists() and not (tmp_path / "a1" / "probes.json").exists()
     assert main([*args, "--out", str(tmp_path / "a2")]) == 0
     assert _hashes(tmp_path / "a1") == _hashes(tmp_path / "a2")
     sidecar = json.loads((tmp_path / "a1" / "heads.json").read_text())

@@ -34,7 +34,7 @@ from ..store.formats import AlignMetrics
 from .babyai import ENCODING as BABYAI_ENCODING
 from .policy import PolicySpec, behaviour_vector, flatten_params
 from .policy_repr import (GRID_ENCODING, Trajectories, TrajectoryEncoder, env_factory, library_rollouts,
-                          planner_walks, probe_set, save_probes, tensor_sha256)
+                          planner_walks, probe_set, remove_probes, save_probes, tensor_sha256)
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
 from .tasks import TaskSuite, load_suite
@@ -286,6 +286,8 @@ def align(base_dir: str | Path, out: str | Path, config: AlignConfig | None = No
     out = Path(out)
     if "probe_set" in represented:  # a drawn set: stored so that every later reader asks the same observations
         save_probes(out, represented.pop("probes"))
+    else:
+        remove_probes(out)
     tensors = {f"heads/{k}": v for k, v in heads.state_dict().items()}
     tensors.update({"weight_mean": mean, "weight_std": std, "source_text_embeddings": text})
     save_artifact(out / HEADS_FILE, tensors, kind=KIND, config=config.to_dict(), metrics=metrics,

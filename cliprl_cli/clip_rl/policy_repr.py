@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import CliprlError
-from ..store.artifacts import load_artifact, save_artifact
+from ..store.artifacts import load_artifact, save_artifact, sidecar_path
 from .colour_shape import ENCODING as XYDIR_ENCODING
 from .gridworld import BatchedGridWorld
 from .policy import PolicyNet, PolicySpec, probe_states
@@ -225,6 +225,14 @@ def save_probes(out_dir: str | Path, probes: ProbeSet) -> Path:
     """Write a drawn probe set as ``probes.safetensors`` + ``probes.json``."""
     return save_artifact(Path(out_dir) / PROBES_FILE, {"observations": probes.observations}, kind=PROBES_KIND,
                          extra={"probe_set": probes.info})
+
+
+def remove_probes(out_dir: str | Path) -> None:
+    """Remove a probe set left in ``out_dir`` by an earlier alignment that drew one, so that heads written without
+    one are never read beside a set they did not use."""
+    path = Path(out_dir) / PROBES_FILE
+    for file in (path, sidecar_path(path)):
+        file.unlink(missing_ok=True)
 
 
 def load_probes(align_dir: str | Path) -> ProbeSet | None:
