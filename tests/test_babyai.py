@@ -137,7 +137,8 @@ def test_ppo_rule_fields_only_in_babyai_records():
     assert "eval_episodes" not in PPOConfig().to_dict()
     ppo = resolve_ppo(PPOConfig(), load_suite(SUITES[0]))
     assert ppo.to_dict()["eval_episodes"] == 100 and ppo.success_threshold == 0.95 and ppo.bot_length_bound == 0.25
-    assert (ppo.gamma, ppo.num_envs, ppo.minibatches, ppo.eval_every, ppo.ent_coef) == (0.99, 64, 4, 4, 0.001)
+    assert (ppo.gamma, ppo.num_envs, ppo.minibatches, ppo.eval_every, ppo.ent_coef) == (0.99, 256, 4, 4, 0.001)
+    assert resolve_ppo(PPOConfig(), load_suite(SUITES[0]), num_envs=64).num_envs == 64
     assert resolve_ppo(PPOConfig(success_threshold=0.5), load_suite(SUITES[0])).success_threshold == 0.5
     with pytest.raises(CliprlError):
         PPOConfig(success_threshold=1.5)
@@ -246,6 +247,7 @@ def test_pinned_goto_local_layouts_are_the_levels():
     env = make_env(suite, "go to the green key")
     for seed in range(10):
         env.reset(seed=seed)
-        objs = [(o.color, o.type) for o in env.unwrapped.grid.grid if o is not None and o.type in ("key", "ball", "box")]
+        cells = env.unwrapped.grid.grid
+        objs = [(o.color, o.type) for o in cells if o is not None and o.type in ("key", "ball", "box")]
         assert len(objs) == 8 and objs.count(("green", "key")) == 1
     env.close()

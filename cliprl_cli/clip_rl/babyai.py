@@ -36,8 +36,8 @@ The interface other modules use (everything else here is internal):
 fixed (``BabyAI-GoToObj-v0``: the one object is placed with the instruction's colour and type, the level's own
 placement; the same distribution as redrawing, without 18 resets per episode; ``BabyAI-GoToLocal-v0``: the named
 object placed and the other seven drawn from the other 17 colour x type pairs, the level's law conditioned on the
-mission, without 22). Everywhere else the layout is redrawn until the mission matches: ``reset(seed=s)``, then ``reset()`` until the mission is the instruction, so an
-episode is a function of its seed (``BabyAI-GoToRedBall-v0`` and ``BabyAI-OpenRedDoor-v0`` nearly always or always
+mission, without 22). Everywhere else the layout is redrawn until the mission matches: ``reset(seed=s)``, then
+``reset()`` until the mission is the instruction, so an episode is a function of its seed (``BabyAI-GoToRedBall-v0`` and ``BabyAI-OpenRedDoor-v0`` nearly always or always
 pose their one mission; ``GoToRedBall`` says "go to a red ball" when a distractor is a red ball too, and that
 layout is redrawn). Which levels can pose which missions is a table of regular expressions for the shipped levels
 (:data:`MISSIONS`, read from MiniGrid's level code); any other level is probed (:data:`PROBE_DRAWS` layouts) and an
@@ -54,8 +54,8 @@ policy serves one instruction, as in CLIP-RL.
 rate is at least ``success_threshold`` and its episodes, over the seeds it solved, are on average at most
 ``1 + bot_length_bound`` times as long as MiniGrid's BabyAI bot's on the same seeds (``path_ratio``, the same name as
 the exact worlds' ratio to the shortest path). The bot explores when the target is out of view, so it is a
-reference, not an optimum. Defaults in :mod:`cliprl_cli.clip_rl.config` (``BABYAI_RULE``), recorded in every policy's
-``ppo`` config.
+reference, not an optimum. Defaults in :mod:`cliprl_cli.clip_rl.config` (``BABYAI_EVAL_EPISODES``,
+``BABYAI_SUCCESS_THRESHOLD``, ``BABYAI_BOT_LENGTH_BOUND``), recorded in every policy's ``ppo`` config.
 
 **Workers.** Each worker process steps its share of the levels (no per-level process as in gymnasium's
 ``AsyncVectorEnv`` or SB3's ``SubprocVecEnv``: one message per worker per step); ``workers=1`` runs in-process.
