@@ -72,8 +72,9 @@ def _run(repo: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
 
 
 def _repro(repo: Path, *targets: str) -> set[str]:
-    """Run `dvc repro [targets]`; return the stages it ran (it must succeed)."""
-    proc = _run(repo, _dvc(), "repro", *targets)
+    """Run `dvc repro [targets]`; return the stages it ran (it must succeed). A first repro of every stage takes
+    about 10 minutes on a loaded 2-core machine since the BabyAI stages joined (about 3 of them), hence 20 minutes."""
+    proc = _run(repo, _dvc(), "repro", *targets, timeout=1200)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"dvc repro failed:\n{out[-4000:]}"
     ran = set(re.findall(r"Running stage '([^']+)'", out))
