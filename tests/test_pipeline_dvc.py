@@ -42,11 +42,13 @@ TINY = {
     "library_size": {"ks": "2,4", "trials": 1},
     "colour_shape": {"layouts": ["by_colour"], "trials": 1, "methods": "scratch,clip,oracle-group",
                      "max_env_steps": 200_000},
+    "babyai": {"trials": 1, "methods": "scratch,clip"},
 }
 BASE_STAGES = {f"train_base@5-{t}" for t in TINY["train_base"]["tasks"]}
 CLIP_STAGES = BASE_STAGES | {"align@5", "transfer@5"}
 FURL_STAGES = {"furl@reach-v3-sac-0"}
-ALL_STAGES = CLIP_STAGES | FURL_STAGES | {"library_size", "report"}
+BABYAI_STAGES = {"babyai_base", "babyai_align", "babyai_transfer@go-to-the-red-key"}
+ALL_STAGES = CLIP_STAGES | FURL_STAGES | BABYAI_STAGES | {"library_size", "report"}
 
 
 def _registered() -> set[str]:
@@ -70,8 +72,9 @@ def _run(repo: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
 
 
 def _repro(repo: Path, *targets: str) -> set[str]:
-    """Run `dvc repro [targets]`; return the stages it ran (it must succeed)."""
-    proc = _run(repo, _dvc(), "repro", *targets)
+    """Run `dvc repro [targets]`; return the stages it ran (it must succeed). A first repro of every stage takes
+    about 10 minutes on a loaded 2-core machine since the BabyAI stages joined (about 3 of them), hence 20 minutes."""
+    proc = _run(repo, _dvc(), "repro", *targets, timeout=1200)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"dvc repro failed:\n{out[-4000:]}"
     ran = set(re.findall(r"Running stage '([^']+)'", out))
@@ -181,11 +184,11 @@ def test_dag_reruns_only_invalidated_stages(tmp_path):
     assert diff.returncode == 0, diff.stderr
     changed = json.loads(diff.stdout)["params.yaml"]
     assert (changed["align.epochs"]["old"], changed["align.epochs"]["new"]) == (50, 60)
-    # (the colour x shape alignment reads the align section too, so its align and transfer stages rerun)
+    # (the colour x shape and BabyAI alignments read the align section too, so their align and transfer stages rerun)
     ran = _repro(repo)
     assert {"align@5", "transfer@5", "report"} <= ran
-    assert not [s for s in ran - {"align@5", "transfer@5", "report"}
-                if not s.startswith(("colour_shape_align@", "colour_shape_transfer@"))], ran
+    assert not [s for s in ran - {"align@5", "transfer@5", "report", "babyai_align"}
+                if not s.startswith(("colour_shape_align@", "colour_shape_transfer@", "babyai_transfer@"))], ran
 
     # 4. a FuRL parameter: the FuRL stage and the report; nothing of CLIP-RL
     _set_params(repo, {"furl": {"rho": 0.1}})

@@ -56,7 +56,8 @@ class Method(str, Enum):
     NEAREST_LANGUAGE = "nearest-language"  # all weight on the source nearest by instruction embedding
     NEAREST_CLIP = "nearest-clip"          # all weight on the source nearest after the text head
     ORACLE_GROUP = "oracle-group"          # uniform over the sources in the target's useful group (colour-shape
-    #                                        suites only: same colour in by-colour, same shape in by-shape)
+    #                                        suites: same colour in by-colour, same shape in by-shape; BabyAI
+    #                                        suites: the target's colour or object)
 
     def __str__(self) -> str:
         return self.value
@@ -68,10 +69,24 @@ ALL_METHODS: tuple[str, ...] = tuple(m.value for m in Method)
 
 
 class PolicyRepr(str, Enum):
-    """What ``cliprl align`` feeds the policy head: a policy's flattened weights (the paper), or its behaviour."""
+    """What ``cliprl align`` feeds the policy head: a policy's flattened weights (the paper), its behaviour, or
+    its own rollouts read by a GRU (:mod:`cliprl_cli.clip_rl.policy_repr`)."""
 
-    WEIGHTS = "weights"      # every parameter, flattened in the documented order (cliprl_cli.clip_rl.policy)
-    BEHAVIOUR = "behaviour"  # action probabilities on every state of the world (a fixed probe set)
+    WEIGHTS = "weights"        # every parameter, flattened in the documented order (cliprl_cli.clip_rl.policy)
+    BEHAVIOUR = "behaviour"    # action probabilities on a fixed probe set of observations (every state when the
+    #                            world's states can be enumerated, else observations drawn from the suite's envs)
+    TRAJECTORY = "trajectory"  # a fixed seeded set of the policy's own rollouts, encoded by a GRU trained with
+    #                            the contrastive loss in place of the policy head
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Rollouts(str, Enum):
+    """How the rollouts of ``align --policy-repr trajectory`` pick their actions."""
+
+    SAMPLED = "sampled"  # drawn from the policy's action distribution (seeded)
+    GREEDY = "greedy"    # the most probable action
 
     def __str__(self) -> str:
         return self.value
@@ -217,8 +232,22 @@ class AlignConfig:
                                                       "default ships offline).")
     seed: int = setting(0, "Random seed of the heads' initialisation.", min=0)
     policy_repr: PolicyRepr = setting(PolicyRepr.WEIGHTS, "What the policy head reads: weights (flattened "
-                                                          "parameters, the paper) or behaviour (action "
-                                                          "probabilities on every state).")
+                                                          "parameters, the paper), behaviour (action "
+                                                          "probabilities on a fixed probe set of observations) or "
+                                                          "trajectory (the policy's own rollouts, read by a GRU).")
+    probe_seed: int = setting(0, "Seed of the probe set drawn on suites whose observations cannot be enumerated "
+                                 "(behaviour), and of the rollouts' starts and actions (trajectory).", min=0)
+    probe_episodes: int = setting(4, "Suites whose observations cannot be enumerated: random walks and as many "
+                                     "bot walks per task whose observations form the behaviour probe set.", min=1)
+    probe_steps: int = setting(16, "Observations kept per probe walk at most (from its start).", min=1)
+    rollouts: int = setting(8, "Rollouts per policy (trajectory).", min=1)
+    rollout_steps: int = setting(32, "Steps per rollout at most (trajectory); a rollout ends earlier when its "
+                                     "episode does.", min=1)
+    rollout_actions: Rollouts = setting(Rollouts.SAMPLED, "Actions of the rollouts (trajectory): sampled from the "
+                                                          "policy (seeded) or greedy.")
+    gru_hidden: int = setting(128, "Hidden units of the trajectory encoder's step layer and GRU (trajectory).",
+                              min=1)
+    gru_layers: int = setting(2, "Stacked GRU layers of the trajectory encoder (trajectory).", min=1)
 
     def __post_init__(self) -> None:
         try:
@@ -229,11 +258,31 @@ class AlignConfig:
             object.__setattr__(self, "policy_repr", PolicyRepr(self.policy_repr))
         except ValueError:
             raise CliprlError(f"unknown policy representation {_plain(self.policy_repr)!r} "
-                              "(weights, behaviour)") from None
+                              f"({', '.join(r.value for r in PolicyRepr)})") from None
+        try:
+            object.__setattr__(self, "rollout_actions", Rollouts(self.rollout_actions))
+        except ValueError:
+            raise CliprlError(f"unknown --rollout-actions {_plain(self.rollout_actions)!r} (sampled, "
+                              "greedy)") from None
         validate.check_align(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in asdict(self).items()}
+        """The settings as plain JSON values. The probe and rollout settings are recorded with a trajectory
+        alignment or when they differ from their defaults, so heads.json of an alignment on weights or on an
+        enumerated probe set keeps exactly the keys it had before they existed (a drawn probe set records its own
+        settings beside the heads)."""
+        data = {k: _plain(v) for k, v in asdict(self).items()}
+        if self.policy_repr is not PolicyRepr.TRAJECTORY:
+            defaults = AlignConfig.__dataclass_fields__
+            for name in _REPR_FIELDS:
+                if data[name] == _plain(defaults[name].default):
+                    del data[name]
+        return data
+
+
+# AlignConfig's settings that only the behaviour and trajectory representations read.
+_REPR_FIELDS = ("probe_seed", "probe_episodes", "probe_steps", "rollouts", "rollout_steps", "rollout_actions",
+                "gru_hidden", "gru_layers")
 
 
 # Fine-tuning in `transfer` steps 32 environments x 16 steps = 512 env steps per PPO iteration (train-base: 256 x 16
@@ -276,8 +325,8 @@ class TransferConfig:
     """``cliprl transfer``: the methods compared, the trials, and how similarities become weights."""
 
     methods: tuple[str, ...] = setting(METHODS, f"Comma-separated, in the order reported; any of: "
-                                                f"{', '.join(ALL_METHODS)} (oracle-group: colour-shape suites "
-                                                "only; not in the default).", complete=complete_methods,
+                                                f"{', '.join(ALL_METHODS)} (oracle-group: colour-shape and "
+                                                "BabyAI suites only; not in the default).", complete=complete_methods,
                                        show_default="every method but oracle-group")
     trials: int = setting(10, "Fine-tunings per method; trial k uses seed*1000+k for every method (paired).",
                           min=1)
@@ -343,8 +392,8 @@ class LibrarySizeConfig:
     trials: int = setting(10, "Source draws (and fine-tuning seeds) per K; 2 targets each, so n = 2 x trials per "
                               "cell.", min=1)
     seed: int = setting(0, "Seed of the pool's base policies.", min=0)
-    policy_repr: PolicyRepr = setting(PolicyRepr.WEIGHTS, "What the heads' policy side reads: weights or "
-                                                          "behaviour.")
+    policy_repr: PolicyRepr = setting(PolicyRepr.WEIGHTS, "What the heads' policy side reads: weights, "
+                                                          "behaviour or trajectory.")
     workers: int = setting(1, "(K, trial) units run in parallel processes (results do not depend on it).",
                            short="-j", min=1)
 
@@ -353,4 +402,4 @@ class LibrarySizeConfig:
             object.__setattr__(self, "policy_repr", PolicyRepr(self.policy_repr))
         except ValueError:
             raise CliprlError(f"unknown policy representation {_plain(self.policy_repr)!r} "
-                              "(weights, behaviour)") from None
+                              f"({', '.join(r.value for r in PolicyRepr)})") from None

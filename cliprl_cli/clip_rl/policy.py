@@ -158,11 +158,15 @@ def probe_states(spec: PolicySpec) -> torch.Tensor:
 
 
 @torch.no_grad()
-def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec) -> torch.Tensor:
-    """A policy as what it does: its action probabilities on :func:`probe_states`, flattened ``(N^2 * 4,)`` (cell
-    by cell, actions up, down, left, right; colour-shape: ``(W H 4 * 3,)``, actions left, right, forward). Two policies that act alike get the same vector whatever their
-    weights (hidden units permuted, a different value head, logits shifted by a constant)."""
+def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec,
+                     observations: torch.Tensor | None = None) -> torch.Tensor:
+    """A policy as what it does: its action probabilities on a fixed probe set of encoded ``observations``,
+    flattened observation by observation. By default the probe set is :func:`probe_states`, every state of the
+    world: ``(N^2 * 4,)`` on the grid (cell by cell, actions up, down, left, right; colour-shape: ``(W H 4 * 3,)``,
+    actions left, right, forward); worlds whose states cannot be listed pass a drawn set
+    (:func:`cliprl_cli.clip_rl.policy_repr.probe_set`). Two policies that act alike get the same vector whatever
+    their weights (hidden units permuted, a different value head, logits shifted by a constant)."""
     net = PolicyNet(spec)
     net.load_state_dict(dict(params))
-    logits, _ = net(probe_states(spec))
+    logits, _ = net(probe_states(spec) if observations is None else observations)
     return torch.softmax(logits, dim=1).reshape(-1)
