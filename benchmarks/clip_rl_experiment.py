@@ -6,7 +6,7 @@ rate over the fixed horizon ``auc_horizon`` (100,000 env steps by default), the 
 
     .venv/bin/python benchmarks/clip_rl_experiment.py [--sizes 8 10 15 25] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/clip_rl_experiment.json] [--profile]
-        [--methods scratch,language,clip,...] [--policy-repr weights|behaviour]
+        [--methods scratch,language,clip,...] [--policy-repr weights|behaviour|trajectory]
 
 It calls the same plain functions as `cliprl train-base`, `cliprl align` and `cliprl transfer` with their
 default parameters (:mod:`cliprl_cli.clip_rl.config`; nothing here is tuned toward a result). Target: the
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile the run (single process: --workers 1)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated transfer methods")
-    parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour"],
+    parser.add_argument("--policy-repr", default="weights", choices=["weights", "behaviour", "trajectory"],
                         help="what align's policy head reads (cliprl align --policy-repr)")
     parser.add_argument("--start-entropy", type=float, default=None,
                         help="entropy-matched starts (cliprl transfer --start-entropy NATS), every method alike")

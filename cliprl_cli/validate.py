@@ -36,8 +36,14 @@ MAX_ROLLOUT_TRANSITIONS = 2 ** 20
 MAX_ENV_STEPS = 10 ** 10
 MAX_ALIGN_DIM = 4096
 MAX_ALIGN_EPOCHS = 10 ** 6
+# Probe walks and rollouts per task or policy, their length, and the trajectory encoder's depth: bounds that keep
+# an alignment's inputs in memory (every policy's rollouts are one tensor).
+MAX_PROBE_WALKS = 1024
+MAX_WALK_STEPS = 4096
+MAX_GRU_LAYERS = 8
 MAX_TRIALS = 10 ** 4
 MAX_WORKERS = 256
+MAX_EVAL_EPISODES = 100_000
 MAX_THREADS = 1024
 
 
@@ -95,6 +101,12 @@ def check_ppo(cfg: Any) -> None:
     check_float("vf_coef", cfg.vf_coef, ge=0.0)
     check_float("max_grad_norm", cfg.max_grad_norm, gt=0.0)
     check_float("path_tolerance", cfg.path_tolerance, ge=0.0)
+    if cfg.eval_episodes is not None:
+        check_int("eval_episodes", cfg.eval_episodes, 1, MAX_EVAL_EPISODES)
+    if cfg.success_threshold is not None:
+        check_float("success_threshold", cfg.success_threshold, ge=0.0, le=1.0)
+    if cfg.bot_length_bound is not None:
+        check_float("bot_length_bound", cfg.bot_length_bound, ge=0.0)
 
 
 def check_train_base(cfg: Any) -> None:
@@ -106,6 +118,7 @@ def check_train_base(cfg: Any) -> None:
     check_int("hidden", cfg.hidden, 1, MAX_HIDDEN)
     check_int("layers", cfg.layers, 1, MAX_LAYERS)
     check_int("threads", cfg.threads, 1, MAX_THREADS)
+    check_int("env_workers", cfg.env_workers, 1, MAX_WORKERS)
     check_float("checkpoint_every", cfg.checkpoint_every_s, ge=0.0)
 
 
@@ -117,6 +130,13 @@ def check_align(cfg: Any) -> None:
     check_int("seed", cfg.seed, 0)
     check_float("lr", cfg.lr, gt=0.0)
     check_float("temperature", cfg.temperature, gt=0.0)
+    check_int("probe_seed", cfg.probe_seed, 0)
+    check_int("probe_episodes", cfg.probe_episodes, 1, MAX_PROBE_WALKS)
+    check_int("probe_steps", cfg.probe_steps, 1, MAX_WALK_STEPS)
+    check_int("rollouts", cfg.rollouts, 1, MAX_PROBE_WALKS)
+    check_int("rollout_steps", cfg.rollout_steps, 1, MAX_WALK_STEPS)
+    check_int("gru_hidden", cfg.gru_hidden, 1, MAX_ALIGN_DIM)
+    check_int("gru_layers", cfg.gru_layers, 1, MAX_GRU_LAYERS)
 
 
 def check_transfer(cfg: Any) -> None:

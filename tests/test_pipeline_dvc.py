@@ -42,11 +42,13 @@ TINY = {
     "library_size": {"ks": "2,4", "trials": 1},
     "colour_shape": {"layouts": ["by_colour"], "trials": 1, "methods": "scratch,clip,oracle-group",
                      "max_env_steps": 200_000},
+    "babyai": {"trials": 1, "methods": "scratch,clip"},
 }
 BASE_STAGES = {f"train_base@5-{t}" for t in TINY["train_base"]["tasks"]}
 CLIP_STAGES = BASE_STAGES | {"align@5", "transfer@5"}
 FURL_STAGES = {"furl@reach-v3-sac-0"}
-ALL_STAGES = CLIP_STAGES | FURL_STAGES | {"library_size", "report"}
+BABYAI_STAGES = {"babyai_base", "babyai_align", "babyai_transfer@go-to-the-red-key"}
+ALL_STAGES = CLIP_STAGES | FURL_STAGES | BABYAI_STAGES | {"library_size", "report"}
 
 
 def _registered() -> set[str]:
@@ -180,11 +182,11 @@ def test_dag_reruns_only_invalidated_stages(tmp_path):
     assert diff.returncode == 0, diff.stderr
     changed = json.loads(diff.stdout)["params.yaml"]
     assert (changed["align.epochs"]["old"], changed["align.epochs"]["new"]) == (50, 60)
-    # (the colour x shape alignment reads the align section too, so its align and transfer stages rerun)
+    # (the colour x shape and BabyAI alignments read the align section too, so their align and transfer stages rerun)
     ran = _repro(repo)
     assert {"align@5", "transfer@5", "report"} <= ran
-    assert not [s for s in ran - {"align@5", "transfer@5", "report"}
-                if not s.startswith(("colour_shape_align@", "colour_shape_transfer@"))], ran
+    assert not [s for s in ran - {"align@5", "transfer@5", "report", "babyai_align"}
+                if not s.startswith(("colour_shape_align@", "colour_shape_transfer@", "babyai_transfer@"))], ran
 
     # 4. a FuRL parameter: the FuRL stage and the report; nothing of CLIP-RL
     _set_params(repo, {"furl": {"rho": 0.1}})

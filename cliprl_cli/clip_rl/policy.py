@@ -4,7 +4,9 @@ Two worlds share this network: the paper's grid world (``encoding`` ``onehot-row
 MiniGrid colour x shape world (``onehot-x-y-dir-state``: one one-hot over its (x, y, direction) states, ``W * H * 4``
 inputs, 3 actions;
 :mod:`cliprl_cli.clip_rl.colour_shape`; ``grid_size`` is then the width and ``height`` is set). A grid-world spec
-serialises exactly as before (no ``height`` key).
+serialises exactly as before (no ``height`` key). BabyAI suites (``babyai-view-onehot``,
+:mod:`cliprl_cli.clip_rl.babyai`) feed the egocentric 7x7 view's one-hots and the direction's (984 inputs, MiniGrid's
+7 actions; ``grid_size`` 7, the view's side, no ``height``): one architecture for every task of every BabyAI suite.
 
 Every policy of one grid size has the same architecture (``PolicySpec``), so weights can be averaged:
 input 2N (one-hot row + one-hot column, :func:`cliprl_cli.clip_rl.gridworld.encode_positions`), ``layers`` hidden
@@ -24,9 +26,13 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .babyai import ENCODING as BABYAI_ENCODING
+from .babyai import NUM_ACTIONS as BABYAI_ACTIONS
+from .babyai import OBS_DIM as BABYAI_OBS_DIM
 from .colour_shape import ENCODING as XYDIR_ENCODING
 from .colour_shape import NUM_ACTIONS as COLOUR_SHAPE_ACTIONS
 from .colour_shape import probe_states as colour_shape_probe_states
+from ..errors import CliprlError
 from .config import TrainBaseConfig
 from .gridworld import NUM_ACTIONS, encode_positions
 
@@ -45,10 +51,14 @@ class PolicySpec:
     def input_dim(self) -> int:
         if self.encoding == XYDIR_ENCODING:  # one unit per (x, y, direction) state
             return self.grid_size * self.height * 4
+        if self.encoding == BABYAI_ENCODING:  # the egocentric view's one-hots and the direction's
+            return BABYAI_OBS_DIM
         return 2 * self.grid_size
 
     @property
     def num_actions(self) -> int:
+        if self.encoding == BABYAI_ENCODING:
+            return BABYAI_ACTIONS
         return COLOUR_SHAPE_ACTIONS if self.encoding == XYDIR_ENCODING else NUM_ACTIONS
 
     def to_dict(self) -> dict:
@@ -139,17 +149,24 @@ def probe_states(spec: PolicySpec) -> torch.Tensor:
     cell is the goal differs between policies, so dropping it would make their probe sets differ."""
     if spec.encoding == XYDIR_ENCODING:  # every (x, y, direction) of the colour-shape world, walls included
         return colour_shape_probe_states(spec.grid_size, spec.height)
+    if spec.encoding == BABYAI_ENCODING:  # egocentric views cannot be enumerated: the probe set is drawn from a suite
+        raise CliprlError("the behaviour representation of BabyAI policies needs observations drawn from the "
+                          "suite's levels; there is no fixed probe set for the view encoding alone")
     size = spec.grid_size
     cells = torch.arange(size * size)
     return encode_positions(torch.stack((cells // size, cells % size), dim=1), size)
 
 
 @torch.no_grad()
-def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec) -> torch.Tensor:
-    """A policy as what it does: its action probabilities on :func:`probe_states`, flattened ``(N^2 * 4,)`` (cell
-    by cell, actions up, down, left, right; colour-shape: ``(W H 4 * 3,)``, actions left, right, forward). Two policies that act alike get the same vector whatever their
-    weights (hidden units permuted, a different value head, logits shifted by a constant)."""
+def behaviour_vector(params: Mapping[str, torch.Tensor], spec: PolicySpec,
+                     observations: torch.Tensor | None = None) -> torch.Tensor:
+    """A policy as what it does: its action probabilities on a fixed probe set of encoded ``observations``,
+    flattened observation by observation. By default the probe set is :func:`probe_states`, every state of the
+    world: ``(N^2 * 4,)`` on the grid (cell by cell, actions up, down, left, right; colour-shape: ``(W H 4 * 3,)``,
+    actions left, right, forward); worlds whose states cannot be listed pass a drawn set
+    (:func:`cliprl_cli.clip_rl.policy_repr.probe_set`). Two policies that act alike get the same vector whatever
+    their weights (hidden units permuted, a different value head, logits shifted by a constant)."""
     net = PolicyNet(spec)
     net.load_state_dict(dict(params))
-    logits, _ = net(probe_states(spec))
+    logits, _ = net(probe_states(spec) if observations is None else observations)
     return torch.softmax(logits, dim=1).reshape(-1)

@@ -235,6 +235,7 @@ def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, e
         evaluation = own(lambda o: net(o)[0])
     else:
         evaluation = evaluate_greedy(lambda o: net(o)[0], env.size, env.goal, env.max_steps)
+    own_rule = getattr(env, "is_converged", None)  # random layouts (BabyAI): success and length against the bot
     state.curve.append({"env_steps": state.env_steps, "success_rate": evaluation["success_rate"],
                         "path_ratio": finite_or_none(evaluation["path_ratio"]), "wall_s": round(elapsed, 4)})
     if entropy_observations is not None:
@@ -242,7 +243,7 @@ def check_convergence(net: PolicyNet, env: BatchedGridWorld, state: LoopState, e
             state.curve[-1]["entropy"] = mean_entropy(net(entropy_observations)[0])
     if progress is not None:
         progress.update(state.env_steps, success=evaluation["success_rate"], path_ratio=evaluation["path_ratio"])
-    return is_converged(evaluation, tolerance)
+    return own_rule(evaluation) if own_rule is not None else is_converged(evaluation, tolerance)
 
 
 def save_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Adam, generator: torch.Generator,
@@ -251,7 +252,7 @@ def save_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Adam, 
     tensors = {f"net/{k}": v for k, v in net.state_dict().items()}
     tensors.update(optimizer.state_tensors())
     tensors["rng/generator"] = generator.get_state()
-    tensors["env/cell"], tensors["env/t"] = env.cell, env.t
+    tensors.update({f"env/{k}": v for k, v in env.state_dict().items()})  # grid worlds: cell, t
     save_checkpoint(path, tensors, {"iteration": state.iteration, "env_steps": state.env_steps,
                                     "curve": state.curve, "elapsed_s": elapsed}, run_config)
 
@@ -266,7 +267,7 @@ def restore_training_checkpoint(path: str | Path, net: PolicyNet, optimizer: Ada
     net.load_state_dict({k[len("net/"):]: v for k, v in tensors.items() if k.startswith("net/")})
     optimizer.load_state_tensors(tensors)
     generator.set_state(tensors["rng/generator"])
-    env.load_state_dict({"cell": tensors["env/cell"], "t": tensors["env/t"]})
+    env.load_state_dict({k[len("env/"):]: v for k, v in tensors.items() if k.startswith("env/")})
     curve = [{**p, "path_ratio": finite_or_none(p.get("path_ratio"))} for p in saved["curve"]]  # old: Infinity
     return LoopState(iteration=saved["iteration"], env_steps=saved["env_steps"], curve=curve,
                      elapsed_before=saved["elapsed_s"], resumed_from=saved["env_steps"])
@@ -311,6 +312,22 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
         env = BatchedGridWorld(spec.grid_size, goal, config.num_envs, generator=generator)
     else:
         env = env_factory(config.num_envs, generator)
+    try:
+        return _train(net, optimizer, generator, env, spec, goal, config, seed=seed, checkpoint_path=checkpoint_path,
+                      checkpoint_every_s=checkpoint_every_s, progress=progress, run_config=run_config,
+                      keep_checkpoint=keep_checkpoint, stop_event=stop_event,
+                      entropy_observations=entropy_observations)
+    finally:
+        close = getattr(env, "close", None)  # worker processes of a vector environment (BabyAI)
+        if close is not None:
+            close()
+
+
+def _train(net: PolicyNet, optimizer: Adam, generator: torch.Generator, env: Any, spec: PolicySpec,
+           goal: tuple[int, ...], config: PPOConfig, *, seed: int, checkpoint_path: str | Path | None,
+           checkpoint_every_s: float, progress: Any, run_config: dict | None, keep_checkpoint: bool,
+           stop_event: Any, entropy_observations: torch.Tensor | None) -> TrainResult:
+    """:func:`train_ppo`'s loop on a built network, optimiser and environment."""
     env.reset()
     batch = config.num_envs * config.num_steps
     max_iterations = max(1, -(-config.max_env_steps // batch))

@@ -15,6 +15,10 @@ A suite whose YAML names an ``environment`` fixes its own world instead (``data/
 colour x shape world, ``environment: cliprl/ColourShape-v0``, a ``layout``, instructions -> objects); it is read
 by :func:`cliprl_cli.clip_rl.colour_shape.parse_suite` into a :class:`~cliprl_cli.clip_rl.colour_shape.ColourShapeSuite`, which
 answers the same questions (``goal``, ``check_size``, ``base_tasks``, ``target``) and has ``fixes_world = True``.
+
+A suite whose YAML says ``kind: babyai`` names a MiniGrid level per instruction (``data/babyai_*.yaml``: instruction ->
+gymnasium id such as ``BabyAI-GoToObj-v0``); it is read by :func:`cliprl_cli.clip_rl.babyai.parse_suite` into a
+:class:`~cliprl_cli.clip_rl.babyai.BabyAISuite` (``fixes_world = True``, ``random_layouts = True``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..errors import CliprlError
 from ..validate import check_grid_size
 
 if TYPE_CHECKING:
+    from .babyai import BabyAISuite
     from .colour_shape import ColourShapeSuite
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
@@ -86,7 +91,7 @@ def slug(instruction: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-") or "task"
 
 
-def load_suite(path: str | Path | None = None) -> "TaskSuite | ColourShapeSuite":
+def load_suite(path: str | Path | None = None) -> "TaskSuite | ColourShapeSuite | BabyAISuite":
     """Load a suite from ``path``, or the paper's default suite shipped with the package.
 
     A YAML mapping with an ``environment`` field is a world-fixing suite (:mod:`cliprl_cli.clip_rl.colour_shape`)."""
@@ -99,6 +104,10 @@ def load_suite(path: str | Path | None = None) -> "TaskSuite | ColourShapeSuite"
             raise CliprlError(f"task suite not found: {path}")
         data = safe_yaml.load_file(path)  # no aliases or duplicate keys, size and depth bounds, UTF-8
         source = str(path)
+    if isinstance(data, dict) and "kind" in data:  # a suite of MiniGrid levels (data/babyai_*.yaml)
+        from .babyai import parse_suite as parse_babyai_suite
+
+        return parse_babyai_suite(data, source)
     if isinstance(data, dict) and "environment" in data:
         from .colour_shape import parse_suite
 

@@ -39,7 +39,7 @@ def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
         if grid_size is not None:
             raise CliprlError(f"suite {suite.name!r} ({suite.source}) fixes its world ({suite.world}); "
                               "drop --grid-size")
-        return suite.layout.width
+        return suite.grid_size if getattr(suite, "random_layouts", False) else suite.layout.width
     return DEFAULT_GRID_SIZE if grid_size is None else grid_size
 
 
@@ -59,7 +59,14 @@ def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfi
     goal = suite.goal(task, grid_size)
     ppo = resolve_ppo(cfg.ppo, suite, num_envs=cfg.ppo.num_envs)  # the world's own settings (config.py)
     seed, threads = cfg.seed, cfg.threads
-    if suite.fixes_world:  # the colour-shape world: architecture from the layout, environments from the suite
+    random_layouts = getattr(suite, "random_layouts", False)
+    if random_layouts:  # BabyAI: the egocentric view's architecture, the task's level on worker processes
+        from .babyai import episode_rule
+
+        spec = PolicySpec(hidden=cfg.hidden, layers=cfg.layers, **suite.policy_spec_fields())
+        env_factory = suite.env_factory(task, episode_rule(ppo), workers=cfg.env_workers)
+        world = f"{suite.environment(task)} level"
+    elif suite.fixes_world:  # the colour-shape world: architecture from the layout, environments from the suite
         spec = PolicySpec(hidden=cfg.hidden, layers=cfg.layers, **suite.policy_spec_fields())
         env_factory, world = suite.env_factory(task), suite.world
     else:
@@ -72,12 +79,16 @@ def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfi
     out.mkdir(parents=True, exist_ok=True)
     config = {"task": task, "goal": list(goal), "grid_size": grid_size, "suite": suite.name,
               "spec": spec.to_dict(), "ppo": ppo.to_dict(), "seed": seed, "threads": threads}
-    if suite.fixes_world:
+    if random_layouts:
+        config.update(suite.record(task))  # the level, how its mission is held (the rule is in ppo)
+    elif suite.fixes_world:
         config.update(suite.record())  # environment and layout, checked when a library is read
-    label = f"{grid_size}x{grid_size}" if not suite.fixes_world else suite.layout.name
+    label = (suite.label if random_layouts else suite.layout.name) if suite.fixes_world else f"{grid_size}x{grid_size}"
     # A SIGTERM that arrives once training is over (during the write) is held back: the run finishes and exits 0.
     with PreemptionGuard(), ConvergenceProgress(f"train-base {label} '{task}' seed {seed}", ppo.max_env_steps,
-                                                tolerance=ppo.path_tolerance, quiet=quiet) as progress:
+                                                tolerance=ppo.bot_length_bound if random_layouts
+                                                else ppo.path_tolerance, quiet=quiet,
+                                                success_threshold=ppo.success_threshold) as progress:
         result = train_ppo(spec, goal, ppo, seed=seed, checkpoint_path=out / CHECKPOINT_FILE,
                            checkpoint_every_s=cfg.checkpoint_every_s, progress=progress, run_config=config,
                            keep_checkpoint=True, env_factory=env_factory)

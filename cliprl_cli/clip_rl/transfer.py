@@ -8,10 +8,10 @@ convergence rule as ``train-base``):
 - ``clip`` (Algorithm 2): ``w`` from ``cos(P_L(tau(target)), P_L(tau(l_i)))`` with the trained text head.
 - ``uniform``: ``w_i = 1/N``.
 - ``nearest-language`` / ``nearest-clip``: all weight on the single most similar source.
-- ``oracle-group`` (colour-shape suites only, not in the default list): uniform over the sources whose objects
-  share the target's group, i.e. its room (same colour in ``by-colour``, same shape in ``by-shape``): what a
+- ``oracle-group`` (colour-shape and BabyAI suites only, not in the default list): uniform over the sources whose
+  objects share the target's group, i.e. its room (same colour in ``by-colour``, same shape in ``by-shape``): what a
   method that knew the layout would do. The suite's world, its ``group_by`` and the ``useful_group`` are recorded
-  in ``config``.
+  in ``config``. On a BabyAI suite the group is the sources that name the target's colour or its object.
 
 Similarities become weights by :func:`cliprl_cli.clip_rl.clip_math.similarity_weights`: ``normalized`` (the paper's
 ``d_i / sum d``, with negative similarities clamped to 0 and a uniform fallback when none is positive) or
@@ -56,10 +56,12 @@ from ..store.artifacts import atomic_write_files
 from ..store.atomic import atomic_write_json, read_json
 from ..store.checkpoint import PreemptionGuard
 from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
-from .align import Library, default_sources, load_heads, load_library
+from .align import Library, default_sources, load_heads, load_library, world_label
+from .babyai import episode_rule
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import Method, PPOConfig, TransferConfig, resolve_ppo
 from .policy import PolicySpec, unflatten_params, weighted_average
+from .policy_repr import level_starts, load_probes
 from .ppo import auc_to_horizon, train_ppo
 from .start_entropy import match_start, start_observations
 from .tasks import load_suite
@@ -148,7 +150,11 @@ def similarities(target: str, library: Library, base_dir: str | Path,
     with torch.no_grad():
         projected = heads.project_text(text)
     clip_sims = cosine_to_sources(projected[0], projected[1:])
-    return language_sims, clip_sims, {"align_dir": str(align_dir), "text_encoder": encoder}
+    info = {"align_dir": str(align_dir), "text_encoder": encoder}
+    probes = load_probes(align_dir)  # a drawn probe set beside the heads: verified, and named in the record
+    if probes is not None:
+        info["probe_set_sha256"] = probes.info["sha256"]
+    return language_sims, clip_sims, info
 
 
 def initial_policies(methods: Sequence[str], library: Library, language_sims: torch.Tensor,
@@ -272,12 +278,19 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
 
     # ---- similarities -> initial policies
     language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
+    levels = getattr(suite, "random_layouts", False)  # BabyAI: the level's own environments and rule
+    # colour-shape: the sources in the target's room; BabyAI: those naming the target's colour or object
     useful = suite.useful_group(target, library.instructions) if suite.fixes_world else None
     group = None if useful is None else [s in useful for s in library.instructions]
     inits = initial_policies(methods, library, language_sims, clip_sims, cfg.weighting.value,
                              cfg.softmax_temperature, group)
-    env_factory = suite.env_factory(target) if suite.fixes_world else None
-    start_obs = start_observations(library.spec, goal, env_factory)  # where each check measures the entropy
+    if levels:
+        env_factory = suite.env_factory(target, episode_rule(ppo), workers=1)
+    else:
+        env_factory = suite.env_factory(target) if suite.fixes_world else None
+    # where each check measures the entropy: the target's start states (BabyAI: the first views of the rule's seeds)
+    start_obs = (level_starts(suite, target, episode_rule(ppo).episodes) if levels
+                 else start_observations(library.spec, goal, env_factory))
     starts: dict[str, dict[str, float]] = {}
     if cfg.start_entropy is not None:
         inits, starts = entropy_matched(inits, library.spec, start_obs, cfg.start_entropy)
@@ -286,7 +299,9 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
               "seed": seed, "ppo": ppo.to_dict(), "weighting": cfg.weighting.value,
               "softmax_temperature": cfg.softmax_temperature, "sources": library.instructions,
               "spec": library.spec.to_dict(), "threads": threads, "auc_horizon": cfg.auc_horizon, **align_info}
-    if suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
+    if levels:  # the suite, the target's level, how its mission is held, the sources sharing an attribute with it
+        config.update({"suite": suite.name, **suite.record(target), "useful_group": useful})
+    elif suite.fixes_world:  # the world, and the sources its layout makes useful for the target (the primary measure)
         config.update({**suite.record(), "group_by": suite.layout.group_by, "useful_group": useful})
     if cfg.start_entropy is not None:
         config["start_entropy"] = cfg.start_entropy
@@ -308,7 +323,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
     # The guard covers the whole loop: a SIGTERM between trials exits 75 (partial.json is already current), one
     # during a trial checkpoints it first. The final writes below are atomic, and partial.json is removed last, so a
     # kill during them only means the rerun rewrites the results from partial.json.
-    label = suite.layout.name if suite.fixes_world else f"{size}x{size}"
+    label = world_label(suite, size)
     with PreemptionGuard() as guard, TransferProgress(f"transfer {label} -> '{target}'", len(methods) * trials,
                                                       jobs=jobs, workers=cfg.workers, quiet=quiet) as progress:
         progress.update(len(done))

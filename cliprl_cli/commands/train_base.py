@@ -13,7 +13,8 @@ from .common import quiet_option, tensorboard_option
 from .options import with_config
 
 
-@with_config(TrainBaseConfig, ppo=("max_env_steps", "num_envs", "num_steps", "lr"), before="quiet")
+@with_config(TrainBaseConfig, ppo=("max_env_steps", "num_envs", "num_steps", "lr", "eval_episodes", "success_threshold",
+                                  "bot_length_bound"), before="quiet")
 def train_base_command(
     task: Optional[str] = typer.Option(None, "--task", "-t",
                                        help="Instruction from the task suite, e.g. \"top left first\"."),
@@ -30,7 +31,8 @@ def train_base_command(
     """Train a base policy (PPO, MLP) for one instruction until it converges.
 
     Converged: the greedy policy reaches the goal from every start cell (colour-shape: every cell x direction) with a
-    mean path within 5% of the shortest.
+    mean path within 5% of the shortest. BabyAI suites (random layouts): greedy success on fixed evaluation seeds at
+    least --success-threshold, episodes at most 1 + --bot-length-bound times as long as BabyAI's bot's.
     Exit 3 (and no artifact) if the step budget runs out first.
     """
     if (task is None) == (not all_tasks):

@@ -12,7 +12,8 @@ from .common import quiet_option, tensorboard_option
 from .options import with_config
 
 
-@with_config(TransferConfig, ppo=("max_env_steps", "num_steps", "lr"), before="quiet")
+@with_config(TransferConfig, ppo=("max_env_steps", "num_steps", "lr", "eval_episodes", "success_threshold",
+                                 "bot_length_bound"), before="quiet")
 def transfer_command(
     target: str = typer.Option(..., "--target", help="Target instruction (must be in the task suite)."),
     base: Path = typer.Option(..., "--base", "-b", help="Directory of base policies of one grid size."),

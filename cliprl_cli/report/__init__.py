@@ -19,6 +19,8 @@ Inputs (``ARTIFACTS`` is ``artifacts/`` in the pipeline)::
     ARTIFACTS/transfer/{N}/results.json, curves.json                  (cliprl transfer)
     ARTIFACTS/colour_shape/{layout}/transfer/{target}/seed{S}/results.json   (cliprl transfer on a colour-shape
                                                                       suite; report section: :mod:`.colour_shape`)
+    ARTIFACTS/babyai/{suite}/transfer/{target}/results.json   (cliprl transfer on a BabyAI suite; report section:
+                                                                      :mod:`.babyai`)
     ARTIFACTS/library_size/results.json   (optional: benchmarks/library_size_study.py --out ARTIFACTS/library_size)
     ARTIFACTS/furl/{task}/{variant}/seed{S}/curve.json, summary.json, expert_rewards.json, config.json
                                                                       (cliprl furl)
@@ -46,6 +48,7 @@ from typing import Any
 from ..store.atomic import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
+from .babyai import babyai_notes, babyai_tables, collect_babyai
 from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
                     FURL_PAPER_COLUMNS, FURL_PAPER_NOTE, FURL_PAPER_TABLE1, PAPER_GRID_SIZES, furl_paper_success)
@@ -99,7 +102,7 @@ def coincidence_notes(found: list[Coincidence]) -> list[str]:
 
 
 # Where each kind of artifact lives under ARTIFACTS; a directory with none of these holds no pipeline output.
-ARTIFACT_DIRS = ("base", "align", "transfer", "library_size", "colour_shape", "furl", "furl-pixels")
+ARTIFACT_DIRS = ("base", "align", "transfer", "library_size", "colour_shape", "babyai", "furl", "furl-pixels")
 _STAGE_FILES = ("results.json", "policy.json", "heads.json", "summary.json", "curve.json")
 
 
@@ -120,15 +123,17 @@ def check_artifacts_dir(root: Path) -> None:
                       f"{', '.join(d + '/' for d in ARTIFACT_DIRS)}): nothing to report")
 
 
-def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any) -> list[str]:
+def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any, babyai: Any = None) -> list[str]:
     """The report sections that params expect (every section without params) but that have no data."""
     has = {"CLIP-RL grid world (train_base, align, transfer)": bool(collected.base.rows or collected.transfer.rows),
            "library-size study": collected.library_size is not None,
            "colour x shape world": bool(colour_shape.runs),
+           "BabyAI suite": bool(babyai is not None and babyai.runs),
            "FuRL from states": bool(collected.furl.runs),
            "FuRL from pixels": bool(collected.furl_pixels)}
     wanted = {"CLIP-RL grid world (train_base, align, transfer)": "train_base", "library-size study": "library_size",
-              "colour x shape world": "colour_shape", "FuRL from states": "furl", "FuRL from pixels": "furl_pixels"}
+              "colour x shape world": "colour_shape", "BabyAI suite": "babyai", "FuRL from states": "furl",
+              "FuRL from pixels": "furl_pixels"}
     return [name for name, ok in has.items() if not ok and (not prm or prm.get(wanted[name]))]
 
 
@@ -162,6 +167,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     colour_shape = collect_colour_shape(root, prm)  # ARTIFACTS/colour_shape (its own section)
     log.missing.extend(colour_shape.missing)
     log.notes.extend(colour_shape.notes)
+    babyai = collect_babyai(root, prm)  # ARTIFACTS/babyai (its own section)
+    log.missing.extend(babyai.missing)
+    log.notes.extend(babyai.notes)
 
     # ---- plots: a plotting failure must not lose the tables
     out.mkdir(parents=True, exist_ok=True)
@@ -184,10 +192,12 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     provenance = collect_provenance(prm, None if isinstance(params, dict) else params)
     verdicts: list[Verdict] = all_verdicts(collected, colour_shape)
     doc = ReportDoc(title=title, profile=profile, warnings=build_warnings(collected), missing=log.missing,
-                    tables=build_tables(collected) + colour_shape_tables(colour_shape), plots=drawn,
+                    tables=build_tables(collected) + colour_shape_tables(colour_shape) + babyai_tables(babyai),
+                    plots=drawn,
                     notes=log.notes, provenance=provenance,
                     section_notes={"clip": coincidence_notes(collected.transfer.coincident),
-                                   "colour_shape": colour_shape_notes(colour_shape)},
+                                   "colour_shape": colour_shape_notes(colour_shape),
+                                   "babyai": babyai_notes(babyai)},
                     verdicts=verdicts)
     metrics = write_metrics(collected, verdicts, out)
     (out / METRICS_FILE).unlink(missing_ok=True)
@@ -201,4 +211,4 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
             "transfer": asdict(collected.transfer), "furl": asdict(collected.furl),
             "plots": [asdict(p) for p in drawn], "tables": [asdict(t) for t in doc.tables], "metrics": metrics,
             "verdicts": [asdict(v) for v in verdicts],
-            "empty_sections": empty_sections(prm, collected, colour_shape)}
+            "empty_sections": empty_sections(prm, collected, colour_shape, babyai)}

@@ -31,6 +31,7 @@ from .verdicts import EVIDENCE, Verdict
 # The report's sections, in order: (key used by tables and plots, heading), shared by the markdown and HTML renderers.
 SECTIONS = (("clip", "CLIP-RL: policy transfer in the grid world"),
             ("colour_shape", "CLIP-RL on the MiniGrid colour x shape world"),
+            ("babyai", "CLIP-RL on BabyAI levels"),
             ("furl", "FuRL: fuzzy VLM rewards on Meta-World"))
 
 _NOTHING_MISSING = "Nothing: every expected artifact was found."

@@ -72,12 +72,13 @@ def _floats(doc: Mapping[str, Any], key: str, where: str, *, optional: bool = Fa
     return None if value is None else [float(v) for v in value]
 
 
-def _cell(doc: Mapping[str, Any], key: str, where: str) -> tuple[int, int]:
-    """A grid cell ``[row, col]``."""
+def _cell(doc: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
+    """A grid cell ``[row, col]``, or ``[]`` where the world has no goal cell (BabyAI levels draw their layouts)."""
     value = _items(doc, key, int, where)
-    if len(value) != 2:
-        raise ArtifactError(f"{where}: field {key!r} should be a [row, col] pair, got {value!r}")
-    return int(value[0]), int(value[1])
+    if len(value) not in (0, 2):
+        raise ArtifactError(f"{where}: field {key!r} should be a [row, col] pair (or [] without a goal cell), got "
+                            f"{value!r}")
+    return tuple(int(v) for v in value)
 
 
 def _object(doc: Any, where: str) -> Mapping[str, Any]:

@@ -1,0 +1,129 @@
+"""The report's BabyAI section: steps to the convergence rule per suite, target and method, and where the weight went.
+
+Inputs: ``ARTIFACTS/babyai/{suite}/transfer/{target}/results.json`` (``cliprl transfer`` on a BabyAI suite; the
+``babyai_transfer`` DVC stages), read by :class:`cliprl_cli.store.formats.TransferResults`. ``{suite}`` is the suite
+file's suffix (``colour_object``), ``{target}`` the target's instruction slug (``go-to-the-red-key``). A run is a BabyAI
+run when its ``config`` says ``suite_kind: babyai``.
+
+What it shows, per suite, target and method: the mean env steps to the rule (greedy success on the rule's fixed seeds
+at or above its threshold, solved episodes within its bound of BabyAI's bot) over the trials with its bootstrap 95%
+interval as ``cliprl transfer`` computed it, the censored count (counted at the budget, never dropped), the mean
+initial success rate, and the method's initial weight on the sources whose instruction names the target's colour or
+its object (the last two words: "red key"), the sources that share what the target needs.
+
+With params naming a ``babyai`` section, each expected but absent run is listed under "Missing or incomplete" with
+the DVC stage that makes it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CliprlError
+from ..store.formats import TransferResults
+from .tables import Table
+
+SECTION = "babyai"
+DIR = "babyai"
+
+
+@dataclass
+class BabyAIRun:
+    """One ``cliprl transfer`` run on a BabyAI suite."""
+
+    suite_dir: str    # the directory name (the suite file's suffix)
+    target: str
+    results: TransferResults
+
+    def weights(self, method: str) -> dict[str, float] | None:
+        return next((t.weights for t in self.results.trials if t.method == method), None)
+
+
+@dataclass
+class BabyAIData:
+    runs: list[BabyAIRun] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def collect_babyai(root: str | Path, params: dict[str, Any] | None = None) -> BabyAIData:
+    """Every readable BabyAI transfer run under ``root/babyai``; unreadable ones become notes and, with ``params``,
+    expected but absent runs become missing lines naming their DVC stage."""
+    data = BabyAIData()
+    for path in sorted((Path(root) / DIR).glob("*/transfer/*/results.json")):
+        try:
+            results = TransferResults.read(path)
+        except (CliprlError, OSError, ValueError) as exc:
+            data.notes.append(f"BabyAI: {path} unreadable: {exc}")
+            continue
+        if results.config.get("suite_kind") != "babyai":
+            data.notes.append(f"BabyAI: {path} is not a BabyAI transfer (its config has no suite_kind: babyai)")
+            continue
+        data.runs.append(BabyAIRun(suite_dir=path.parents[2].name, target=results.target, results=results))
+    section = (params or {}).get("babyai") or {}
+    found = {(r.suite_dir, r.target.replace(" ", "-")) for r in data.runs}
+    suite = section.get("suite")
+    for target in section.get("targets") or []:
+        if (str(suite), str(target)) not in found:
+            data.missing.append(f"BabyAI: {DIR}/{suite}/transfer/{target}/results.json "
+                                f"(dvc stage babyai_transfer@{target})")
+    return data
+
+
+def shared_weight(weights: dict[str, float] | None, target: str, position: int) -> float | None:
+    """The total weight on sources whose instruction has the target's word at ``position`` (-2: the colour, -1: the
+    object of "go to the red key"); None when the method averages nothing."""
+    if weights is None:
+        return None
+    word = target.split()[position]
+    return sum(w for source, w in weights.items() if len(source.split()) >= 2 and source.split()[position] == word)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _steps(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:,.0f}"
+
+
+def babyai_tables(data: BabyAIData) -> list[Table]:
+    """The steps-to-the-rule table with the shared-word weights; none without runs."""
+    if not data.runs:
+        return []
+    rows = []
+    for run in sorted(data.runs, key=lambda r: (r.suite_dir, r.target)):
+        for method, summary in run.results.summary.items():
+            initial = [t.initial_success_rate for t in run.results.trials if t.method == method]
+            weights = run.weights(method)
+            rows.append([run.suite_dir, run.target, method, str(summary.n), _steps(summary.mean),
+                         f"[{_steps(summary.ci95[0])}, {_steps(summary.ci95[1])}]", f"{summary.censored}/{summary.n}",
+                         _fmt(sum(initial) / len(initial) if initial else None),
+                         _fmt(shared_weight(weights, run.target, -2)), _fmt(shared_weight(weights, run.target, -1))])
+    rules = sorted({(p.get("eval_episodes"), p.get("success_threshold"), p.get("bot_length_bound"))
+                    for p in (r.results.config.get("ppo") or {} for r in data.runs)}, key=str)
+    rule_text = "; ".join(f"greedy success rate at least {t:g} on {n} fixed seeds, solved episodes within "
+                          f"{1 + b:g}x the bot's length" if None not in (n, t, b) else "?" for n, t, b in rules)
+    budget = sorted({r.results.budget for r in data.runs})
+    resolution = sorted({r.results.step_resolution for r in data.runs if r.results.step_resolution})
+    return [Table(
+        title="Steps to the convergence rule on BabyAI targets", section=SECTION,
+        note=(f"Mean env steps until the greedy policy meets the rule ({rule_text}), over the trials, with the "
+              f"bootstrap 95% interval; censored trials count at the budget ({', '.join(f'{b:,}' for b in budget)} "
+              f"env steps), never dropped. Resolution: {', '.join(f'{r:,}' for r in resolution) or '?'} env steps. "
+              "Initial success: the averaged policy's greedy success rate on the rule's seeds before fine-tuning. "
+              "Weights: each method's initial weight on the sources that name the target's colour, and its "
+              "object."),
+        header=["suite", "target", "method", "trials", "mean steps", "95% CI", "censored", "initial success",
+                "weight: same colour", "weight: same object"],
+        rows=rows)]
+
+
+def babyai_notes(data: BabyAIData) -> list[str]:
+    """The section's note when it has no runs (so an empty section says why)."""
+    if data.runs:
+        return []
+    return [f"No BabyAI runs under ARTIFACTS/{DIR} (the babyai_* DVC stages write them)."]
