@@ -5,6 +5,8 @@ encoding, network widths and PPO settings.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_babyai_ppo.py [--steps 40000] [--num-envs 16] [--num-steps 64]
         [--workers 2] [--json benchmarks/results/bench_babyai_ppo.json]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_babyai_ppo.py --missions-only \
+        --json benchmarks/results/bench_babyai_missions.json
 
 Both see MiniGrid's own level with the mission held to the instruction (:func:`cliprl_cli.clip_rl.babyai.make_env`)
 and the same 984-d one-hot observation (:func:`cliprl_cli.clip_rl.babyai.encode_observation`; SB3 through an
@@ -121,12 +123,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="alternated (ours, SB3) pairs")
     parser.add_argument("--resets", type=int, default=50, help="seeds per task for the mission-holding cost")
+    parser.add_argument("--missions-only", action="store_true", help="only the mission-holding cost")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     load = os.getloadavg()[0]
     missions = bench_missions(args.resets)
     for key, row in missions.items():
         print(f"{key}: {row['mode']}, {row['draws_per_episode']} layouts per episode, {row['reset_ms']} ms per reset")
+    if args.missions_only:
+        if args.json is not None:
+            args.json.write_text(json.dumps({"missions": missions, "resets": args.resets, "load_before": round(load, 2),
+                                             "load_after": round(os.getloadavg()[0], 2)}, indent=2) + "\n")
+        return
     runs = []
     for rep in range(args.repeats):  # alternated, so a change in the machine's load falls on both
         ours = bench_ours(args.steps, args.num_envs, args.num_steps, args.workers)

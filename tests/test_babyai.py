@@ -137,7 +137,8 @@ def test_ppo_rule_fields_only_in_babyai_records():
     assert "eval_episodes" not in PPOConfig().to_dict()
     ppo = resolve_ppo(PPOConfig(), load_suite(SUITES[0]))
     assert ppo.to_dict()["eval_episodes"] == 100 and ppo.success_threshold == 0.95 and ppo.bot_length_bound == 0.25
-    assert (ppo.gamma, ppo.num_envs, ppo.minibatches, ppo.eval_every, ppo.ent_coef) == (0.99, 64, 4, 4, 0.001)
+    assert (ppo.gamma, ppo.num_envs, ppo.minibatches, ppo.eval_every, ppo.ent_coef) == (0.99, 256, 4, 4, 0.001)
+    assert resolve_ppo(PPOConfig(), load_suite(SUITES[0]), num_envs=64).num_envs == 64
     assert resolve_ppo(PPOConfig(success_threshold=0.5), load_suite(SUITES[0])).success_threshold == 0.5
     with pytest.raises(CliprlError):
         PPOConfig(success_threshold=1.5)
