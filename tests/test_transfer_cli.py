@@ -326,3 +326,10 @@ def test_curves_hold_path_ratio_and_entropy_per_check(library, tmp_path):
     assert nearest[0]["entropy"] < scratch[0]["entropy"] - 0.1
     assert all("entropy" in p for p in scratch + nearest)
     assert any("path_ratio" in p for p in nearest)  # present once a start reaches the goal
+
+
+def test_ratio_line_prints_an_infinite_ratio_stored_as_null():
+    from cliprl_cli.commands.transfer import ratio_text
+    # language's mean 0 steps makes the ratio infinite, which results.json stores as null
+    assert ratio_text({"ratio": None, "ci95": [None, None]}) == "clip/language ratio inf (95% CI inf-inf)"
+    assert ratio_text({"ratio": 0.5151515, "ci95": [0.3636, 0.75]}) == "clip/language ratio 0.515 (95% CI 0.364-0.750)"

@@ -230,6 +230,8 @@ def save_probes(out_dir: str | Path, probes: ProbeSet) -> Path:
 def remove_probes(out_dir: str | Path) -> None:
     """Remove a probe set left in ``out_dir`` by an earlier alignment that drew one, so that heads written without
     one are never read beside a set they did not use."""
+    if not Path(out_dir).is_dir():  # nothing can be left there; writing the heads reports what is in the way
+        return
     path = Path(out_dir) / PROBES_FILE
     for file in (path, sidecar_path(path)):
         file.unlink(missing_ok=True)

@@ -50,5 +50,12 @@ def transfer_command(
                        f"success from every start: mean {reach['mean']:.0f}, censored {reach['censored']}",
                        err=True)
         if "ratio_clip_language" in results and cfg.trials >= 3:
-            r = results["ratio_clip_language"]
-            typer.echo(f"clip/language ratio {r['ratio']:.3f} (95% CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})", err=True)
+            typer.echo(ratio_text(results["ratio_clip_language"]), err=True)
+
+
+def ratio_text(ratio: dict) -> str:
+    """The clip/language line; results.json stores an infinite ratio or bound (language's mean, or a resample's,
+    is 0 steps: both starts can meet the rule before fine-tuning) as null, printed as inf."""
+    def num(value: float | None) -> str:
+        return "inf" if value is None else f"{value:.3f}"
+    return f"clip/language ratio {num(ratio['ratio'])} (95% CI {num(ratio['ci95'][0])}-{num(ratio['ci95'][1])})"
