@@ -78,6 +78,7 @@ import gymnasium
 import numpy as np
 
 from ..errors import CliprlError
+from .tasks import suite_entry
 
 KIND = "babyai"
 ENCODING = "babyai-view-onehot"
@@ -143,11 +144,7 @@ class BabyAISuite:
 
     def environment(self, instruction: str) -> str:
         """The gymnasium id of the level that poses ``instruction``; one line listing the known tasks otherwise."""
-        if instruction not in self.tasks:
-            known = ", ".join(repr(t) for t in self.tasks)
-            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r} (read from {self.source}); "
-                              f"known tasks: {known}; --tasks FILE selects another suite")
-        return self.tasks[instruction]
+        return suite_entry(self.tasks, instruction, self.name, self.source)
 
     def goal(self, instruction: str, size: int | None = None) -> tuple[int, ...]:
         """No goal cell: the layout is random (an empty tuple, recorded as ``goal: []``); checks the name."""

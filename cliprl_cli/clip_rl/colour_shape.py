@@ -46,6 +46,7 @@ import torch
 
 from ..store import safe_yaml
 from ..errors import CliprlError
+from .tasks import suite_entry
 from .greedy import greedy_walk
 
 ENV_ID = "cliprl/ColourShape-v0"
@@ -217,11 +218,7 @@ class ColourShapeSuite:
         return f"colour-shape {self.layout.name} {self.layout.width}x{self.layout.height}"
 
     def object(self, instruction: str) -> Obj:
-        if instruction not in self.tasks:
-            known = ", ".join(repr(t) for t in self.tasks)
-            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r} (read from {self.source}); "
-                              f"known tasks: {known}; --tasks FILE selects another suite")
-        return self.tasks[instruction]
+        return suite_entry(self.tasks, instruction, self.name, self.source)
 
     def goal(self, instruction: str, size: int | None = None) -> tuple[int, int]:
         """The ``(x, y)`` of the object ``instruction`` names (``size`` is ignored: the suite fixes the world)."""

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, TypeVar
 
 from ..store import safe_yaml
 from ..errors import CliprlError
@@ -38,6 +38,16 @@ if TYPE_CHECKING:
     from .colour_shape import ColourShapeSuite
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
+T = TypeVar("T")
+
+
+def suite_entry(tasks: Mapping[str, T], instruction: str, suite: str, source: str) -> T:
+    """``tasks[instruction]`` of every suite kind; an unknown instruction is one line listing the known ones."""
+    if instruction not in tasks:
+        known = ", ".join(repr(t) for t in tasks)
+        raise CliprlError(f"unknown task {instruction!r} in suite {suite!r} (read from {source}); "
+                          f"known tasks: {known}; --tasks FILE selects another suite")
+    return tasks[instruction]
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,7 @@ class TaskSuite:
 
     def goal(self, instruction: str, size: int) -> tuple[int, int]:
         """The goal cell of ``instruction`` in a ``size`` x ``size`` grid."""
-        if instruction not in self.goals:
-            known = ", ".join(repr(t) for t in self.goals)
-            raise CliprlError(f"unknown task {instruction!r} in suite {self.name!r} (read from {self.source}); "
-                              f"known tasks: {known}; --tasks FILE selects another suite")
-        return resolve_cell(self.goals[instruction], size, instruction)
+        return resolve_cell(suite_entry(self.goals, instruction, self.name, self.source), size, instruction)
 
     def check_size(self, size: int) -> dict[str, tuple[int, int]]:
         """Resolve every goal for ``size``; fail if one falls outside the grid or two coincide."""
