@@ -17,9 +17,10 @@ from gymnasium.utils.env_checker import check_env
 from cliprl_cli.clip_rl import babyai
 from cliprl_cli.clip_rl.babyai import (BabyAIBatch, EpisodeRule, encode_observation, make_env, rule_converged,
                                        summarize_episodes)
-from cliprl_cli.clip_rl.config import PPOConfig, resolve_ppo
+from cliprl_cli.clip_rl.config import TRANSFER_PPO, PPOConfig, resolve_ppo
 from cliprl_cli.clip_rl.policy import PolicyNet, PolicySpec
 from cliprl_cli.clip_rl.tasks import load_suite
+from cliprl_cli.clip_rl.train_base import resolve_hidden
 from cliprl_cli.errors import CliprlError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,3 +252,67 @@ def test_pinned_goto_local_layouts_are_the_levels():
         objs = [(o.color, o.type) for o in cells if o is not None and o.type in ("key", "ball", "box")]
         assert len(objs) == 8 and objs.count(("green", "key")) == 1
     env.close()
+
+
+def test_suite_names_its_architecture_and_learning_rate(tmp_path):
+    """A suite's ``hidden`` and ``lr`` are its policies' defaults (train-base and transfer); --hidden/--lr win; a bad
+    value is one line."""
+    anchor = load_suite(ROOT / "cliprl_cli" / "data" / "babyai_anchor.yaml")
+    colour_object = load_suite(ROOT / "cliprl_cli" / "data" / "babyai_colour_object.yaml")
+    assert (anchor.hidden, anchor.lr) == (256, 0.001) and (colour_object.hidden, colour_object.lr) == (None, None)
+    assert resolve_hidden(anchor, None) == 256 and resolve_hidden(anchor, 32) == 32
+    assert resolve_hidden(colour_object, None) == 64
+    assert resolve_ppo(PPOConfig(), anchor).to_dict()["lr"] == 0.001
+    assert resolve_ppo(PPOConfig(lr=0.01), anchor).to_dict()["lr"] == 0.01
+    assert resolve_ppo(PPOConfig(), colour_object).to_dict()["lr"] == 0.0025 == PPOConfig().learning_rate
+    assert resolve_ppo(TRANSFER_PPO, anchor).learning_rate == 0.001  # fine-tuning uses the suite's too
+    for text, message in [("hidden: 0", "'hidden' must be an integer between 1 and 1024, got 0"),
+                          ("hidden: 2.5", "'hidden' must be an integer"),
+                          ("lr: -1", "'lr' must be a positive number, got -1"),
+                          ("lr: fast", "'lr' must be a positive number, got 'fast'")]:
+        path = tmp_path / "suite.yaml"
+        path.write_text(f"name: bad\nkind: babyai\n{text}\ntasks:\n  go to the red ball: BabyAI-GoToObj-v0\n")
+        with pytest.raises(CliprlError, match=message):
+            load_suite(path)
+
+
+@pytest.mark.parametrize("extra, hidden, lr", [([], 256, 0.001), (["--hidden", "16", "--lr", "0.01"], 16, 0.01)])
+def test_train_base_records_the_suites_settings(tmp_path, extra, hidden, lr):
+    out = tmp_path / "policy"
+    result = subprocess.run([*CLIPRL, "train-base", "--tasks", "cliprl_cli/data/babyai_anchor.yaml", "--task",
+                             "go to the blue box", "--out", str(out), "--num-envs", "4", "--num-steps", "8",
+                             "--max-env-steps", "32", "--eval-episodes", "2", "--success-threshold", "0",
+                             "--bot-length-bound", "1000", "--env-workers", "1", "--quiet", *extra],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "policy.json").read_text())["config"]
+    assert config["spec"]["hidden"] == hidden and config["ppo"]["lr"] == lr
+
+
+def test_load_policy_acts_on_minigrid_observations(tmp_path):
+    """``cliprl_cli.load_policy(dir).act(obs)`` takes MiniGrid's own observation (single, list, vector batch) and
+    picks the same action the trainer's encoding would."""
+    import cliprl_cli
+    from cliprl_cli.clip_rl.inference import BABYAI_ENCODING
+
+    assert BABYAI_ENCODING == babyai.ENCODING
+    out = tmp_path / "policy"
+    result = subprocess.run([*CLIPRL, "train-base", "--tasks", str(SUITES[1]), "--task", "go to the red ball",
+                             "--out", str(out), "--num-envs", "4", "--num-steps", "8", "--max-env-steps", "32",
+                             "--eval-episodes", "2", "--success-threshold", "0", "--bot-length-bound", "1000",
+                             "--env-workers", "1", "--hidden", "8", "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    policy = cliprl_cli.load_policy(out)
+    env = make_env(load_suite(SUITES[1]), "go to the red ball")
+    observations = [env.reset(seed=s)[0] for s in range(3)]
+    logits = policy.net(torch.from_numpy(np.stack([encode_observation(o) for o in observations])))[0]
+    expected = logits.argmax(1).numpy()
+    assert [policy.act(o) for o in observations] == expected.tolist()
+    assert policy.act(observations).tolist() == expected.tolist()
+    batch = {"image": np.stack([o["image"] for o in observations]),
+             "direction": np.array([o["direction"] for o in observations])}
+    assert policy.act(batch).tolist() == expected.tolist()
+    assert 0 <= policy.act(observations[0], deterministic=False, rng=np.random.default_rng(0)) < 7
+    env.step(policy.act(observations[-1]))  # a valid MiniGrid action
+    with pytest.raises(CliprlError, match="a BabyAI policy acts on MiniGrid observations"):
+        policy.act([1, 2])

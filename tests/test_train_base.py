@@ -188,7 +188,7 @@ def test_checkpoint_restore_continues_the_same_rollout_and_update(tmp_path):
         gen = torch.Generator().manual_seed(1)
         env = BatchedGridWorld(5, goal, config.num_envs, generator=gen)
         env.reset()
-        return net, Adam(net.parameters(), lr=config.lr, eps=1e-5), gen, env
+        return net, Adam(net.parameters(), lr=config.learning_rate, eps=1e-5), gen, env
 
     def iterate(net, opt, gen, env):
         buf = Rollout.empty(config.num_steps, config.num_envs, 2 * spec.grid_size)

@@ -13,6 +13,8 @@ The interface other modules use (everything else here is internal):
       base_tasks: [...]            # the sources
       target: go to the red key    # the default transfer target
       targets: [...]               # optional: every target the suite is meant for (``target`` first)
+      hidden: 256                  # optional: hidden units of every policy of the suite (default 64)
+      lr: 0.001                    # optional: PPO's learning rate in train-base and transfer (default 2.5e-3)
 
   parsed by :func:`parse_suite` into a :class:`BabyAISuite`, which answers the questions the commands ask of a suite
   (``base_tasks``, ``target``, ``fixes_world`` (True), ``goal``, ``check_size``, ``grid_size``, ``label``,
@@ -78,6 +80,7 @@ import gymnasium
 import numpy as np
 
 from ..errors import CliprlError
+from ..validate import MAX_HIDDEN
 from .tasks import suite_entry
 
 KIND = "babyai"
@@ -108,7 +111,7 @@ PINNED = {"BabyAI-GoToObj-v0": "_pin_goto_obj", "BabyAI-GoToLocal-v0": "_pin_got
 PROBE_DRAWS = 500            # layouts drawn to learn whether an unlisted level can pose an instruction
 MAX_REDRAWS = 10_000         # a level that needs more draws than this for one episode is an error, not a loop
 EVAL_SEED_BASE = 2 ** 31     # evaluation seeds 2^31 + i; training seeds are below 2^31, so the two never meet
-_SUITE_FIELDS = ("name", "kind", "tasks", "base_tasks", "target", "targets")
+_SUITE_FIELDS = ("name", "kind", "tasks", "base_tasks", "target", "targets", "hidden", "lr")
 
 
 # ------------------------------------------------------------------------------------------------ suites
@@ -125,6 +128,8 @@ class BabyAISuite:
     target: str | None
     targets: tuple[str, ...]
     source: str
+    hidden: int | None = None      # the suite's own architecture and learning rate (--hidden / --lr override them)
+    lr: float | None = None
 
     fixes_world = True
     random_layouts = True          # converged by the episode rule (resolve_ppo fills its numbers)
@@ -237,9 +242,15 @@ def parse_suite(data: dict, source: str) -> BabyAISuite:
     for name in targets:
         if name in lists["base_tasks"]:
             raise CliprlError(f"{source}: the target {name!r} is also among the sources (base_tasks)")
+    hidden, lr = data.get("hidden"), data.get("lr")
+    if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or not 1 <= hidden <= MAX_HIDDEN):
+        raise CliprlError(f"{source}: 'hidden' must be an integer between 1 and {MAX_HIDDEN}, got {hidden!r}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf")):
+        raise CliprlError(f"{source}: 'lr' must be a positive number, got {lr!r}")
     name = data.get("name", Path(source).stem)
     return BabyAISuite(name=str(name), tasks=tasks, base_tasks=lists["base_tasks"], target=target or
-                       (targets[0] if targets else None), targets=targets, source=source)
+                       (targets[0] if targets else None), targets=targets, source=source, hidden=hidden,
+                       lr=None if lr is None else float(lr))
 
 
 @functools.lru_cache(maxsize=None)

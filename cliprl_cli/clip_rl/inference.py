@@ -26,9 +26,12 @@ import numpy as np
 import torch
 
 from ..errors import CliprlError
-from .gridworld import ACTION_NAMES, encode_positions
+from .gridworld import encode_positions
 from .policy import PolicyNet, PolicySpec
 from .train_base import load_policy as load_policy_artifact
+
+# cliprl_cli.clip_rl.babyai.ENCODING (a test checks they agree), named here so grid-world use never imports MiniGrid
+BABYAI_ENCODING = "babyai-view-onehot"
 
 
 @dataclass
@@ -54,7 +57,9 @@ class GridPolicy:
         return self.spec.grid_size
 
     def _encode(self, obs: Any) -> tuple[torch.Tensor, bool]:
-        """``obs`` as a (B, 2) long tensor of ``[row, col]``, and whether it was a single observation."""
+        """``obs`` as the network's input batch, and whether it was a single observation."""
+        if self.spec.encoding == BABYAI_ENCODING:
+            return _encode_babyai(obs)
         positions = np.asarray(obs)
         single = positions.ndim == 1
         positions = positions.reshape(-1, 2) if positions.ndim in (1, 2) and positions.shape[-1] == 2 else None
@@ -79,7 +84,8 @@ class GridPolicy:
 
         ``deterministic`` (default) takes the argmax of the logits, as the convergence check did; otherwise the
         action is drawn from :meth:`action_probabilities` with ``rng`` (default: a fresh unseeded generator).
-        Actions index :data:`cliprl_cli.clip_rl.gridworld.ACTION_NAMES` (up, down, left, right).
+        Actions index :data:`cliprl_cli.clip_rl.gridworld.ACTION_NAMES` (up, down, left, right); a BabyAI
+        policy's, MiniGrid's ``Actions`` (left, right, forward, pickup, drop, toggle, done).
         """
         x, single = self._encode(obs)
         logits = self.net(x)[0]
@@ -88,10 +94,33 @@ class GridPolicy:
         else:
             rng = rng or np.random.default_rng()
             probs = torch.softmax(logits.double(), dim=1).numpy()
-            actions = np.array([rng.choice(len(ACTION_NAMES), p=p / p.sum()) for p in probs], dtype=np.int64)
+            actions = np.array([rng.choice(len(p), p=p / p.sum()) for p in probs], dtype=np.int64)
         return int(actions[0]) if single else actions.astype(np.int64)
 
     __call__ = act
+
+
+def _encode_babyai(obs: Any) -> tuple[torch.Tensor, bool]:
+    """A MiniGrid observation (a dict with ``image`` 7x7x3 and ``direction``), a list of them, or a vector env's
+    batched dict (``image`` (B, 7, 7, 3), ``direction`` (B,)) as the BabyAI policy's input (B, 984)."""
+    from .babyai import COMPACT_DIM, encode_compact  # gymnasium and minigrid load only for BabyAI policies
+
+    items = [obs] if isinstance(obs, dict) else obs
+    try:
+        if isinstance(obs, dict) and np.asarray(obs["image"]).ndim == 4:  # a vector env's batch
+            images = np.asarray(obs["image"])
+            rows = np.concatenate([images.reshape(len(images), -1),
+                                   np.asarray(obs["direction"]).reshape(-1, 1)], axis=1)
+        else:
+            rows = np.stack([np.concatenate([np.asarray(o["image"]).reshape(-1), [int(o["direction"])]])
+                             for o in items])
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise CliprlError("a BabyAI policy acts on MiniGrid observations: a dict with 'image' (7x7x3) and "
+                          "'direction', a list of them, or a vector env's batched dict") from None
+    if rows.shape[1] != COMPACT_DIM:
+        raise CliprlError(f"a BabyAI observation's image must be 7x7x3, got {rows.shape[1] - 1} values")
+    single = isinstance(obs, dict) and np.asarray(obs["image"]).ndim == 3
+    return torch.from_numpy(encode_compact(rows.astype(np.uint8))), single
 
 
 def load_policy(path: str | Path) -> GridPolicy:

@@ -112,14 +112,17 @@ def run_unit(unit: dict) -> list[dict]:
             target = unit["target_names"][regime][ti]
             out = work / "transfer" / f"K{k}" / f"t{trial}" / f"{ti}-{regime}"
             results = transfer(target, work / "base", out,
-                               TransferConfig(methods=tuple(methods), trials=1, seed=trial),
+                               TransferConfig(methods=tuple(methods), trials=1, seed=trial,
+                                              start_entropy=unit["start_entropy"]),
                                align_dir=align_dir if k > 0 else None, tasks_file=unit["suites"][regime],
                                sources=sources, quiet=True)
             for row in results["trials"]:
                 rows.append({"k": k, "trial": trial, "target": ti, "regime": regime, "method": row["method"],
                              "env_steps": row["env_steps"], "censored": row["censored"], "auc": row["auc"],
                              "initial_success_rate": row["initial_success_rate"], "weights": row["weights"],
-                             "step_resolution": results["step_resolution"]})
+                             "step_resolution": results["step_resolution"],
+                             **({} if unit["start_entropy"] is None else  # only with matching: the rows keep
+                                {"start_temperature": row.get("start_temperature")})})  # their bytes without it
     return rows
 
 
@@ -214,7 +217,8 @@ def run_study(out: str | Path | None = None, config: LibrarySizeConfig | None = 
                            tasks_file=suites["honest"], quiet=True)
         t_base = time.perf_counter() - start
         units = [{"work": str(work), "k": k, "trial": trial, "sources": draw_sources(gen, k, trial),
-                  "policy_repr": str(config.policy_repr), "targets": gen["targets"],
+                  "policy_repr": str(config.policy_repr), "start_entropy": config.start_entropy,
+                  "targets": gen["targets"],
                   "target_names": gen["target_names"], "suites": suites,
                   "methods": {"honest": ["language", "clip", "uniform"] + (["scratch"] if k == ks[0] else []),
                               "trap": ["language", "clip"]}}
@@ -235,7 +239,8 @@ def run_study(out: str | Path | None = None, config: LibrarySizeConfig | None = 
            "pool_names": [gen["names"][c] for c in gen["pool"]], "targets": [list(t) for t in gen["targets"]],
            "target_names": gen["target_names"], "summary": summarise(rows, ks), "rows": rows,
            "seconds": {"total": total, "base": t_base}, "workers": config.workers,
-           "policy_repr": str(config.policy_repr)}
+           "policy_repr": str(config.policy_repr),
+           **({} if config.start_entropy is None else {"start_entropy": config.start_entropy})}
     results = to_results(json.loads(json.dumps(raw)))
     if out is not None:
         results.write(Path(out) / "results.json")

@@ -33,7 +33,7 @@ from .colour_shape import ENCODING as XYDIR_ENCODING
 from .colour_shape import NUM_ACTIONS as COLOUR_SHAPE_ACTIONS
 from .colour_shape import probe_states as colour_shape_probe_states
 from ..errors import CliprlError
-from .config import TrainBaseConfig
+from .config import DEFAULT_HIDDEN, TrainBaseConfig
 from .gridworld import NUM_ACTIONS, encode_positions
 
 
@@ -42,7 +42,7 @@ class PolicySpec:
     """Architecture of a grid policy; stored in every policy artifact's config."""
 
     grid_size: int
-    hidden: int = TrainBaseConfig.hidden
+    hidden: int = DEFAULT_HIDDEN
     layers: int = TrainBaseConfig.layers
     encoding: str = "onehot-row-col"
     height: int | None = None     # colour-shape world only: rows (grid_size is its width)

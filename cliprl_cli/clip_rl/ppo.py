@@ -307,7 +307,7 @@ def train_ppo(spec: PolicySpec, goal: tuple[int, int], config: PPOConfig, *, see
     net = PolicyNet(spec)
     if init_params is not None:
         net.load_state_dict(init_params)
-    optimizer = Adam(net.parameters(), lr=config.lr, eps=1e-5)
+    optimizer = Adam(net.parameters(), lr=config.learning_rate, eps=1e-5)
     if env_factory is None:
         env = BatchedGridWorld(spec.grid_size, goal, config.num_envs, generator=generator)
     else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..store.artifacts import load_artifact, save_artifact
 from ..store.checkpoint import PreemptionGuard, remove_checkpoint
-from .config import DEFAULT_GRID_SIZE, TrainBaseConfig, resolve_ppo
+from .config import DEFAULT_GRID_SIZE, DEFAULT_HIDDEN, TrainBaseConfig, resolve_ppo
 from ..errors import CliprlError, NotConvergedError
 from ..store.formats import BaseCurve, CurvePoint
 from .policy import PolicySpec
@@ -43,6 +43,14 @@ def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
     return DEFAULT_GRID_SIZE if grid_size is None else grid_size
 
 
+def resolve_hidden(suite: Any, hidden: int | None) -> int:
+    """Hidden units per layer: ``--hidden`` when given, else the suite's ``hidden`` (a BabyAI suite may name one),
+    else :data:`~cliprl_cli.clip_rl.config.DEFAULT_HIDDEN`."""
+    if hidden is not None:
+        return hidden
+    return getattr(suite, "hidden", None) or DEFAULT_HIDDEN
+
+
 def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfig(), *,
                tasks_file: str | Path | None = None, quiet: bool = False) -> dict[str, Any]:
     """Train the base policy for ``task`` with the settings ``cfg`` and write it to ``out``; returns the metrics.
@@ -59,18 +67,19 @@ def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfi
     goal = suite.goal(task, grid_size)
     ppo = resolve_ppo(cfg.ppo, suite, num_envs=cfg.ppo.num_envs)  # the world's own settings (config.py)
     seed, threads = cfg.seed, cfg.threads
+    hidden = resolve_hidden(suite, cfg.hidden)
     random_layouts = getattr(suite, "random_layouts", False)
     if random_layouts:  # BabyAI: the egocentric view's architecture, the task's level on worker processes
         from .babyai import episode_rule
 
-        spec = PolicySpec(hidden=cfg.hidden, layers=cfg.layers, **suite.policy_spec_fields())
+        spec = PolicySpec(hidden=hidden, layers=cfg.layers, **suite.policy_spec_fields())
         env_factory = suite.env_factory(task, episode_rule(ppo), workers=cfg.env_workers)
         world = f"{suite.environment(task)} level"
     elif suite.fixes_world:  # the colour-shape world: architecture from the layout, environments from the suite
-        spec = PolicySpec(hidden=cfg.hidden, layers=cfg.layers, **suite.policy_spec_fields())
+        spec = PolicySpec(hidden=hidden, layers=cfg.layers, **suite.policy_spec_fields())
         env_factory, world = suite.env_factory(task), suite.world
     else:
-        spec = PolicySpec(grid_size=grid_size, hidden=cfg.hidden, layers=cfg.layers)
+        spec = PolicySpec(grid_size=grid_size, hidden=hidden, layers=cfg.layers)
         env_factory, world = None, f"{grid_size}x{grid_size} grid"
     seed_everything(seed, threads=threads)
     out = Path(out)

@@ -51,7 +51,7 @@ from typing import Any
 from ..store.atomic import atomic_write_text
 from ..errors import CliprlError
 from .collect import Coincidence, collect, expected_from_params, load_params
-from .babyai import babyai_notes, babyai_tables, collect_babyai
+from .babyai import babyai_notes, babyai_plots, babyai_tables, collect_babyai
 from .colour_shape import collect_colour_shape, colour_shape_notes, colour_shape_plots, colour_shape_tables
 from .furl_synthetic import collect_furl_synthetic, synthetic_notes, synthetic_plots, synthetic_tables
 from .paper import (CLIP_RL_PAPER, CLIP_RL_PAPER_RATIO, FURL_PAPER_AVERAGE, FURL_PAPER_COLUMN_NAMES,
@@ -197,6 +197,10 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
             drawn += synthetic_plots(synthetic, plots_dir)
         except Exception as exc:  # noqa: BLE001 - likewise
             log.notes.append(f"synthetic-VLM plots failed: {exc.__class__.__name__}: {exc}")
+        try:
+            drawn += babyai_plots(babyai, plots_dir)
+        except Exception as exc:  # noqa: BLE001 - likewise
+            log.notes.append(f"BabyAI plots failed: {exc.__class__.__name__}: {exc}")
         try:
             drawn += colour_shape_plots(colour_shape, plots_dir)
         except Exception as exc:  # noqa: BLE001 - likewise

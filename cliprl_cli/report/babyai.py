@@ -119,7 +119,97 @@ def babyai_tables(data: BabyAIData) -> list[Table]:
               "object."),
         header=["suite", "target", "method", "trials", "mean steps", "95% CI", "censored", "initial success",
                 "weight: same colour", "weight: same object"],
-        rows=rows)]
+        rows=rows)] + babyai_ratio_table(data)
+
+
+def paired_counts(run: BabyAIRun, a: str = "clip", b: str = "language") -> tuple[int, int, int] | None:
+    """Over trials paired by seed: how many times ``a`` needed fewer, the same, and more env steps than ``b``."""
+    steps_a = {t.trial: t.env_steps for t in run.results.trials if t.method == a}
+    steps_b = {t.trial: t.env_steps for t in run.results.trials if t.method == b}
+    pairs = [(steps_a[k], steps_b[k]) for k in sorted(set(steps_a) & set(steps_b))]
+    if not pairs:
+        return None
+    return (sum(x < y for x, y in pairs), sum(x == y for x, y in pairs), sum(x > y for x, y in pairs))
+
+
+def ratio_text(ratio: float, low: float, high: float, language_mean: float) -> str:
+    """The clip/language ratio of mean steps with its interval; "undefined" when language needed 0 steps on average
+    (both starts already met the rule: 0/0), where ``cliprl transfer`` stores null and prints inf."""
+    if language_mean == 0:
+        return "undefined (language's mean is 0 steps)"
+    return f"{ratio:.2f} [{_steps_ratio(low)}, {_steps_ratio(high)}]"
+
+
+def _steps_ratio(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def babyai_ratio_table(data: BabyAIData) -> list[Table]:
+    """CLIP-RL (Algorithm 2) against language-only transfer (Algorithm 1) per BabyAI target: the ratio of mean
+    steps to the rule with its paired-bootstrap 95% interval, and the paired trial counts."""
+    rows = []
+    for run in sorted(data.runs, key=lambda r: (r.suite_dir, r.target)):
+        ratio, summary = run.results.ratio_clip_language, run.results.summary
+        counts = paired_counts(run)
+        if ratio is None or counts is None or "language" not in summary:
+            continue
+        rows.append([run.suite_dir, run.target, str(sum(counts)),
+                     ratio_text(ratio.ratio, *ratio.ci95, summary["language"].mean),
+                     f"{counts[0]} / {counts[1]} / {counts[2]}"])
+    if not rows:
+        return []
+    return [Table(title="BabyAI: clip / language (Algorithm 2 over Algorithm 1)", section=SECTION,
+                  note="Ratio of mean env steps to the rule, clip over language, with its paired-bootstrap 95% "
+                       "interval (below 1: CLIP-RL needed fewer steps). Trials are paired by fine-tuning seed; the "
+                       "last column counts the pairs where clip needed fewer, the same, and more steps.",
+                  header=["suite", "target", "pairs", "clip / language [95% CI]", "clip fewer / same / more"],
+                  rows=rows)]
+
+
+def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
+    """Per suite, steps to the rule per target and method: the mean with its 95% interval and each trial as a dot
+    (a linear axis: 0 steps, a start that already meets the rule, is a result here)."""
+    import matplotlib.pyplot as plt
+
+    from .palette import method_colour, method_marker
+    from .plots import _save, _steps_label
+
+    plots = []
+    for suite_dir in sorted({r.suite_dir for r in data.runs}):
+        runs = sorted((r for r in data.runs if r.suite_dir == suite_dir), key=lambda r: r.target)
+        methods = list(dict.fromkeys(m for r in runs for m in r.results.summary))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(runs) + 2.0), 4.2))
+        width = 0.8 / max(len(methods), 1)
+        for i, method in enumerate(methods):
+            offset = (i - (len(methods) - 1) / 2) * width
+            xs, ys, lo, hi = [], [], [], []
+            for j, run in enumerate(runs):
+                summary = run.results.summary.get(method)
+                if summary is None:
+                    continue
+                dots = [t.env_steps for t in run.results.trials if t.method == method]
+                ax.scatter([j + offset + width * 0.3] * len(dots), dots, s=7, color=method_colour(method),
+                           alpha=0.45, lw=0)
+                ci = summary.ci95 if summary.n >= 3 and None not in summary.ci95 else (summary.mean, summary.mean)
+                xs.append(j + offset)
+                ys.append(summary.mean)
+                lo.append(max(summary.mean - ci[0], 0))
+                hi.append(max(ci[1] - summary.mean, 0))
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt=method_marker(method), color=method_colour(method), ms=6,
+                        capsize=3, lw=1.2, label=method)
+        ax.set_xticks(range(len(runs)), [r.target.removeprefix("go to the ") for r in runs])
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(_steps_label))
+        ax.set_ylabel("env steps to the rule")
+        ax.set_title(f"BabyAI suite {suite_dir}: steps to the rule per target")
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=4, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0), fontsize=9)
+        plots.append(_save(fig, plots_dir, f"babyai_{suite_dir}_steps.png",
+                           f"BabyAI suite {suite_dir}: mean env steps to the convergence rule per target and method "
+                           "with its 95% interval (none under 3 trials), trials as dots; censored trials at the "
+                           "budget; 0 means the start already met the rule.", SECTION))
+    return plots
 
 
 def babyai_notes(data: BabyAIData) -> list[str]:
