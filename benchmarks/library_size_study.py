@@ -4,7 +4,7 @@ what it does; ``cliprl library-size`` runs the same); this script adds the raw J
 
     .venv/bin/python benchmarks/library_size_study.py [--size 10] [--ks 2 4 8 16 32] [--trials 10] [--workers 2]
         [--work DIR] [--json benchmarks/results/library_size_study.json] [--out artifacts/library_size]
-        [--plot DIR] [--policy-repr weights|behaviour]
+        [--plot DIR] [--policy-repr weights|behaviour] [--start-entropy NATS]
     .venv/bin/python benchmarks/library_size_study.py --from-json benchmarks/results/library_size_study.json --out D
 
 ``--out DIR`` writes ``DIR/results.json`` (:class:`cliprl_cli.store.formats.LibrarySizeResults`), which ``cliprl report``
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--policy-repr", default=str(d.policy_repr), choices=["weights", "behaviour"],
                         help="what align's policy head reads (cliprl align --policy-repr)")
+    parser.add_argument("--start-entropy", type=float, default=d.start_entropy,
+                        help="entropy-matched starts at NATS for every method (cliprl transfer --start-entropy)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write DIR/results.json (the report reads it)")
@@ -48,7 +50,8 @@ def main() -> None:
             plot_library_size(results, args.plot)
         return
     config = LibrarySizeConfig(grid_size=args.size, ks=tuple(args.ks), trials=args.trials,
-                               policy_repr=args.policy_repr, workers=args.workers)
+                               policy_repr=args.policy_repr, workers=args.workers,
+                               start_entropy=args.start_entropy)
     results, out = run_study(args.out, config, work=args.work)
     print(markdown(out["summary"], out["ks"]))
     print(f"total {out['seconds']['total']:.0f}s (base policies {out['seconds']['base']:.0f}s) on {args.workers} "
