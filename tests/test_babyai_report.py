@@ -6,11 +6,15 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-from cliprl_cli.report.babyai import (BabyAIData, BabyAIRun, babyai_plots, babyai_ratio_table, collect_babyai,
-                                      paired_counts, ratio_text)
+import pytest
+
+from cliprl_cli.errors import CliprlError
+from cliprl_cli.report.babyai import (BabyAIData, BabyAIRun, babyai_plots, babyai_ratio_table, babyai_tables,
+                                      collect_babyai, paired_counts, ratio_text)
 
 ROOT = Path(__file__).resolve().parents[1]
-SAVED = ROOT / "benchmarks" / "results" / "babyai_colour_object_go-to-the-red-key.json"
+EXPERIMENT = ROOT / "benchmarks" / "results" / "babyai_experiment"
+SAVED = EXPERIMENT / "colour_object" / "transfer" / "go-to-the-red-key" / "results.json"
 
 
 def _run(steps: dict[str, list[int]]) -> BabyAIRun:
@@ -46,3 +50,23 @@ def test_saved_run_table_and_figure(tmp_path):
     assert [p.file.rsplit("/", 1)[-1] for p in plots] == ["babyai_colour_object_steps.png"]
     assert (tmp_path / "babyai_colour_object_steps.png").stat().st_size > 10_000
     assert babyai_plots(BabyAIData(), tmp_path) == []
+
+
+def test_saved_experiment_is_shown_apart(tmp_path):
+    """report --babyai-experiment: the saved runs are read from their own directory and labelled; a pipeline run
+    of the same target stays in the pipeline's tables; a missing directory is one error."""
+    target = tmp_path / "art" / "babyai" / "colour_object" / "transfer" / "go-to-the-red-key"
+    target.mkdir(parents=True)
+    shutil.copy(SAVED, target / "results.json")
+    data = collect_babyai(tmp_path / "art", experiment=EXPERIMENT)
+    saved = [r for r in data.runs if r.source == "saved"]
+    assert len([r for r in data.runs if r.source == "pipeline"]) == 1 and len(saved) >= 4
+    assert {r.suite_dir for r in saved} >= {"colour_object"}
+    titles = [t.title for t in babyai_tables(data)]
+    assert titles[:2] == ["Steps to the convergence rule on BabyAI targets",
+                          "BabyAI: clip / language (Algorithm 2 over Algorithm 1)"]
+    assert "BabyAI saved experiment: Steps to the convergence rule on BabyAI targets" in titles
+    names = {p.file.rsplit("/", 1)[-1] for p in babyai_plots(data, tmp_path)}
+    assert {"babyai_colour_object_steps.png", "babyai_saved_colour_object_steps.png"} <= names
+    with pytest.raises(CliprlError, match="--babyai-experiment .* is not a directory"):
+        collect_babyai(tmp_path / "art", experiment=tmp_path / "nowhere")

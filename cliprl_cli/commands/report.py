@@ -21,6 +21,10 @@ def report_command(
     known_answer: Optional[Path] = typer.Option(None, "--known-answer", help="The synthetic-VLM known-answer JSON "
                                                 "(benchmarks/results/furl_known_answer.json): a table in the "
                                                 "SYNTHETIC section."),
+    babyai_experiment: Optional[Path] = typer.Option(None, "--babyai-experiment", help="A directory of saved BabyAI "
+                                                     "transfer runs ({suite}/transfer/{target}/results.json, e.g. "
+                                                     "benchmarks/results/babyai_experiment): shown in the BabyAI "
+                                                     "section apart from the pipeline's runs, labelled as saved."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (matplotlib, Agg)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 2 when anything expected is missing or an expected "
                                 "section has no data (the report is written either way)."),
@@ -34,7 +38,7 @@ def report_command(
     from ..report import REPORT_HTML, build_report
 
     data = build_report(artifacts, out, params=params, plots=plots, profile_notes=profile_notes,
-                        known_answer=known_answer)
+                        known_answer=known_answer, babyai_experiment=babyai_experiment)
     if not quiet:
         typer.echo(f"report -> {out / REPORT_HTML} ({len(data['plots'])} plots, "
                    f"{len(data['missing'])} missing or incomplete)", err=True)

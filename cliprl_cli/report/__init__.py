@@ -133,7 +133,7 @@ def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any, babya
     has = {"CLIP-RL grid world (train_base, align, transfer)": bool(collected.base.rows or collected.transfer.rows),
            "library-size study": collected.library_size is not None,
            "colour x shape world": bool(colour_shape.runs),
-           "BabyAI suite": bool(babyai is not None and babyai.runs),
+           "BabyAI suite": bool(babyai is not None and any(r.source == "pipeline" for r in babyai.runs)),
            "FuRL from states": bool(collected.furl.runs),
            "FuRL from pixels": bool(collected.furl_pixels)}
     wanted = {"CLIP-RL grid world (train_base, align, transfer)": "train_base", "library-size study": "library_size",
@@ -144,7 +144,8 @@ def empty_sections(prm: dict[str, Any], collected: Any, colour_shape: Any, babya
 
 def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str | Path | dict | None = None,
                  plots: bool = True, profile_notes: str | Path | None = None,
-                 known_answer: str | Path | None = None) -> dict[str, Any]:
+                 known_answer: str | Path | None = None,
+                 babyai_experiment: str | Path | None = None) -> dict[str, Any]:
     """Read ``artifacts_dir``, write report.md, report.html, plots/ and metrics/ to ``out_dir``.
 
     ``params``: the pipeline's params.yaml (path or dict) naming what was expected, or None. ``profile_notes``: a
@@ -154,7 +155,9 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     the stage that makes it), ``warnings``, ``plots``, ``metrics``, and the collected ``base``, ``align``,
     ``transfer``, ``furl`` data, ``verdicts`` (the answers of the first screen) and ``empty_sections`` (expected
     sections without any data). ``known_answer``: the synthetic-VLM known-answer JSON
-    (``benchmarks/results/furl_known_answer.json``), a table of the SYNTHETIC section. Never raises for missing or malformed artifacts; raises :class:`CliprlError` for an
+    (``benchmarks/results/furl_known_answer.json``), a table of the SYNTHETIC section. ``babyai_experiment``: a
+    directory of saved BabyAI transfer runs (``benchmarks/results/babyai_experiment``), shown apart in the BabyAI
+    section. Never raises for missing or malformed artifacts; raises :class:`CliprlError` for an
     unusable ``out_dir`` or params file, and for an ``artifacts_dir`` that is absent or holds no pipeline output.
     """
     root = Path(artifacts_dir)
@@ -174,7 +177,7 @@ def build_report(artifacts_dir: str | Path, out_dir: str | Path, *, params: str 
     colour_shape = collect_colour_shape(root, prm)  # ARTIFACTS/colour_shape (its own section)
     log.missing.extend(colour_shape.missing)
     log.notes.extend(colour_shape.notes)
-    babyai = collect_babyai(root, prm)  # ARTIFACTS/babyai (its own section)
+    babyai = collect_babyai(root, prm, babyai_experiment)  # ARTIFACTS/babyai and saved runs (its own section)
     log.missing.extend(babyai.missing)
     log.notes.extend(babyai.notes)
     synthetic = collect_furl_synthetic(root, known_answer)  # ARTIFACTS/furl-synthetic (its own section)

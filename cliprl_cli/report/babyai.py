@@ -37,6 +37,7 @@ class BabyAIRun:
     suite_dir: str    # the directory name (the suite file's suffix)
     target: str
     results: TransferResults
+    source: str = "pipeline"  # "pipeline" (ARTIFACTS/babyai) or "saved" (report --babyai-experiment DIR)
 
     def weights(self, method: str) -> dict[str, float] | None:
         return next((t.weights for t in self.results.trials if t.method == method), None)
@@ -49,11 +50,9 @@ class BabyAIData:
     notes: list[str] = field(default_factory=list)
 
 
-def collect_babyai(root: str | Path, params: dict[str, Any] | None = None) -> BabyAIData:
-    """Every readable BabyAI transfer run under ``root/babyai``; unreadable ones become notes and, with ``params``,
-    expected but absent runs become missing lines naming their DVC stage."""
-    data = BabyAIData()
-    for path in sorted((Path(root) / DIR).glob("*/transfer/*/results.json")):
+def _read_runs(base: Path, source: str, data: BabyAIData) -> None:
+    """Every readable ``{suite}/transfer/{target}/results.json`` under ``base`` into ``data`` (others as notes)."""
+    for path in sorted(base.glob("*/transfer/*/results.json")):
         try:
             results = TransferResults.read(path)
         except (CliprlError, OSError, ValueError) as exc:
@@ -62,9 +61,24 @@ def collect_babyai(root: str | Path, params: dict[str, Any] | None = None) -> Ba
         if results.config.get("suite_kind") != "babyai":
             data.notes.append(f"BabyAI: {path} is not a BabyAI transfer (its config has no suite_kind: babyai)")
             continue
-        data.runs.append(BabyAIRun(suite_dir=path.parents[2].name, target=results.target, results=results))
+        data.runs.append(BabyAIRun(suite_dir=path.parents[2].name, target=results.target, results=results,
+                                   source=source))
+
+
+def collect_babyai(root: str | Path, params: dict[str, Any] | None = None,
+                   experiment: str | Path | None = None) -> BabyAIData:
+    """Every readable BabyAI transfer run under ``root/babyai`` (the pipeline's) and, given ``experiment``, under
+    that directory (saved runs in the same layout: ``benchmarks/results/babyai_experiment``, shown apart and labelled
+    as such); unreadable ones become notes and, with ``params``, expected but absent pipeline runs become missing
+    lines naming their DVC stage. A missing ``experiment`` directory is an error (it was asked for)."""
+    data = BabyAIData()
+    _read_runs(Path(root) / DIR, "pipeline", data)
+    if experiment is not None:
+        if not Path(experiment).is_dir():
+            raise CliprlError(f"--babyai-experiment {experiment} is not a directory")
+        _read_runs(Path(experiment), "saved", data)
     section = (params or {}).get("babyai") or {}
-    found = {(r.suite_dir, r.target.replace(" ", "-")) for r in data.runs}
+    found = {(r.suite_dir, r.target.replace(" ", "-")) for r in data.runs if r.source == "pipeline"}
     suite = section.get("suite")
     for target in section.get("targets") or []:
         if (str(suite), str(target)) not in found:
@@ -90,12 +104,23 @@ def _steps(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:,.0f}"
 
 
+SOURCE_TITLES = {"pipeline": "", "saved": "BabyAI saved experiment: "}
+
+
 def babyai_tables(data: BabyAIData) -> list[Table]:
-    """The steps-to-the-rule table with the shared-word weights; none without runs."""
-    if not data.runs:
-        return []
+    """Per source (the pipeline's runs, then the saved experiment's), the steps-to-the-rule table with the
+    shared-word weights and the clip/language table; none without runs."""
+    tables = []
+    for source in SOURCE_TITLES:
+        runs = [r for r in data.runs if r.source == source]
+        if runs:
+            tables += _steps_table(runs, source) + babyai_ratio_table(BabyAIData(runs=runs), source)
+    return tables
+
+
+def _steps_table(runs: list[BabyAIRun], source: str) -> list[Table]:
     rows = []
-    for run in sorted(data.runs, key=lambda r: (r.suite_dir, r.target)):
+    for run in sorted(runs, key=lambda r: (r.suite_dir, r.target)):
         for method, summary in run.results.summary.items():
             initial = [t.initial_success_rate for t in run.results.trials if t.method == method]
             weights = run.weights(method)
@@ -104,22 +129,24 @@ def babyai_tables(data: BabyAIData) -> list[Table]:
                          _fmt(sum(initial) / len(initial) if initial else None),
                          _fmt(shared_weight(weights, run.target, -2)), _fmt(shared_weight(weights, run.target, -1))])
     rules = sorted({(p.get("eval_episodes"), p.get("success_threshold"), p.get("bot_length_bound"))
-                    for p in (r.results.config.get("ppo") or {} for r in data.runs)}, key=str)
+                    for p in (r.results.config.get("ppo") or {} for r in runs)}, key=str)
     rule_text = "; ".join(f"greedy success rate at least {t:g} on {n} fixed seeds, solved episodes within "
                           f"{1 + b:g}x the bot's length" if None not in (n, t, b) else "?" for n, t, b in rules)
-    budget = sorted({r.results.budget for r in data.runs})
-    resolution = sorted({r.results.step_resolution for r in data.runs if r.results.step_resolution})
+    budget = sorted({r.results.budget for r in runs})
+    resolution = sorted({r.results.step_resolution for r in runs if r.results.step_resolution})
+    saved = (" Saved runs (report --babyai-experiment), not this pipeline's: their commands are in "
+             "docs/babyai.md." if source == "saved" else "")
     return [Table(
-        title="Steps to the convergence rule on BabyAI targets", section=SECTION,
+        title=SOURCE_TITLES[source] + "Steps to the convergence rule on BabyAI targets", section=SECTION,
         note=(f"Mean env steps until the greedy policy meets the rule ({rule_text}), over the trials, with the "
               f"bootstrap 95% interval; censored trials count at the budget ({', '.join(f'{b:,}' for b in budget)} "
               f"env steps), never dropped. Resolution: {', '.join(f'{r:,}' for r in resolution) or '?'} env steps. "
               "Initial success: the averaged policy's greedy success rate on the rule's seeds before fine-tuning. "
               "Weights: each method's initial weight on the sources that name the target's colour, and its "
-              "object."),
+              "object." + saved),
         header=["suite", "target", "method", "trials", "mean steps", "95% CI", "censored", "initial success",
                 "weight: same colour", "weight: same object"],
-        rows=rows)] + babyai_ratio_table(data)
+        rows=rows)]
 
 
 def paired_counts(run: BabyAIRun, a: str = "clip", b: str = "language") -> tuple[int, int, int] | None:
@@ -144,7 +171,7 @@ def _steps_ratio(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:.2f}"
 
 
-def babyai_ratio_table(data: BabyAIData) -> list[Table]:
+def babyai_ratio_table(data: BabyAIData, source: str = "pipeline") -> list[Table]:
     """CLIP-RL (Algorithm 2) against language-only transfer (Algorithm 1) per BabyAI target: the ratio of mean
     steps to the rule with its paired-bootstrap 95% interval, and the paired trial counts."""
     rows = []
@@ -158,7 +185,8 @@ def babyai_ratio_table(data: BabyAIData) -> list[Table]:
                      f"{counts[0]} / {counts[1]} / {counts[2]}"])
     if not rows:
         return []
-    return [Table(title="BabyAI: clip / language (Algorithm 2 over Algorithm 1)", section=SECTION,
+    return [Table(title=(SOURCE_TITLES[source] or "BabyAI: ") + "clip / language (Algorithm 2 over Algorithm 1)",
+                  section=SECTION,
                   note="Ratio of mean env steps to the rule, clip over language, with its paired-bootstrap 95% "
                        "interval (below 1: CLIP-RL needed fewer steps). Trials are paired by fine-tuning seed; the "
                        "last column counts the pairs where clip needed fewer, the same, and more steps.",
@@ -175,8 +203,10 @@ def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
     from .plots import _save, _steps_label
 
     plots = []
-    for suite_dir in sorted({r.suite_dir for r in data.runs}):
-        runs = sorted((r for r in data.runs if r.suite_dir == suite_dir), key=lambda r: r.target)
+    for source, suite_dir in sorted({(r.source, r.suite_dir) for r in data.runs}):
+        runs = sorted((r for r in data.runs if (r.source, r.suite_dir) == (source, suite_dir)),
+                      key=lambda r: r.target)
+        label = f"BabyAI suite {suite_dir}" + (" (saved experiment)" if source == "saved" else "")
         methods = list(dict.fromkeys(m for r in runs for m in r.results.summary))
         fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(runs) + 2.0), 4.2))
         width = 0.8 / max(len(methods), 1)
@@ -200,13 +230,14 @@ def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
         ax.set_xticks(range(len(runs)), [r.target.removeprefix("go to the ") for r in runs])
         ax.yaxis.set_major_formatter(plt.FuncFormatter(_steps_label))
         ax.set_ylabel("env steps to the rule")
-        ax.set_title(f"BabyAI suite {suite_dir}: steps to the rule per target")
+        ax.set_title(f"{label}: steps to the rule per target")
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=4, frameon=False,
                    bbox_to_anchor=(0.5, 0.0), fontsize=9)
-        plots.append(_save(fig, plots_dir, f"babyai_{suite_dir}_steps.png",
-                           f"BabyAI suite {suite_dir}: mean env steps to the convergence rule per target and method "
+        name = f"babyai_{suite_dir}_steps.png" if source == "pipeline" else f"babyai_saved_{suite_dir}_steps.png"
+        plots.append(_save(fig, plots_dir, name,
+                           f"{label}: mean env steps to the convergence rule per target and method "
                            "with its 95% interval (none under 3 trials), trials as dots; censored trials at the "
                            "budget; 0 means the start already met the rule.", SECTION))
     return plots
