@@ -230,6 +230,7 @@ def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
         ax.set_xticks(range(len(runs)), [r.target.removeprefix("go to the ") for r in runs])
         ax.yaxis.set_major_formatter(plt.FuncFormatter(_steps_label))
         ax.set_ylabel("env steps to the rule")
+        ax.set_ylim(bottom=0)  # a linear axis from 0: the starts that already meet the rule sit on it
         ax.set_title(f"{label}: steps to the rule per target")
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
