@@ -99,6 +99,8 @@ def _make_repo(tmp_path: Path) -> Path:
                  "benchmarks/results/furl_known_answer.json"):  # the report's SYNTHETIC section reads it
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "benchmarks" / "results" / "babyai_experiment",  # the report's saved BabyAI runs
+                    repo / "benchmarks" / "results" / "babyai_experiment")
     shutil.copy2(ROOT / "params-smoke.yaml", repo / "params.yaml")  # the smoke profile, made tinier still
     _set_params(repo, TINY)
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
