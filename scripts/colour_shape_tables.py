@@ -37,30 +37,35 @@ def same_run(a: dict, b: dict) -> bool:
     return a["converged"]["steps"] == b["converged"]["steps"] and a["success"]["steps"] == b["success"]["steps"]
 
 
+def cells(results: dict):
+    """(target, layout, that cell's transfer runs by alignment seed) in the tables' order."""
+    for target in TARGETS:
+        for layout in LAYOUTS:
+            yield target, layout, results["layouts"][layout][target]["transfer"]
+
+
 def full_table(plain: dict, matched: dict) -> list[str]:
     lines = ["| layout, target | method (align seed) | converged, as transferred | converged, matched (T) | "
              "success 1.0, as transferred | success 1.0, matched |", "|---|---|---:|---:|---:|---:|"]
-    for target in TARGETS:
-        for layout in LAYOUTS:
-            entry = plain["layouts"][layout][target]["transfer"]
-            for m in ORDER:
-                for seed, methods in entry.items():
-                    v = methods.get(m)
-                    if v is None:
-                        continue
-                    w = matched["layouts"][layout][target]["transfer"].get(seed, {}).get(m)
-                    temp = "" if w is None or w["start_temperature"] is None else f" (T {w['start_temperature']:.2f})"
-                    if w is None:
-                        mc = ms = "-"
-                    elif same_run(v, w):
-                        mc, ms = "same" + temp, "same"
-                    else:
-                        mc, ms = cell(w["converged"], w["plateaued"]) + temp, cell(w["success"])
-                    label = f"{m} ({seed})" if m in ("clip", "nearest-clip") else m
-                    if m == "nearest-clip" and same_run(v, entry["0"]["nearest-language"]):
-                        label += " = nearest-language"
-                    lines.append(f"| {layout}, {target.removeprefix('go to the ')} | {label} | "
-                                 f"{cell(v['converged'], v['plateaued'])} | {mc} | {cell(v['success'])} | {ms} |")
+    for target, layout, entry in cells(plain):
+        for m in ORDER:
+            for seed, methods in entry.items():
+                v = methods.get(m)
+                if v is None:
+                    continue
+                w = matched["layouts"][layout][target]["transfer"].get(seed, {}).get(m)
+                temp = "" if w is None or w["start_temperature"] is None else f" (T {w['start_temperature']:.2f})"
+                if w is None:
+                    mc = ms = "-"
+                elif same_run(v, w):
+                    mc, ms = "same" + temp, "same"
+                else:
+                    mc, ms = cell(w["converged"], w["plateaued"]) + temp, cell(w["success"])
+                label = f"{m} ({seed})" if m in ("clip", "nearest-clip") else m
+                if m == "nearest-clip" and same_run(v, entry["0"]["nearest-language"]):
+                    label += " = nearest-language"
+                lines.append(f"| {layout}, {target.removeprefix('go to the ')} | {label} | "
+                             f"{cell(v['converged'], v['plateaued'])} | {mc} | {cell(v['success'])} | {ms} |")
     return lines
 
 
@@ -78,32 +83,28 @@ def short(c: dict) -> str:
 def summary_table(plain: dict, matched: dict) -> list[str]:
     lines = ["| layout, target | scratch | language | clip (3 seeds, 30) | uniform | oracle-group | nearest-language | "
              "nearest-language, matched |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for target in TARGETS:
-        for layout in LAYOUTS:
-            entry = plain["layouts"][layout][target]["transfer"]
-            m_entry = matched["layouts"][layout][target]["transfer"]
-            row = [short(pooled(entry, m, "converged")) for m in ("scratch", "language", "clip", "uniform",
-                                                                     "oracle-group", "nearest-language")]
-            row.append(short(pooled(m_entry, "nearest-language", "converged")))
-            lines.append(f"| {layout}, {target.removeprefix('go to the ')} | " + " | ".join(row) + " |")
+    for target, layout, entry in cells(plain):
+        m_entry = matched["layouts"][layout][target]["transfer"]
+        row = [short(pooled(entry, m, "converged")) for m in ("scratch", "language", "clip", "uniform",
+                                                                 "oracle-group", "nearest-language")]
+        row.append(short(pooled(m_entry, "nearest-language", "converged")))
+        lines.append(f"| {layout}, {target.removeprefix('go to the ')} | " + " | ".join(row) + " |")
     return lines
 
 
 def established(plain: dict) -> list[str]:
     """clip (each seed and pooled) against language, both criteria: which intervals do not overlap."""
     lines = []
-    for target in TARGETS:
-        for layout in LAYOUTS:
-            entry = plain["layouts"][layout][target]["transfer"]
-            for criterion in ("converged", "success"):
-                lang = entry["0"]["language"][criterion]
-                per_seed = [entry[s]["clip"][criterion] for s in sorted(entry) if "clip" in entry[s]]
-                both = per_seed + [pooled(entry, "clip", criterion)]
-                verdict = ["faster" if c["mean_ci95"][1] < lang["mean_ci95"][0] else
-                           "slower" if c["mean_ci95"][0] > lang["mean_ci95"][1] else "overlap" for c in both]
-                lines.append(f"{layout} {target.removeprefix('go to the ')} {criterion}: language "
-                             f"{short(lang)}; clip per seed {[short(c) for c in per_seed]}, pooled {short(both[-1])}: "
-                             f"{verdict}")
+    for target, layout, entry in cells(plain):
+        for criterion in ("converged", "success"):
+            lang = entry["0"]["language"][criterion]
+            per_seed = [entry[s]["clip"][criterion] for s in sorted(entry) if "clip" in entry[s]]
+            both = per_seed + [pooled(entry, "clip", criterion)]
+            verdict = ["faster" if c["mean_ci95"][1] < lang["mean_ci95"][0] else
+                       "slower" if c["mean_ci95"][0] > lang["mean_ci95"][1] else "overlap" for c in both]
+            lines.append(f"{layout} {target.removeprefix('go to the ')} {criterion}: language "
+                         f"{short(lang)}; clip per seed {[short(c) for c in per_seed]}, pooled {short(both[-1])}: "
+                         f"{verdict}")
     return lines
 
 
