@@ -41,7 +41,7 @@ def test_saved_run_table_and_figure(tmp_path):
     shutil.copy(SAVED, target / "results.json")
     data = collect_babyai(tmp_path)
     assert len(data.runs) == 1 and not data.notes
-    table = babyai_ratio_table(data)[0]
+    table = babyai_ratio_table(data.runs)[0]
     (row,) = table.rows
     assert row[:3] == ["colour_object", "go to the red key", "10"] and row[3].startswith("0.52 [")
     fewer, same, more = (int(x) for x in row[4].split(" / "))

@@ -37,7 +37,7 @@ from .policy_repr import (GRID_ENCODING, Trajectories, TrajectoryEncoder, env_fa
                           planner_walks, probe_set, remove_probes, save_probes, tensor_sha256)
 from ..progress import ProgressReporter
 from ..seeding import seed_everything
-from .tasks import TaskSuite, load_suite
+from .tasks import TaskSuite, load_suite, world_label
 from .textenc import embed_instructions
 from .train_base import POLICY_FILE, load_policy
 
@@ -101,13 +101,6 @@ class Library:
                 raise CliprlError(f"{path}: the policy for {instruction!r} was trained for goal {list(goal)}, but "
                                   f"suite {suite.name!r} ({suite.source}) puts it at {list(expected)} in a "
                                   f"{size}x{size} grid; retrain it or pass the suite it was trained with (--tasks)")
-
-
-def world_label(suite: Any, size: int) -> str:
-    """How progress lines name a suite's world: a BabyAI suite's name, a colour-shape layout, or the grid's size."""
-    if getattr(suite, "random_layouts", False):
-        return suite.label
-    return suite.layout.name if suite.fixes_world else f"{size}x{size}"
 
 
 def default_sources(suite: TaskSuite, sources: Sequence[str] | None) -> list[str] | None:

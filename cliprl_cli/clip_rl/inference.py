@@ -105,15 +105,14 @@ def _encode_babyai(obs: Any) -> tuple[torch.Tensor, bool]:
     batched dict (``image`` (B, 7, 7, 3), ``direction`` (B,)) as the BabyAI policy's input (B, 984)."""
     from .babyai import COMPACT_DIM, encode_compact  # gymnasium and minigrid load only for BabyAI policies
 
-    items = [obs] if isinstance(obs, dict) else obs
     try:
         if isinstance(obs, dict) and np.asarray(obs["image"]).ndim == 4:  # a vector env's batch
-            images = np.asarray(obs["image"])
-            rows = np.concatenate([images.reshape(len(images), -1),
-                                   np.asarray(obs["direction"]).reshape(-1, 1)], axis=1)
+            images, directions = np.asarray(obs["image"]), np.asarray(obs["direction"])
         else:
-            rows = np.stack([np.concatenate([np.asarray(o["image"]).reshape(-1), [int(o["direction"])]])
-                             for o in items])
+            items = [obs] if isinstance(obs, dict) else obs
+            images = np.stack([np.asarray(o["image"]) for o in items])
+            directions = np.array([int(o["direction"]) for o in items])
+        rows = np.concatenate([images.reshape(len(images), -1), directions.reshape(-1, 1)], axis=1)
     except (KeyError, TypeError, ValueError, IndexError):
         raise CliprlError("a BabyAI policy acts on MiniGrid observations: a dict with 'image' (7x7x3) and "
                           "'direction', a list of them, or a vector env's batched dict") from None

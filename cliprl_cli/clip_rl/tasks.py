@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from ..store import safe_yaml
 from ..errors import CliprlError
@@ -39,6 +39,13 @@ if TYPE_CHECKING:
 
 DEFAULT_SUITE = "gridworld_tasks.yaml"
 T = TypeVar("T")
+
+
+def world_label(suite: Any, size: int) -> str:
+    """How progress lines name a suite's world: a BabyAI suite's name, a colour-shape layout, or the grid's size."""
+    if getattr(suite, "random_layouts", False):
+        return suite.label
+    return suite.layout.name if suite.fixes_world else f"{size}x{size}"
 
 
 def suite_entry(tasks: Mapping[str, T], instruction: str, suite: str, source: str) -> T:

@@ -24,7 +24,7 @@ from .policy import PolicySpec
 from .ppo import TrainResult, train_ppo
 from ..progress import ConvergenceProgress
 from ..seeding import seed_everything
-from .tasks import load_suite, slug
+from .tasks import load_suite, slug, world_label
 
 POLICY_FILE = "policy.safetensors"
 CURVE_FILE = "curve.json"
@@ -92,7 +92,7 @@ def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfi
         config.update(suite.record(task))  # the level, how its mission is held (the rule is in ppo)
     elif suite.fixes_world:
         config.update(suite.record())  # environment and layout, checked when a library is read
-    label = (suite.label if random_layouts else suite.layout.name) if suite.fixes_world else f"{grid_size}x{grid_size}"
+    label = world_label(suite, grid_size)
     # A SIGTERM that arrives once training is over (during the write) is held back: the run finishes and exits 0.
     with PreemptionGuard(), ConvergenceProgress(f"train-base {label} '{task}' seed {seed}", ppo.max_env_steps,
                                                 tolerance=ppo.bot_length_bound if random_layouts

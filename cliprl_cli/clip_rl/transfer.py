@@ -56,7 +56,7 @@ from ..store.artifacts import atomic_write_files
 from ..store.atomic import atomic_write_json, read_json
 from ..store.checkpoint import PreemptionGuard
 from ..store.formats import CurvePoint, MethodSummary, PairedRatio, TransferCurves, TransferResults, TransferTrial
-from .align import Library, default_sources, load_heads, load_library, world_label
+from .align import Library, default_sources, load_heads, load_library
 from .babyai import episode_rule
 from .clip_math import cosine_to_sources, nearest_weights, similarity_weights
 from .config import Method, PPOConfig, TransferConfig, resolve_ppo
@@ -64,7 +64,7 @@ from .policy import PolicySpec, unflatten_params, weighted_average
 from .policy_repr import level_starts, load_probes
 from .ppo import auc_to_horizon, train_ppo
 from .start_entropy import match_start, start_observations
-from .tasks import load_suite
+from .tasks import load_suite, world_label
 from .textenc import embed_instructions
 
 PARTIAL_FILE = "partial.json"

@@ -114,7 +114,7 @@ def babyai_tables(data: BabyAIData) -> list[Table]:
     for source in SOURCE_TITLES:
         runs = [r for r in data.runs if r.source == source]
         if runs:
-            tables += _steps_table(runs, source) + babyai_ratio_table(BabyAIData(runs=runs), source)
+            tables += _steps_table(runs, source) + babyai_ratio_table(runs, source)
     return tables
 
 
@@ -171,11 +171,11 @@ def _steps_ratio(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:.2f}"
 
 
-def babyai_ratio_table(data: BabyAIData, source: str = "pipeline") -> list[Table]:
+def babyai_ratio_table(runs: list[BabyAIRun], source: str = "pipeline") -> list[Table]:
     """CLIP-RL (Algorithm 2) against language-only transfer (Algorithm 1) per BabyAI target: the ratio of mean
     steps to the rule with its paired-bootstrap 95% interval, and the paired trial counts."""
     rows = []
-    for run in sorted(data.runs, key=lambda r: (r.suite_dir, r.target)):
+    for run in sorted(runs, key=lambda r: (r.suite_dir, r.target)):
         ratio, summary = run.results.ratio_clip_language, run.results.summary
         counts = paired_counts(run)
         if ratio is None or counts is None or "language" not in summary:
@@ -199,8 +199,7 @@ def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
     (a linear axis: 0 steps, a start that already meets the rule, is a result here)."""
     import matplotlib.pyplot as plt
 
-    from .palette import method_colour, method_marker
-    from .plots import _save, _steps_label
+    from .plots import _save, _steps_label, means_beside_trials
 
     plots = []
     for source, suite_dir in sorted({(r.source, r.suite_dir) for r in data.runs}):
@@ -209,24 +208,15 @@ def babyai_plots(data: BabyAIData, plots_dir: Path) -> list:
         label = f"BabyAI suite {suite_dir}" + (" (saved experiment)" if source == "saved" else "")
         methods = list(dict.fromkeys(m for r in runs for m in r.results.summary))
         fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(runs) + 2.0), 4.2))
-        width = 0.8 / max(len(methods), 1)
-        for i, method in enumerate(methods):
-            offset = (i - (len(methods) - 1) / 2) * width
-            xs, ys, lo, hi = [], [], [], []
-            for j, run in enumerate(runs):
-                summary = run.results.summary.get(method)
-                if summary is None:
-                    continue
-                dots = [t.env_steps for t in run.results.trials if t.method == method]
-                ax.scatter([j + offset + width * 0.3] * len(dots), dots, s=7, color=method_colour(method),
-                           alpha=0.45, lw=0)
-                ci = summary.ci95 if summary.n >= 3 and None not in summary.ci95 else (summary.mean, summary.mean)
-                xs.append(j + offset)
-                ys.append(summary.mean)
-                lo.append(max(summary.mean - ci[0], 0))
-                hi.append(max(ci[1] - summary.mean, 0))
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt=method_marker(method), color=method_colour(method), ms=6,
-                        capsize=3, lw=1.2, label=method)
+
+        def cell(method: str, j: int, runs: list[BabyAIRun] = runs) -> tuple[list[float], float | None, Any, int]:
+            summary = runs[j].results.summary.get(method)
+            if summary is None:
+                return [], None, None, 0
+            dots = [t.env_steps for t in runs[j].results.trials if t.method == method]
+            return dots, summary.mean, summary.ci95, summary.n
+
+        means_beside_trials(ax, methods, len(runs), cell)
         ax.set_xticks(range(len(runs)), [r.target.removeprefix("go to the ") for r in runs])
         ax.yaxis.set_major_formatter(plt.FuncFormatter(_steps_label))
         ax.set_ylabel("env steps to the rule")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import matplotlib
 
@@ -92,6 +92,30 @@ def _save(fig: Figure, plots_dir: Path, name: str, caption: str, section: str) -
     return Plot(file=f"{PLOTS_DIR}/{name}", caption=caption, section=section)
 
 
+def means_beside_trials(ax: Any, methods: list[str], positions: int,
+                        cell: Callable[[str, int], tuple[list[float], float | None, Any, int]]) -> None:
+    """At each x position 0..positions-1, every method side by side (within 0.8): its trials as small dots and, where
+    it has a mean, the mean as a marker with its 95% interval (the mean alone under 3 trials). ``cell(method, j)``
+    gives (trial values, mean or None, interval, number of trials); a method's markers share its legend entry."""
+    width = 0.8 / max(len(methods), 1)
+    for i, m in enumerate(methods):
+        offset = (i - (len(methods) - 1) / 2) * width
+        colour = method_colour(m)
+        xs, ys, lo, hi = [], [], [], []
+        for j in range(positions):
+            dots, mean, ci95, n = cell(m, j)
+            if dots:
+                ax.scatter([j + offset + width * 0.25] * len(dots), dots, s=7, color=colour, alpha=0.45, lw=0)
+            if mean is None:
+                continue
+            xs.append(j + offset)
+            ys.append(mean)
+            ci = ci95 if ci95 and None not in ci95 and n >= 3 else (mean, mean)
+            lo.append(max(mean - ci[0], 0))
+            hi.append(max(ci[1] - mean, 0))
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt=method_marker(m), color=colour, ms=6, capsize=3, lw=1.3, label=m)
+
+
 # --------------------------------------------------------------------------------------------------------- figures
 def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
     """Steps to convergence per grid size and method on a log axis: the mean as a marker with its 95% interval,
@@ -103,25 +127,15 @@ def plot_transfer_steps(tr: TransferSection, plots_dir: Path) -> Plot | None:
     sizes = sorted({r.grid_size for r in tr.rows})
     with plt.rc_context({"font.size": 12, "legend.fontsize": 11}):
         fig, ax = plt.subplots(figsize=(6.2, 4.2))
-        width = 0.8 / max(len(methods), 1)
-        for i, m in enumerate(methods):
-            offset = (i - (len(methods) - 1) / 2) * width
-            colour = method_colour(m)
-            xs, ys, lo, hi = [], [], [], []
-            for j, n in enumerate(sizes):
-                row = next((r for r in tr.rows if r.grid_size == n and r.method == m), None)
-                pts = [p for p in tr.steps.get(n, {}).get(m, []) if p > 0]  # a zero-step trial has no log position
-                if pts:
-                    ax.scatter([j + offset + width * 0.25] * len(pts), pts, s=7, color=colour, alpha=0.45, lw=0)
-                if row is None or row.mean is None or row.mean <= 0:
-                    continue
-                xs.append(j + offset)
-                ys.append(row.mean)
-                ci = row.ci95 if row.ci95 and None not in row.ci95 and row.n >= 3 else (row.mean, row.mean)
-                lo.append(max(row.mean - ci[0], 0))
-                hi.append(max(ci[1] - row.mean, 0))
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt=method_marker(m), color=colour, ms=6, capsize=3, lw=1.3,
-                        label=m)
+
+        def cell(m: str, j: int) -> tuple[list[float], float | None, Any, int]:
+            row = next((r for r in tr.rows if r.grid_size == sizes[j] and r.method == m), None)
+            dots = [p for p in tr.steps.get(sizes[j], {}).get(m, []) if p > 0]  # a zero-step trial: no log position
+            if row is None or row.mean is None or row.mean <= 0:
+                return dots, None, None, 0
+            return dots, row.mean, row.ci95, row.n
+
+        means_beside_trials(ax, methods, len(sizes), cell)
         ax.set_yscale("log")
         ax.set_xticks(range(len(sizes)), [f"{n}x{n}" for n in sizes])
         ax.set_ylabel("env steps to convergence (log)")
