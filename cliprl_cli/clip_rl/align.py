@@ -73,7 +73,7 @@ class Library:
         edited after the policies were trained, or the wrong ``--tasks``): transfer would then average policies
         for goals other than the ones their instructions name."""
         size = self.spec.grid_size
-        levels = getattr(suite, "random_layouts", False)
+        levels = suite.random_layouts
         if (suite.fixes_world != (self.spec.encoding != GRID_ENCODING)
                 or levels != (self.spec.encoding == BABYAI_ENCODING)):
             kind = ("the colour-shape world" if self.spec.height is not None else

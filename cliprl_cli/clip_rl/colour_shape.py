@@ -207,6 +207,7 @@ class ColourShapeSuite:
     source: str
 
     fixes_world = True
+    random_layouts = False  # one fixed layout (BabyAI suites draw a layout per episode)
 
     @property
     def goals(self) -> dict[str, tuple[int, int]]:

@@ -386,7 +386,7 @@ def resolve_ppo(ppo: PPOConfig, suite: Any, *, num_envs: int | None = None) -> P
         ppo = replace(ppo, num_envs=num_envs)
     if ppo.lr is None and getattr(suite, "lr", None) is not None:  # the suite's own, unless --lr was given
         ppo = replace(ppo, lr=suite.lr)
-    if getattr(suite, "random_layouts", False):  # BabyAI: its rule's numbers where not given, its rollout shape
+    if suite.random_layouts:  # BabyAI: its rule's numbers where not given, its rollout shape
         rule = {"eval_episodes": BABYAI_EVAL_EPISODES, "success_threshold": BABYAI_SUCCESS_THRESHOLD,
                 "bot_length_bound": BABYAI_BOT_LENGTH_BOUND}
         ppo = replace(ppo, **{k: v for k, v in rule.items() if getattr(ppo, k) is None},

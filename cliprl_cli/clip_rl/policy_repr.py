@@ -166,7 +166,7 @@ def probe_set(suite: Any, spec: PolicySpec, instructions: Sequence[str], *, seed
 def planner_walks(suite: Any) -> Callable[..., torch.Tensor] | None:
     """The planner whose walks join a drawn probe set in ``suite``'s world: BabyAI's bot on BabyAI suites; None
     elsewhere (the grid worlds list every state, so they never draw)."""
-    return babyai_bot_walks if getattr(suite, "random_layouts", False) else None
+    return babyai_bot_walks if suite.random_layouts else None
 
 
 def babyai_bot_walks(suite: Any, instruction: str, spec: PolicySpec, *, episodes: int, steps: int,

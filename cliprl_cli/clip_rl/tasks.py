@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 def world_label(suite: Any, size: int) -> str:
     """How progress lines name a suite's world: a BabyAI suite's name, a colour-shape layout, or the grid's size."""
-    if getattr(suite, "random_layouts", False):
+    if suite.random_layouts:
         return suite.label
     return suite.layout.name if suite.fixes_world else f"{size}x{size}"
 
@@ -62,6 +62,7 @@ class TaskSuite:
     """A grid-world suite: instructions -> goal cells, resolved against the grid size the command is given."""
 
     fixes_world = False  # the grid size comes from the command (colour-shape suites fix their world)
+    random_layouts = False  # one fixed layout: converged by exhaustive paths, not an episode rule (BabyAI)
 
     name: str
     goals: dict[str, tuple[int, int]]  # instruction -> raw [row, col], possibly negative

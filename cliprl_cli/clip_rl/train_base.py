@@ -39,7 +39,7 @@ def resolve_grid_size(suite: Any, grid_size: int | None) -> int:
         if grid_size is not None:
             raise CliprlError(f"suite {suite.name!r} ({suite.source}) fixes its world ({suite.world}); "
                               "drop --grid-size")
-        return suite.grid_size if getattr(suite, "random_layouts", False) else suite.layout.width
+        return suite.grid_size if suite.random_layouts else suite.layout.width
     return DEFAULT_GRID_SIZE if grid_size is None else grid_size
 
 
@@ -68,7 +68,7 @@ def train_base(task: str, out: str | Path, cfg: TrainBaseConfig = TrainBaseConfi
     ppo = resolve_ppo(cfg.ppo, suite, num_envs=cfg.ppo.num_envs)  # the world's own settings (config.py)
     seed, threads = cfg.seed, cfg.threads
     hidden = resolve_hidden(suite, cfg.hidden)
-    random_layouts = getattr(suite, "random_layouts", False)
+    random_layouts = suite.random_layouts
     if random_layouts:  # BabyAI: the egocentric view's architecture, the task's level on worker processes
         from .babyai import episode_rule
 

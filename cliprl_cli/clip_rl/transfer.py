@@ -278,7 +278,7 @@ def transfer(target: str, base_dir: str | Path, out: str | Path, cfg: TransferCo
 
     # ---- similarities -> initial policies
     language_sims, clip_sims, align_info = similarities(target, library, base_dir, align_dir)
-    levels = getattr(suite, "random_layouts", False)  # BabyAI: the level's own environments and rule
+    levels = suite.random_layouts  # BabyAI: the level's own environments and rule
     # colour-shape: the sources in the target's room; BabyAI: those naming the target's colour or object
     useful = suite.useful_group(target, library.instructions) if suite.fixes_world else None
     group = None if useful is None else [s in useful for s in library.instructions]
